@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { resolve } from 'node:path'
+import { Redis } from 'ioredis'
+import type { Component } from '../lib/lifecycle.js'
+import type { Logger } from '../lib/logger.js'
+import { OcsError } from '../lib/errors.js'
+
+/** Ask the kernel for a free loopback port. */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', rej)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      srv.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))))
+    })
+  })
+}
+
+/**
+ * A private redis-server child on a free loopback port, AOF everysec.
+ *
+ * It runs under a tiny shell guard whose stdin is a pipe from this process: when the OCS dies by any
+ * means, SIGKILL included, the kernel closes the pipe, `read` returns, and the guard stops Redis.
+ * Node has no prctl(PR_SET_PDEATHSIG), so the pipe is the portable way to never leave an orphan.
+ */
+export class EmbeddedRedis implements Component {
+  readonly name = 'embedded-redis'
+  private child?: ChildProcess
+  port = 0
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly log: Logger,
+    private readonly extraArgs: string[] = [],
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  async start(): Promise<void> {
+    const dir = resolve(this.dataDir)
+    mkdirSync(dir, { recursive: true })
+    this.port = await freePort()
+    const args = [
+      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', dir,
+      '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+      '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'warning',
+      ...this.extraArgs,
+    ]
+    const guard =
+      'redis-server "$@" & r=$!; ' +
+      'trap \'kill -TERM $r 2>/dev/null; wait $r; exit 0\' TERM INT; ' +
+      // Blocks until the parent closes our stdin (normal stop or its death).
+      'while read -r _; do :; done; kill -TERM $r 2>/dev/null; wait $r'
+    const child = spawn('/bin/sh', ['-c', guard, 'redis-guard', ...args], { stdio: ['pipe', 'ignore', 'pipe'] })
+    this.child = child
+    let stderr = ''
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000)
+    })
+    const exited = new Promise<never>((_, rej) =>
+      child.once('exit', (code) => rej(new OcsError('OCS_ERR_SETUP', `redis-server exited (${code}) on start: ${stderr.trim().split('\n').pop() ?? ''}`))),
+    )
+    exited.catch(() => undefined)
+    await Promise.race([this.waitReady(), exited])
+    this.log.info({ port: this.port, dir }, 'embedded redis-server started')
+  }
+
+  private async waitReady(): Promise<void> {
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline) {
+      const probe = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      probe.on('error', () => undefined)
+      try {
+        await probe.connect()
+        // Loading the AOF answers -LOADING until done.
+        if ((await probe.ping()) === 'PONG') return
+      } catch {
+        /* not up yet */
+      } finally {
+        probe.disconnect()
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    throw new OcsError('OCS_ERR_SETUP', `embedded redis-server did not answer on port ${this.port} within 15 s`)
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child
+    if (!child || child.exitCode !== null) return
+    const done = new Promise<void>((r) => child.once('exit', () => r()))
+    child.stdin?.end() // guard sees EOF → SIGTERM to redis (fsyncs the AOF) → exits
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+    await done
+    clearTimeout(timer)
+    this.log.info('embedded redis-server stopped')
+  }
+}

@@ -1,0 +1,68 @@
+// Every Redis key name is built here and nowhere else.
+//
+// Cluster layout: accounts are spread over a fixed number of shards; the shard tag `{sNN}` is the
+// Redis Cluster hash tag, so one account's keys, its sessions, the shard's expiry index and the
+// shard's CDR outbox stream all live in one slot. That is what lets a single Lua script debit a
+// balance and append the CDR atomically on a cluster. Identity → account indexes are global keys
+// of their own (each its own slot): they are looked up before a script runs, never inside one.
+
+/** Fixed forever once data exists: changing it would move accounts between slots. */
+export const SHARD_COUNT = 64
+
+const PREFIX = 'ocs'
+
+/** FNV-1a 32-bit: stable across processes and languages, cheap. */
+export function shardOf(accountId: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < accountId.length; i++) {
+    h ^= accountId.charCodeAt(i)
+    h = Math.imul(h, 0x01000193) >>> 0
+  }
+  return h % SHARD_COUNT
+}
+
+export const shardTag = (shard: number): string => `{s${shard}}`
+const acctBase = (accountId: string): string => `${PREFIX}:${shardTag(shardOf(accountId))}:acct:${accountId}`
+
+export const keys = {
+  /** hash: account attributes and the running `reserved` total */
+  account: (accountId: string) => acctBase(accountId),
+  /** hash: bucketId → bucket JSON (amounts as integer strings) */
+  buckets: (accountId: string) => `${acctBase(accountId)}:buckets`,
+  /** hash: money ledger for the conservation audit (topups, refunds, charged, adjustments) */
+  ledger: (accountId: string) => `${acctBase(accountId)}:ledger`,
+  /** set: ids of the account's open sessions */
+  accountSessions: (accountId: string) => `${acctBase(accountId)}:sessions`,
+  /** set: open sessions holding a final unit or refused for credit (re-auth candidates after a top-up) */
+  accountReauth: (accountId: string) => `${acctBase(accountId)}:reauth`,
+  /** set: subscriber ids of the account */
+  accountSubscribers: (accountId: string) => `${acctBase(accountId)}:subs`,
+  /** string: session state JSON */
+  session: (accountId: string, sessionId: string) => `${acctBase(accountId)}:sess:${sessionId}`,
+  /** string: stored answer of a request id (idempotency) */
+  idempotency: (accountId: string, requestId: string) => `${acctBase(accountId)}:idem:${requestId}`,
+  /** zset per shard: `accountId|sessionId` scored by the time its reservations lapse */
+  expiry: (shard: number) => `${PREFIX}:${shardTag(shard)}:expiry`,
+  expiryOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:expiry`,
+  /** stream per shard: the CDR outbox */
+  outbox: (shard: number) => `${PREFIX}:${shardTag(shard)}:outbox`,
+  outboxOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:outbox`,
+
+  /** string: subscriber JSON (global key; holds its account id) */
+  subscriber: (subscriberId: string) => `${PREFIX}:sub:${subscriberId}`,
+  /** string: identity → `{account, subscriber}` JSON; one key per identity so uniqueness is a SET NX */
+  identity: (kind: IdentityKind, value: string) => `${PREFIX}:ident:${kind}:${value}`,
+  /** string: session id → account id, so any node can route a CCR-U/T without the identity */
+  sessionIndex: (sessionId: string) => `${PREFIX}:sessidx:${sessionId}`,
+  /** zset: account ids by creation time (listing) */
+  accountList: () => `${PREFIX}:accounts`,
+  /** hash: planId → plan JSON; string: plan version counter */
+  plans: () => `${PREFIX}:plans`,
+  plansVersion: () => `${PREFIX}:plans:version`,
+  /** string: scrypt hash of the admin API key */
+  apiKeyHash: () => `${PREFIX}:admin:apikey`,
+  /** pub/sub channel: account events (top-up, plan change, bar) for the front ends */
+  eventsChannel: () => `${PREFIX}:events`,
+}
+
+export type IdentityKind = 'msisdn' | 'imsi' | 'sip' | 'username'

@@ -1,0 +1,82 @@
+--!include lib.lua
+-- event-charge: an immediate event (direct debit, e.g. an SMS) or a refund, all or nothing per item,
+-- each item's CDR appended to the outbox in the same script.
+--
+-- KEYS[1] account hash   KEYS[2] buckets hash   KEYS[3] ledger hash
+-- KEYS[4] shard outbox stream                   KEYS[5] idempotency key
+-- ARGV[1] request JSON: {op: debit|refund, requestId, accountId, now, node, proto, sub, idemTtl,
+--          items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv, tariff, units, amount}]}
+--          refund: `amount` (micro-units) when given, else the rated price of `units`.
+-- Returns the answer JSON (also stored under KEYS[5]):
+--   {status: ok|unknownSubscriber, charged, results:[{key, kind: granted|refunded|creditLimitReached|denied, units, amount}]}
+
+local stored = redis.call('GET', KEYS[5])
+if stored then return stored end
+local req = cjson.decode(ARGV[1])
+local now = num(req.now)
+
+local function finish(answer)
+  local text = cjson.encode(answer)
+  redis.call('SET', KEYS[5], text, 'EX', num(req.idemTtl))
+  return text
+end
+
+local acct = hgetall(KEYS[1])
+if acct.id == nil then return finish({ status = 'unknownSubscriber', results = {} }) end
+local creditLimit = num(acct.creditLimit)
+local bk = loadBuckets(KEYS[2])
+local results = {}
+local chargedNow, refundedNow = 0, 0
+
+for _, it in ipairs(req.items) do
+  local units = num(it.units)
+  local cdr = {
+    id = 'ev#' .. req.requestId .. '#' .. it.key, account = req.accountId, subscriber = req.sub,
+    sessionId = req.sessionId, node = req.node, protocol = req.proto, service = it.svc, ratingGroup = it.rg,
+    serviceId = it.sid, serviceContext = it.ctx, unit = it.unit, start = fmt(now), ['end'] = fmt(now),
+    used = fmt(units), inputOctets = '0', outputOctets = '0', destination = it.dest, destinationName = it.destName,
+    tariff = it.tariff and it.tariff.name, planVersion = it.pv, tax = '0', currency = acct.currency, overage = false,
+  }
+  if req.op == 'refund' then
+    local amount = it.amount ~= nil and num(it.amount) or cost(it.tariff, true, units)
+    local main = bk.byId['main']
+    main.amount = main.amount + amount
+    main.dirty = true
+    refundedNow = refundedNow + amount
+    cdr.moneyBuckets = { main = fmt(-amount) }
+    cdr.unitBuckets = {}
+    cdr.unitsFromBuckets = '0'
+    cdr.total = fmt(-amount)
+    cdr.closeReason = 'refund'
+    redis.call('XADD', KEYS[4], '*', 'cdr', cjson.encode(cdr))
+    results[#results + 1] = { key = it.key, kind = 'refunded', units = units, amount = fmt(amount) }
+  elseif acct.status ~= 'active' then
+    results[#results + 1] = { key = it.key, kind = 'denied', reason = acct.status }
+  else
+    local fromU = math.min(unitsAvailable(bk, it.unit, it.svc, now), units)
+    local price = cost(it.tariff, true, units - fromU)
+    if price > moneyAvailable(bk, it.svc, now, creditLimit) then
+      results[#results + 1] = { key = it.key, kind = 'creditLimitReached' }
+    else
+      local _, ub = takeUnits(bk, it.unit, it.svc, now, fromU)
+      local mb = {}
+      if price > 0 then mb = takeMoney(bk, it.svc, now, creditLimit, price, false) end
+      local byU, byB = {}, {}
+      addParts(byU, ub)
+      addParts(byB, mb)
+      chargedNow = chargedNow + price
+      cdr.unitBuckets = fmtMap(byU)
+      cdr.moneyBuckets = fmtMap(byB)
+      cdr.unitsFromBuckets = fmt(fromU)
+      cdr.total = fmt(price)
+      cdr.closeReason = 'event'
+      redis.call('XADD', KEYS[4], '*', 'cdr', cjson.encode(cdr))
+      results[#results + 1] = { key = it.key, kind = 'granted', units = units, amount = fmt(price) }
+    end
+  end
+end
+
+saveBuckets(KEYS[2], bk)
+if chargedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'charged', fmt(chargedNow)) end
+if refundedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'refunds', fmt(refundedNow)) end
+return finish({ status = 'ok', results = results, charged = fmt(chargedNow), refunded = fmt(refundedNow) })

@@ -1,0 +1,30 @@
+--!include lib.lua
+-- reap: close a session whose reservations lapsed (validity + grace passed without a report):
+-- release what it holds and write the CDR of what was reported. Re-checks the deadline inside the
+-- script, so two reapers racing on the same member release it once.
+--
+-- KEYS[1] account hash   KEYS[2] buckets hash   KEYS[3] ledger hash   KEYS[4] session string
+-- KEYS[5] account sessions set   KEYS[6] account re-auth set   KEYS[7] shard expiry zset
+-- KEYS[8] shard outbox stream
+-- ARGV[1] expiry member "accountId|sessionId"   ARGV[2] now (ms)   ARGV[3] node id
+-- Returns 1 when this call reaped the session, 0 when there was nothing (left) to do.
+
+local score = redis.call('ZSCORE', KEYS[7], ARGV[1])
+local now = tonumber(ARGV[2])
+if not score or tonumber(score) > now then return 0 end
+redis.call('ZREM', KEYS[7], ARGV[1])
+local text = redis.call('GET', KEYS[4])
+if not text then return 0 end
+local sess = cjson.decode(text)
+if sess.rgs == nil or sess.rgs == cjson.null then sess.rgs = {} end
+local acct = hgetall(KEYS[1])
+local bk = loadBuckets(KEYS[2])
+local released = 0
+for _, rg in pairs(sess.rgs) do released = released + releaseReservation(bk, rg) end
+writeCdrs(KEYS[8], sess, acct, now, ARGV[3], 'reaped')
+saveBuckets(KEYS[2], bk)
+if released ~= 0 then redis.call('HINCRBY', KEYS[1], 'reserved', fmt(-released)) end
+redis.call('DEL', KEYS[4])
+redis.call('SREM', KEYS[5], sess.id)
+redis.call('SREM', KEYS[6], sess.id)
+return 1

@@ -1,0 +1,196 @@
+--!include lib.lua
+-- session-charge: one step of a session (initiate, update, terminate): for each rating group,
+-- release its reservation, debit the reported usage, and (unless terminating) reserve the next
+-- grant. Terminate releases everything left and appends the session's CDRs to the outbox.
+--
+-- KEYS[1] account hash      KEYS[2] buckets hash     KEYS[3] ledger hash
+-- KEYS[4] session string    KEYS[5] account sessions set
+-- KEYS[6] account re-auth set                          KEYS[7] shard expiry zset
+-- KEYS[8] shard outbox stream                         KEYS[9] idempotency key
+-- ARGV[1] request JSON: {op, sessionId, accountId, now, node, proto, sub, validity, grace,
+--          idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
+--          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, t}], req, dq, thr}]}
+--          req: -1 = no new grant wanted, 0 = the default quota `dq`, N = N units.
+-- Returns the answer JSON (also stored under KEYS[9] so a retransmission gets it again):
+--   {status: ok|unknownSubscriber|unknownSession, charged, closed, cdrs,
+--    results:[{key, kind: granted|creditLimitReached|denied|committed, units, validity,
+--              finalUnit, threshold}]}
+
+local stored = redis.call('GET', KEYS[9])
+if stored then return stored end
+
+local req = cjson.decode(ARGV[1])
+local now = num(req.now)
+
+local function finish(answer)
+  local text = cjson.encode(answer)
+  redis.call('SET', KEYS[9], text, 'EX', num(req.idemTtl))
+  return text
+end
+
+local acct = hgetall(KEYS[1])
+if acct.id == nil then return finish({ status = 'unknownSubscriber', results = {} }) end
+local creditLimit = num(acct.creditLimit)
+local active = acct.status == 'active'
+
+local sessText = redis.call('GET', KEYS[4])
+local sess = nil
+if sessText then sess = cjson.decode(sessText) end
+
+local anyUsage = false
+for _, it in ipairs(req.items) do
+  for _, u in ipairs(it.used or {}) do if num(u.u) > 0 then anyUsage = true end end
+end
+
+if sess == nil then
+  if req.op == 'update' then return finish({ status = 'unknownSession', results = {} }) end
+  if req.op == 'terminate' and not anyUsage then
+    -- e.g. Kamailio's CCR-T after a refused CCR-I: answer it, change nothing.
+    local results = {}
+    for _, it in ipairs(req.items) do results[#results + 1] = { key = it.key, kind = 'committed' } end
+    return finish({ status = 'ok', results = results, charged = '0', closed = false, cdrs = 0 })
+  end
+  sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now, rgs = {} }
+end
+if sess.rgs == nil or sess.rgs == cjson.null or next(sess.rgs) == nil then sess.rgs = {} end
+
+local bk = loadBuckets(KEYS[2])
+local reservedDelta = 0
+local chargedNow = 0
+local results = {}
+
+for _, it in ipairs(req.items) do
+  local rg = sess.rgs[it.key]
+  if rg == nil then
+    rg = { key = it.key, rg = it.rg, sid = it.sid, ctx = it.ctx, svc = it.svc, unit = it.unit, dest = it.dest,
+           destName = it.destName, used = 0, inO = 0, outO = 0, bu = 0, charged = 0, over = 0,
+           byB = {}, byU = {}, segs = {} }
+    sess.rgs[it.key] = rg
+  end
+  rg.pv = it.pv
+  rg.tname = it.tariff and it.tariff.name or rg.tname
+  local grantedBefore = 0
+  if rg.res ~= nil and rg.res ~= cjson.null then grantedBefore = num(rg.res.n) end
+  reservedDelta = reservedDelta - releaseReservation(bk, rg)
+
+  -- Debit what was used, segment by segment (a Tariff-Time-Change splits usage in two).
+  local usedNow = 0
+  for _, u in ipairs(it.used or {}) do
+    local units = num(u.u)
+    if units > 0 then
+      usedNow = usedNow + units
+      rg.used = num(rg.used) + units
+      rg.inO = num(rg.inO) + num(u.i)
+      rg.outO = num(rg.outO) + num(u.o)
+      local taken, parts = takeUnits(bk, rg.unit, rg.svc, now, units)
+      if #parts > 0 then
+        if next(rg.byU) == nil then rg.byU = {} end
+        addParts(rg.byU, parts)
+      end
+      rg.bu = num(rg.bu) + taken
+      local m = units - taken
+      if m > 0 then
+        local t = (u.t ~= nil and u.t ~= cjson.null) and u.t or it.tariff
+        local seg = rg.segs[#rg.segs]
+        if seg == nil or seg.t.id ~= t.id then
+          seg = { t = t, first = (#rg.segs == 0), u = 0, c = 0 }
+          rg.segs[#rg.segs + 1] = seg
+        end
+        local newC = cost(seg.t, seg.first, seg.u + m)
+        local delta = newC - seg.c
+        seg.u = seg.u + m
+        seg.c = newC
+        if delta > 0 then
+          local mparts, _, over = takeMoney(bk, rg.svc, now, creditLimit, delta, true)
+          if next(rg.byB) == nil then rg.byB = {} end
+          addParts(rg.byB, mparts)
+          rg.charged = num(rg.charged) + delta
+          rg.over = num(rg.over) + over
+          chargedNow = chargedNow + delta
+        end
+      end
+    end
+  end
+  if usedNow > grantedBefore then rg.overuse = true end
+
+  local want = num(it.req)
+  if want == 0 then want = num(it.dq) end
+  if req.op == 'terminate' or num(it.req) < 0 then
+    results[#results + 1] = { key = it.key, kind = 'committed' }
+  elseif not active then
+    results[#results + 1] = { key = it.key, kind = 'denied', reason = acct.status }
+    rg.refused = true
+  else
+    -- Grant sizing: unit buckets of the right scope first, then money at the rated price,
+    -- capped by what the balance affords (postpaid: down to minus the credit limit).
+    local t = it.tariff
+    local seg = rg.segs[#rg.segs]
+    local su, sc, sfirst = 0, 0, (#rg.segs == 0)
+    if seg ~= nil and seg.t.id == t.id then su, sc, sfirst = seg.u, seg.c, seg.first end
+    local fromU = math.min(unitsAvailable(bk, rg.unit, rg.svc, now), want)
+    local rest = want - fromU
+    local avM = moneyAvailable(bk, rg.svc, now, creditLimit)
+    local money = 0
+    local final = false
+    if rest > 0 then
+      money = cost(t, sfirst, su + rest) - sc
+      if money > avM then
+        rest = math.min(rest, affordableUnits(t, sfirst, su, sc, avM))
+        money = rest > 0 and (cost(t, sfirst, su + rest) - sc) or 0
+        final = true
+      end
+    end
+    if money < 0 then money = 0 end
+    local grant = fromU + rest
+    if grant <= 0 then
+      results[#results + 1] = { key = it.key, kind = 'creditLimitReached' }
+      rg.refused = true
+      rg.fui = false
+    else
+      local _, ub = takeUnits(bk, rg.unit, rg.svc, now, fromU)
+      local mb = {}
+      if money > 0 then mb = takeMoney(bk, rg.svc, now, creditLimit, money, false) end
+      reservedDelta = reservedDelta + sumParts(mb)
+      rg.res = { n = grant, ub = ub, mb = mb }
+      if not final then
+        -- The last affordable units: nothing left in unit buckets and no money for one more increment.
+        local moreU = unitsAvailable(bk, rg.unit, rg.svc, now)
+        local moreM = affordableUnits(t, sfirst, su + rest, sc + money, moneyAvailable(bk, rg.svc, now, creditLimit))
+        if moreU == 0 and moreM == 0 then final = true end
+      end
+      rg.fui = final
+      rg.refused = false
+      results[#results + 1] = {
+        key = it.key, kind = 'granted', units = grant, validity = num(req.validity), finalUnit = final,
+        threshold = math.floor(grant * num(it.thr) / 100),
+      }
+    end
+  end
+end
+
+local closed = false
+local cdrs = 0
+local member = sess.acct .. '|' .. sess.id
+if req.op == 'terminate' then
+  for _, rg in pairs(sess.rgs) do reservedDelta = reservedDelta - releaseReservation(bk, rg) end
+  cdrs = writeCdrs(KEYS[8], sess, acct, now, req.node, req.closeReason or 'terminated')
+  redis.call('DEL', KEYS[4])
+  redis.call('SREM', KEYS[5], sess.id)
+  redis.call('SREM', KEYS[6], sess.id)
+  redis.call('ZREM', KEYS[7], member)
+  closed = true
+else
+  sess.upd = now
+  local reauth = false
+  for _, rg in pairs(sess.rgs) do if rg.fui or rg.refused then reauth = true end end
+  redis.call('SET', KEYS[4], cjson.encode(sess))
+  redis.call('SADD', KEYS[5], sess.id)
+  if reauth then redis.call('SADD', KEYS[6], sess.id) else redis.call('SREM', KEYS[6], sess.id) end
+  redis.call('ZADD', KEYS[7], now + (num(req.validity) + num(req.grace)) * 1000, member)
+end
+
+saveBuckets(KEYS[2], bk)
+if reservedDelta ~= 0 then redis.call('HINCRBY', KEYS[1], 'reserved', fmt(reservedDelta)) end
+if chargedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'charged', fmt(chargedNow)) end
+
+return finish({ status = 'ok', results = results, charged = fmt(chargedNow), closed = closed, cdrs = cdrs })

@@ -1,0 +1,357 @@
+import { scrypt as scryptCb, randomBytes, timingSafeEqual } from 'node:crypto'
+import { promisify } from 'node:util'
+import type { RedisClient } from './connect.js'
+import { defineScripts, type ScriptCommands } from './scripts.js'
+import { keys, shardOf, SHARD_COUNT, type IdentityKind } from './keys.js'
+import { newId } from '../lib/ids.js'
+import { OcsError } from '../lib/errors.js'
+import { compilePlan, type CompiledPlan, type PlanDocument } from '../rating/plan.js'
+
+const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>
+
+export type AccountType = 'prepaid' | 'postpaid'
+export type AccountStatus = 'active' | 'suspended' | 'barred'
+export type BucketKind = 'money' | 'seconds' | 'octets' | 'events'
+
+export interface Account {
+  id: string
+  currency: string
+  type: AccountType
+  plan: string
+  timezone: string
+  language: string
+  taxRegion: string
+  country: string
+  status: AccountStatus
+  creditLimit: bigint
+  createdAt: number
+}
+
+export interface Bucket {
+  id: string
+  kind: BucketKind
+  amount: bigint
+  scope?: string[]
+  priority: number
+  from?: number
+  to?: number
+}
+
+export interface Subscriber {
+  id: string
+  account: string
+  msisdn?: string
+  imsi?: string
+  sipUri?: string
+  username?: string
+  passwordHash?: string
+  createdAt: number
+}
+
+export const IDENTITY_FIELDS: Array<[keyof Subscriber, IdentityKind]> = [
+  ['msisdn', 'msisdn'],
+  ['imsi', 'imsi'],
+  ['sipUri', 'sip'],
+  ['username', 'username'],
+]
+
+/** The main money bucket every account has; postpaid accounts may take it down to -creditLimit. */
+export const MAIN_BUCKET = 'main'
+const MAIN_PRIORITY = 1_000_000
+
+interface BucketJson {
+  id: string
+  kind: BucketKind
+  amount: string
+  scope?: string[]
+  priority: number
+  from?: number
+  to?: number
+}
+
+function bucketFromJson(j: BucketJson): Bucket {
+  return { ...j, amount: BigInt(j.amount) }
+}
+
+function bucketToJson(b: Bucket): string {
+  const j: BucketJson = { id: b.id, kind: b.kind, amount: b.amount.toString(), priority: b.priority }
+  if (b.scope && b.scope.length) j.scope = b.scope
+  if (b.from !== undefined) j.from = b.from
+  if (b.to !== undefined) j.to = b.to
+  return JSON.stringify(j)
+}
+
+export function bucketUsable(b: Bucket, now: number): boolean {
+  return (b.from === undefined || b.from <= now) && (b.to === undefined || now < b.to)
+}
+
+/** Compare-and-delete, so rolling back an identity claim never removes somebody else's. */
+const RELEASE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+/**
+ * The typed door to Redis. Every charging mutation goes through one Lua script; provisioning
+ * writes of one account go through MULTI on keys sharing the account's hash tag.
+ */
+export class BalanceStore {
+  readonly redis: RedisClient & ScriptCommands
+
+  constructor(client: RedisClient) {
+    this.redis = defineScripts(client) as unknown as RedisClient & ScriptCommands
+  }
+
+  // ---------- accounts ----------
+
+  async createAccount(a: Omit<Account, 'id' | 'createdAt'>, initialBalance = 0n): Promise<Account> {
+    const id = newId('a')
+    const createdAt = Date.now()
+    const acct: Account = { ...a, id, createdAt }
+    const main: Bucket = { id: MAIN_BUCKET, kind: 'money', amount: 0n, priority: MAIN_PRIORITY }
+    await this.redis
+      .multi()
+      .hset(keys.account(id), this.accountFields(acct))
+      .hset(keys.buckets(id), MAIN_BUCKET, bucketToJson(main))
+      .hset(keys.ledger(id), { initial: '0', topups: '0', refunds: '0', charged: '0', adjustments: '0' })
+      .exec()
+    await this.redis.zadd(keys.accountList(), createdAt, id)
+    if (initialBalance > 0n) await this.topup(id, initialBalance)
+    return acct
+  }
+
+  private accountFields(a: Account): Record<string, string> {
+    return {
+      id: a.id,
+      currency: a.currency,
+      type: a.type,
+      plan: a.plan,
+      timezone: a.timezone,
+      language: a.language,
+      taxRegion: a.taxRegion,
+      country: a.country,
+      status: a.status,
+      creditLimit: a.creditLimit.toString(),
+      createdAt: String(a.createdAt),
+    }
+  }
+
+  async getAccount(id: string): Promise<(Account & { reserved: bigint }) | undefined> {
+    const h = await this.redis.hgetall(keys.account(id))
+    if (!h.id) return undefined
+    return {
+      id: h.id,
+      currency: h.currency,
+      type: h.type as AccountType,
+      plan: h.plan,
+      timezone: h.timezone,
+      language: h.language,
+      taxRegion: h.taxRegion,
+      country: h.country,
+      status: h.status as AccountStatus,
+      creditLimit: BigInt(h.creditLimit ?? '0'),
+      createdAt: Number(h.createdAt),
+      reserved: BigInt(h.reserved ?? '0'),
+    }
+  }
+
+  /** Updates listed fields of an existing account; returns false when it does not exist. */
+  async updateAccount(id: string, patch: Partial<Omit<Account, 'id' | 'createdAt'>>): Promise<boolean> {
+    const fields: Record<string, string> = {}
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) fields[k] = String(v)
+    // HSET only if the account exists, in one round trip and atomically.
+    const n = await this.redis.eval(
+      "if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return 0 end redis.call('HSET', KEYS[1], unpack(ARGV)) return 1",
+      1,
+      keys.account(id),
+      ...Object.entries(fields).flat(),
+    )
+    return n === 1
+  }
+
+  async listAccounts(cursor: number, limit: number): Promise<{ ids: string[]; next?: number }> {
+    const ids = await this.redis.zrange(keys.accountList(), cursor, cursor + limit - 1)
+    return { ids, next: ids.length === limit ? cursor + limit : undefined }
+  }
+
+  // ---------- buckets and money ----------
+
+  async buckets(accountId: string): Promise<Bucket[]> {
+    const h = await this.redis.hgetall(keys.buckets(accountId))
+    return Object.values(h)
+      .map((t) => bucketFromJson(JSON.parse(t) as BucketJson))
+      .sort((a, b) => a.priority - b.priority || a.id.localeCompare(b.id))
+  }
+
+  /** Monetary total available now (reservations already excluded: they are held out of the buckets). */
+  static moneyBalance(buckets: Bucket[], now: number): bigint {
+    return buckets.filter((b) => b.kind === 'money' && bucketUsable(b, now)).reduce((s, b) => s + b.amount, 0n)
+  }
+
+  async addBucket(accountId: string, b: Omit<Bucket, 'id'> & { id?: string }): Promise<Bucket | undefined> {
+    const bucket: Bucket = { ...b, id: b.id ?? newId('b') }
+    const r = await this.redis.bucketAdd(keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), bucketToJson(bucket))
+    if (r === 0) return undefined
+    if (r === -1) throw new OcsError('OCS_ERR_CONFLICT', `bucket ${bucket.id} already exists`, 'id')
+    return bucket
+  }
+
+  /** Credits the main bucket; returns the new main amount and the sessions to re-authorize. */
+  async topup(accountId: string, amount: bigint, requestId?: string, idemTtl = 600): Promise<{ main: bigint; reauth: string[] } | undefined> {
+    const idem = keys.idempotency(accountId, `topup:${requestId ?? newId()}`)
+    const text = await this.redis.topup(
+      keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.accountReauth(accountId), idem,
+      amount.toString(), String(idemTtl),
+    )
+    const r = JSON.parse(text) as { status: string; main: string; reauth: string[] | Record<string, never> }
+    if (r.status !== 'ok') return undefined
+    return { main: BigInt(r.main), reauth: Array.isArray(r.reauth) ? r.reauth : [] }
+  }
+
+  async ledger(accountId: string): Promise<Record<string, bigint>> {
+    const h = await this.redis.hgetall(keys.ledger(accountId))
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, BigInt(v)]))
+  }
+
+  // ---------- subscribers and identities ----------
+
+  static async hashPassword(pw: string): Promise<string> {
+    const salt = randomBytes(16)
+    const hash = await scrypt(pw, salt, 32)
+    return `scrypt$${salt.toString('base64')}$${hash.toString('base64')}`
+  }
+
+  static async verifyPassword(pw: string, stored: string): Promise<boolean> {
+    const [alg, salt, hash] = stored.split('$')
+    if (alg !== 'scrypt' || !salt || !hash) return false
+    const want = Buffer.from(hash, 'base64')
+    const got = await scrypt(pw, Buffer.from(salt, 'base64'), want.length)
+    return timingSafeEqual(want, got)
+  }
+
+  /**
+   * Creates a subscriber, claiming each identity with SET NX (each identity key is its own slot,
+   * so this cannot be one script on a cluster). On a conflict every claim made so far is rolled
+   * back with compare-and-delete and nothing else is written.
+   */
+  async createSubscriber(s: Omit<Subscriber, 'id' | 'createdAt'>): Promise<Subscriber> {
+    const sub: Subscriber = { ...s, id: newId('s'), createdAt: Date.now() }
+    const claim = JSON.stringify({ account: sub.account, subscriber: sub.id })
+    const claimed: string[] = []
+    try {
+      for (const [field, kind] of IDENTITY_FIELDS) {
+        const v = sub[field]
+        if (typeof v !== 'string') continue
+        const key = keys.identity(kind, v)
+        const ok = await this.redis.set(key, claim, 'NX')
+        if (ok !== 'OK') throw new OcsError('OCS_ERR_CONFLICT', `${field} ${v} already belongs to another subscriber`, field)
+        claimed.push(key)
+      }
+      await this.redis.set(keys.subscriber(sub.id), JSON.stringify(sub))
+      await this.redis.sadd(keys.accountSubscribers(sub.account), sub.id)
+      return sub
+    } catch (err) {
+      for (const key of claimed) await this.redis.eval(RELEASE_IF_OURS, 1, key, claim)
+      throw err
+    }
+  }
+
+  async getSubscriber(id: string): Promise<Subscriber | undefined> {
+    const t = await this.redis.get(keys.subscriber(id))
+    return t ? (JSON.parse(t) as Subscriber) : undefined
+  }
+
+  async listSubscribers(accountId: string): Promise<Subscriber[]> {
+    const ids = await this.redis.smembers(keys.accountSubscribers(accountId))
+    const subs = await Promise.all(ids.map((id) => this.getSubscriber(id)))
+    return subs.filter((s): s is Subscriber => s !== undefined).sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  async deleteSubscriber(id: string): Promise<boolean> {
+    const sub = await this.getSubscriber(id)
+    if (!sub) return false
+    const claim = JSON.stringify({ account: sub.account, subscriber: sub.id })
+    for (const [field, kind] of IDENTITY_FIELDS) {
+      const v = sub[field]
+      if (typeof v === 'string') await this.redis.eval(RELEASE_IF_OURS, 1, keys.identity(kind, v), claim)
+    }
+    await this.redis.srem(keys.accountSubscribers(sub.account), sub.id)
+    await this.redis.del(keys.subscriber(id))
+    return true
+  }
+
+  /** identity → {account, subscriber}; the first identity found wins. */
+  async resolveIdentity(kind: IdentityKind, value: string): Promise<{ account: string; subscriber: string } | undefined> {
+    const t = await this.redis.get(keys.identity(kind, value))
+    return t ? (JSON.parse(t) as { account: string; subscriber: string }) : undefined
+  }
+
+  // ---------- sessions ----------
+
+  async sessionAccount(sessionId: string): Promise<string | undefined> {
+    return (await this.redis.get(keys.sessionIndex(sessionId))) ?? undefined
+  }
+
+  async indexSession(sessionId: string, accountId: string, ttlSeconds: number): Promise<void> {
+    await this.redis.set(keys.sessionIndex(sessionId), accountId, 'EX', ttlSeconds)
+  }
+
+  async unindexSession(sessionId: string): Promise<void> {
+    await this.redis.del(keys.sessionIndex(sessionId))
+  }
+
+  async listSessions(accountId: string): Promise<Array<Record<string, unknown>>> {
+    const ids = await this.redis.smembers(keys.accountSessions(accountId))
+    const out: Array<Record<string, unknown>> = []
+    for (const id of ids) {
+      const t = await this.redis.get(keys.session(accountId, id))
+      if (t) out.push(JSON.parse(t) as Record<string, unknown>)
+    }
+    return out
+  }
+
+  /** Expired members of one shard's expiry index (reaper input). */
+  async expiredMembers(shard: number, now: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(keys.expiry(shard), '-inf', now, 'LIMIT', 0, limit)
+  }
+
+  async reap(member: string, now: number, node: string): Promise<boolean> {
+    const [accountId, sessionId] = splitMember(member)
+    const r = await this.redis.reap(
+      keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, sessionId),
+      keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiry(shardOf(accountId)), keys.outbox(shardOf(accountId)),
+      member, String(now), node,
+    )
+    if (r === 1) await this.unindexSession(sessionId)
+    return r === 1
+  }
+
+  // ---------- plans ----------
+
+  async putPlan(doc: PlanDocument): Promise<CompiledPlan> {
+    const plan = compilePlan(doc)
+    await this.redis.hset(keys.plans(), plan.id, JSON.stringify(doc))
+    await this.redis.incr(keys.plansVersion())
+    return plan
+  }
+
+  async plansVersion(): Promise<number> {
+    return Number((await this.redis.get(keys.plansVersion())) ?? '0')
+  }
+
+  async loadPlans(): Promise<Map<string, CompiledPlan>> {
+    const h = await this.redis.hgetall(keys.plans())
+    const m = new Map<string, CompiledPlan>()
+    for (const [id, text] of Object.entries(h)) m.set(id, compilePlan(JSON.parse(text)))
+    return m
+  }
+
+  async isEmpty(): Promise<boolean> {
+    return (await this.redis.zcard(keys.accountList())) === 0 && (await this.redis.hlen(keys.plans())) === 0
+  }
+
+  static readonly shardCount = SHARD_COUNT
+}
+
+/** "accountId|sessionId" — the session id may itself contain '|', the account id never does. */
+export function splitMember(member: string): [string, string] {
+  const i = member.indexOf('|')
+  return [member.slice(0, i), member.slice(i + 1)]
+}

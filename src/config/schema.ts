@@ -1,0 +1,110 @@
+import { z } from 'zod'
+import ipaddr from 'ipaddr.js'
+
+// The one config schema. Every key has a default and a one-line description;
+// src/config/load.ts fills it from config/ocs.yaml (or OCS_CONFIG) and the OCS_* env vars.
+
+const PORT_RANGE = { error: 'a port number 0..65535 (0 = pick a free port)' }
+const port = z.number(PORT_RANGE).int(PORT_RANGE).min(0, PORT_RANGE).max(65535, PORT_RANGE)
+const host = z.string().min(1)
+
+/** An IP address or CIDR block, as NAS clients and Diameter peers are allow-listed. */
+const addressOrCidr = z.string().refine((v) => {
+  try {
+    if (v.includes('/')) ipaddr.parseCIDR(v)
+    else ipaddr.parse(v)
+    return true
+  } catch {
+    return false
+  }
+}, 'an IPv4/IPv6 address or CIDR block')
+
+export const NAS_VENDORS = ['generic', 'mikrotik', 'chillispot', 'pppd'] as const
+
+const diameterPeer = z.object({
+  originHost: z.string().min(1).default('*').describe('Origin-Host the peer must present in its CER; "*" = any from the listed addresses'),
+  addresses: z.array(addressOrCidr).min(1).describe('source addresses/CIDRs the peer may connect from'),
+})
+
+const radiusClient = z.object({
+  address: addressOrCidr.describe('NAS source address or CIDR block'),
+  secret: z.string().min(1).describe('RADIUS shared secret'),
+  vendor: z.enum(NAS_VENDORS).default('generic').describe('NAS profile: how quota is expressed and whether CoA/DM reach it'),
+  coaPort: port.default(3799).describe('UDP port of the NAS CoA/Disconnect listener (RFC 5176)'),
+})
+
+export const configSchema = z.object({
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino log level'),
+  dataDir: z.string().min(1).default('./data').describe('where the embedded Redis and the SQLite billing store keep their files'),
+  nodeId: z.string().min(1).default('ocs-1').describe('this OCS node\'s name, written on every CDR it closes'),
+  apiKey: z.string().min(16).optional().describe('admin API key; when unset one is generated on first start and printed once'),
+  demoData: z.boolean().default(true).describe('load the demo plan and two demo subscribers into an empty store'),
+  diameter: z
+    .object({
+      host: host.default('0.0.0.0').describe('Diameter listen address'),
+      port: port.default(3868).describe('Diameter TCP port (0 = pick a free one)'),
+      originHost: z.string().min(1).default('ocs.localdomain').describe('our Origin-Host'),
+      originRealm: z.string().min(1).default('localdomain').describe('our Origin-Realm'),
+      watchdogSeconds: z.number().int().min(6).max(300).default(30).describe('Tw: DWR after this much silence (RFC 3539 ≥ 6 s)'),
+      peers: z
+        .array(diameterPeer)
+        .default([{ originHost: '*', addresses: ['127.0.0.1', '::1'] }])
+        .describe('allow-listed Diameter peers; a CER from anything else gets 3010'),
+    })
+    .prefault({}),
+  radius: z
+    .object({
+      host: host.default('0.0.0.0').describe('RADIUS listen address'),
+      authPort: port.default(1812).describe('RADIUS authentication UDP port'),
+      acctPort: port.default(1813).describe('RADIUS accounting UDP port'),
+      clients: z
+        .array(radiusClient)
+        .default([{ address: '127.0.0.0/8', secret: 'testing123', vendor: 'generic', coaPort: 3799 }])
+        .describe('NAS clients; packets from elsewhere are dropped and counted'),
+    })
+    .prefault({}),
+  http: z
+    .object({
+      host: host.default('127.0.0.1').describe('REST API listen address'),
+      port: port.default(8080).describe('REST API TCP port'),
+    })
+    .prefault({}),
+  metrics: z
+    .object({
+      host: host.default('127.0.0.1').describe('metrics/health listen address'),
+      port: port.default(9464).describe('Prometheus /metrics, /healthz, /readyz port'),
+    })
+    .prefault({}),
+  redis: z
+    .object({
+      url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional().describe('single Redis node; unset = embedded redis-server child'),
+      cluster: z.array(z.string().regex(/^[^:]+:\d+$/, 'host:port')).optional().describe('Redis Cluster seed nodes (host:port)'),
+      commandTimeoutMs: z.number().int().min(10).max(60000).default(1000).describe('a Redis call slower than this fails (answered 3004/dropped)'),
+    })
+    .prefault({}),
+  billing: z
+    .object({
+      db: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:PATH or postgres://…').optional().describe('billing store; unset = sqlite:<dataDir>/billing.sqlite'),
+    })
+    .prefault({}),
+  charging: z
+    .object({
+      defaultQuota: z
+        .object({
+          seconds: z.number().int().min(1).default(60).describe('default time grant'),
+          octets: z.number().int().min(1).default(5 * 1024 * 1024).describe('default volume grant'),
+          events: z.number().int().min(1).default(1).describe('default event grant'),
+        })
+        .prefault({}),
+      validitySeconds: z.number().int().min(1).max(86400).default(900).describe('Validity-Time of a grant'),
+      reaperGraceSeconds: z.number().int().min(0).max(86400).default(120).describe('an unreported reservation is released after validity + this'),
+      reaperIntervalMs: z.number().int().min(50).max(600000).default(5000).describe('how often each node looks for expired reservations'),
+      quotaThresholdPercent: z.number().int().min(0).max(99).default(20).describe('Time/Volume-Quota-Threshold as a percentage of the grant'),
+      idempotencySeconds: z.number().int().min(300).max(86400).default(600).describe('how long a request id\'s answer is kept for retransmissions (≥ 5 min)'),
+    })
+    .prefault({}),
+})
+
+export type Config = z.infer<typeof configSchema>
+export type RadiusClientConfig = z.infer<typeof radiusClient>
+export type DiameterPeerConfig = z.infer<typeof diameterPeer>

@@ -1,0 +1,324 @@
+import { BalanceStore } from '../balance/store.js'
+import { keys, shardOf } from '../balance/keys.js'
+import type { PlanCache } from './plan-cache.js'
+import { findService, type CompiledPlan, type CompiledService, type LuaTariff, type UnitType } from '../rating/plan.js'
+import { cost } from '../rating/cost.js'
+import type { Logger } from '../lib/logger.js'
+import {
+  itemKey,
+  type BalanceAnswer,
+  type ChargeAnswer,
+  type ChargeItem,
+  type EventRequest,
+  type Identity,
+  type ItemOutcome,
+  type SessionRequest,
+} from './types.js'
+
+export interface ChargingOptions {
+  nodeId: string
+  defaultQuota: Record<UnitType, number>
+  validitySeconds: number
+  reaperGraceSeconds: number
+  quotaThresholdPercent: number
+  idempotencySeconds: number
+}
+
+type SessionOp = 'initiate' | 'update' | 'terminate'
+
+interface LuaItem {
+  key: string
+  rg?: number
+  sid?: number
+  ctx?: string
+  svc: string
+  unit: UnitType
+  dest?: string
+  pv: number
+  tariff: LuaTariff
+  used?: Array<{ u: number; i: number; o: number }>
+  req?: number
+  dq?: number
+  thr?: number
+  units?: number
+  amount?: string
+}
+
+interface LuaResult {
+  key: string
+  kind: 'granted' | 'creditLimitReached' | 'denied' | 'committed' | 'refunded'
+  units?: number
+  validity?: number
+  finalUnit?: boolean
+  threshold?: number
+  reason?: string
+  amount?: string
+}
+
+interface LuaAnswer {
+  status: 'ok' | 'unknownSubscriber' | 'unknownSession'
+  results: LuaResult[] | Record<string, never>
+  charged?: string
+  closed?: boolean
+  cdrs?: number
+}
+
+/** What the core needs to know of the account that a request is for. */
+interface Resolved {
+  accountId: string
+  plan?: CompiledPlan
+  sub: Record<string, string>
+}
+
+/**
+ * The charging core. It speaks session verbs and answers with a closed union of outcomes; every
+ * balance change happens inside one Lua script (src/balance/lua). Infrastructure failures become
+ * `unavailable`, never exceptions, so a front end can always answer.
+ */
+export class ChargingService {
+  constructor(
+    private readonly store: BalanceStore,
+    private readonly plans: PlanCache,
+    private readonly opts: ChargingOptions,
+    private readonly log?: Logger,
+  ) {}
+
+  initiate(req: SessionRequest): Promise<ChargeAnswer> {
+    return this.session('initiate', req)
+  }
+
+  update(req: SessionRequest): Promise<ChargeAnswer> {
+    return this.session('update', req)
+  }
+
+  terminate(req: SessionRequest): Promise<ChargeAnswer> {
+    return this.session('terminate', req)
+  }
+
+  /** Direct debit of an event (e.g. an SMS): all or nothing per item. */
+  event(req: EventRequest): Promise<ChargeAnswer> {
+    return this.eventLike('debit', req)
+  }
+
+  refund(req: EventRequest): Promise<ChargeAnswer> {
+    return this.eventLike('refund', req)
+  }
+
+  async checkBalance(identities: Identity[]): Promise<BalanceAnswer | { kind: 'unknownSubscriber' } | { kind: 'unavailable'; reason: string }> {
+    try {
+      const r = await this.resolveByIdentity(identities)
+      if (!r) return { kind: 'unknownSubscriber' }
+      const acct = await this.store.getAccount(r.accountId)
+      if (!acct) return { kind: 'unknownSubscriber' }
+      const now = Date.now()
+      const buckets = await this.store.buckets(r.accountId)
+      const units = { seconds: 0, octets: 0, events: 0 }
+      for (const b of buckets) if (b.kind !== 'money' && b.amount > 0n && (b.from ?? 0) <= now && (b.to === undefined || now < b.to)) units[b.kind] += Number(b.amount)
+      return { kind: 'balance', accountId: acct.id, currency: acct.currency, balance: BalanceStore.moneyBalance(buckets, now), reserved: acct.reserved, units }
+    } catch (err) {
+      return this.unavailable(err)
+    }
+  }
+
+  /** Price of the given units per item, without changing anything. */
+  async priceEnquiry(req: EventRequest): Promise<ChargeAnswer> {
+    try {
+      const r = await this.resolveByIdentity(req.identities)
+      if (!r) return { kind: 'unknownSubscriber' }
+      const outcomes: ItemOutcome[] = req.items.map((it) => {
+        const key = itemKey(it)
+        const svc = r.plan && findService(r.plan, it)
+        if (!svc || !r.plan) return { kind: 'ratingFailed', key, reason: 'no service in the plan matches' }
+        return { kind: 'priced', key, unit: svc.unit, units: it.units, amount: cost(svc.tariff, it.units), currency: r.plan.currency }
+      })
+      return { kind: 'ok', accountId: r.accountId, outcomes, charged: 0n, closed: false, cdrs: 0 }
+    } catch (err) {
+      return this.unavailable(err)
+    }
+  }
+
+  // ---------- internals ----------
+
+  private async session(op: SessionOp, req: SessionRequest): Promise<ChargeAnswer> {
+    try {
+      let resolved: Resolved | undefined
+      if (op !== 'initiate') {
+        const accountId = await this.store.sessionAccount(req.sessionId)
+        if (accountId) resolved = await this.resolveAccount(accountId, req.identities)
+      }
+      resolved ??= await this.resolveByIdentity(req.identities)
+      if (!resolved) return op === 'update' && req.identities.length === 0 ? { kind: 'unknownSession' } : { kind: 'unknownSubscriber' }
+      const { accountId } = resolved
+      const now = req.eventTime ?? Date.now()
+
+      const outcomes = new Map<string, ItemOutcome>()
+      const luaItems: LuaItem[] = []
+      for (const it of req.items) {
+        const key = itemKey(it)
+        const svc = resolved.plan && findService(resolved.plan, it)
+        if (!svc || !resolved.plan) {
+          outcomes.set(key, { kind: 'ratingFailed', key, reason: resolved.plan ? 'no service in the plan matches' : 'account has no valid plan' })
+          continue
+        }
+        luaItems.push(this.luaItem(key, it, svc, resolved.plan))
+      }
+
+      if (op === 'initiate') {
+        // Any node can then route this session's updates without the subscriber identity.
+        await this.store.indexSession(req.sessionId, accountId, this.sessionIndexTtl())
+      }
+      const payload = {
+        op,
+        sessionId: req.sessionId,
+        accountId,
+        now,
+        node: this.opts.nodeId,
+        proto: req.protocol,
+        sub: resolved.sub,
+        validity: this.opts.validitySeconds,
+        grace: this.opts.reaperGraceSeconds,
+        idemTtl: this.opts.idempotencySeconds,
+        closeReason: req.closeReason,
+        items: luaItems,
+      }
+      const text = await this.store.redis.sessionCharge(
+        keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, req.sessionId),
+        keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiryOf(accountId), keys.outboxOf(accountId),
+        keys.idempotency(accountId, req.requestId), JSON.stringify(payload),
+      )
+      const answer = JSON.parse(text) as LuaAnswer
+      if (answer.status === 'unknownSession') return { kind: 'unknownSession' }
+      if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
+      if (answer.closed) await this.store.unindexSession(req.sessionId)
+      for (const r of asArray(answer.results)) outcomes.set(r.key, this.outcome(r, luaItems))
+      return {
+        kind: 'ok',
+        accountId,
+        outcomes: req.items.map((it) => outcomes.get(itemKey(it))!).filter(Boolean),
+        charged: BigInt(answer.charged ?? '0'),
+        closed: answer.closed ?? false,
+        cdrs: answer.cdrs ?? 0,
+      }
+    } catch (err) {
+      return this.unavailable(err)
+    }
+  }
+
+  private async eventLike(op: 'debit' | 'refund', req: EventRequest): Promise<ChargeAnswer> {
+    try {
+      const resolved = await this.resolveByIdentity(req.identities)
+      if (!resolved) return { kind: 'unknownSubscriber' }
+      const { accountId } = resolved
+      const outcomes = new Map<string, ItemOutcome>()
+      const luaItems: LuaItem[] = []
+      for (const it of req.items) {
+        const key = itemKey(it)
+        const svc = resolved.plan && findService(resolved.plan, it)
+        if (!svc || !resolved.plan) {
+          outcomes.set(key, { kind: 'ratingFailed', key, reason: 'no service in the plan matches' })
+          continue
+        }
+        luaItems.push({ ...this.luaItem(key, it, svc, resolved.plan), units: it.units })
+      }
+      const payload = {
+        op,
+        requestId: req.requestId,
+        sessionId: req.sessionId,
+        accountId,
+        now: req.eventTime ?? Date.now(),
+        node: this.opts.nodeId,
+        proto: req.protocol,
+        sub: resolved.sub,
+        idemTtl: this.opts.idempotencySeconds,
+        items: luaItems,
+      }
+      const text = await this.store.redis.eventCharge(
+        keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.outboxOf(accountId),
+        keys.idempotency(accountId, `ev:${req.requestId}`), JSON.stringify(payload),
+      )
+      const answer = JSON.parse(text) as LuaAnswer
+      if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
+      for (const r of asArray(answer.results)) outcomes.set(r.key, this.outcome(r, luaItems))
+      return {
+        kind: 'ok',
+        accountId,
+        outcomes: req.items.map((it) => outcomes.get(itemKey(it))!).filter(Boolean),
+        charged: BigInt(answer.charged ?? '0'),
+        closed: true,
+        cdrs: luaItems.length,
+      }
+    } catch (err) {
+      return this.unavailable(err)
+    }
+  }
+
+  private luaItem(key: string, it: ChargeItem, svc: CompiledService, plan: CompiledPlan): LuaItem {
+    const li: LuaItem = { key, svc: svc.name, unit: svc.unit, pv: plan.version, tariff: svc.tariff }
+    if (it.ratingGroup !== undefined) li.rg = it.ratingGroup
+    if (it.serviceId !== undefined) li.sid = it.serviceId
+    if (it.serviceContext !== undefined) li.ctx = it.serviceContext
+    if (it.destination !== undefined) li.dest = it.destination
+    if (it.used?.length) {
+      li.used = it.used.map((u) => ({ u: Math.max(0, Math.floor(u.units)), i: u.inputOctets ?? 0, o: u.outputOctets ?? 0 }))
+    }
+    const r = it.requested
+    // -1: no new grant wanted; 0: the default quota (an empty or zero RSU leaves the size to us)
+    li.req = r === undefined || r === null ? -1 : r === 'default' ? 0 : Math.max(0, Math.floor(r))
+    li.dq = svc.quota ?? this.opts.defaultQuota[svc.unit]
+    li.thr = this.opts.quotaThresholdPercent
+    return li
+  }
+
+  private outcome(r: LuaResult, items: LuaItem[]): ItemOutcome {
+    switch (r.kind) {
+      case 'granted': {
+        const unit = items.find((i) => i.key === r.key)?.unit ?? 'events'
+        const o: ItemOutcome = { kind: 'granted', key: r.key, unit, units: r.units ?? 0, validity: r.validity ?? 0, finalUnit: !!r.finalUnit, threshold: r.threshold ?? 0 }
+        if (r.amount !== undefined) o.amount = BigInt(r.amount)
+        return o
+      }
+      case 'refunded':
+        return { kind: 'refunded', key: r.key, amount: BigInt(r.amount ?? '0') }
+      case 'creditLimitReached':
+        return { kind: 'creditLimitReached', key: r.key }
+      case 'denied':
+        return { kind: 'denied', key: r.key, reason: r.reason ?? 'denied' }
+      default:
+        return { kind: 'committed', key: r.key }
+    }
+  }
+
+  private sessionIndexTtl(): number {
+    // Long enough for any live session; a session refreshes nothing here, the reaper closes idle ones.
+    return Math.max(86400, (this.opts.validitySeconds + this.opts.reaperGraceSeconds) * 4)
+  }
+
+  private async resolveByIdentity(ids: Identity[]): Promise<Resolved | undefined> {
+    for (const id of ids) {
+      const hit = await this.store.resolveIdentity(id.kind, id.value)
+      if (hit) return this.resolveAccount(hit.account, ids)
+    }
+    return undefined
+  }
+
+  private async resolveAccount(accountId: string, ids: Identity[]): Promise<Resolved | undefined> {
+    const planId = await this.store.redis.hget(keys.account(accountId), 'plan')
+    if (planId === null) return undefined
+    const sub: Record<string, string> = {}
+    for (const id of ids) sub[id.kind] ??= id.value
+    return { accountId, plan: await this.plans.get(planId), sub }
+  }
+
+  private unavailable(err: unknown): { kind: 'unavailable'; reason: string } {
+    const reason = err instanceof Error ? err.message : String(err)
+    this.log?.warn({ err: reason }, 'charging step failed: infrastructure unavailable')
+    return { kind: 'unavailable', reason }
+  }
+}
+
+function asArray<T>(v: T[] | Record<string, never>): T[] {
+  // cjson encodes an empty Lua table as {}.
+  return Array.isArray(v) ? v : []
+}
+
+export { shardOf }

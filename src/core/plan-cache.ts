@@ -1,0 +1,40 @@
+import type { BalanceStore } from '../balance/store.js'
+import type { CompiledPlan } from '../rating/plan.js'
+
+/**
+ * Every OCS node rates with the same plan version: plans live in Redis with a version counter,
+ * and each node reloads its compiled copy when the counter moves (checked at most every `ttlMs`).
+ */
+export class PlanCache {
+  private plans = new Map<string, CompiledPlan>()
+  private version = -1
+  private checkedAt = 0
+  private loading?: Promise<void>
+
+  constructor(
+    private readonly store: BalanceStore,
+    private readonly ttlMs = 1000,
+  ) {}
+
+  async get(id: string): Promise<CompiledPlan | undefined> {
+    if (Date.now() - this.checkedAt > this.ttlMs) await this.refresh()
+    return this.plans.get(id)
+  }
+
+  /** Forces a version check now (after a plan write on this node). */
+  async refresh(): Promise<void> {
+    this.loading ??= (async () => {
+      try {
+        const v = await this.store.plansVersion()
+        if (v !== this.version) {
+          this.plans = await this.store.loadPlans()
+          this.version = v
+        }
+        this.checkedAt = Date.now()
+      } finally {
+        this.loading = undefined
+      }
+    })()
+    return this.loading
+  }
+}

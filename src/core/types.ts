@@ -1,0 +1,86 @@
+import type { IdentityKind } from '../balance/keys.js'
+import type { UnitType } from '../rating/plan.js'
+
+// The protocol-neutral charging vocabulary. Front ends (Diameter, RADIUS) translate wire messages
+// into these requests and map the closed union of outcomes back to result codes / replies.
+
+export type Protocol = 'diameter' | 'radius' | 'api'
+
+export interface Identity {
+  kind: IdentityKind
+  value: string
+}
+
+/** Usage reported for one rating group. With a tariff change it comes split in two. */
+export interface UsedUnits {
+  units: number
+  inputOctets?: number
+  outputOctets?: number
+  /** usage after a Tariff-Time-Change (rated with the tariff valid after the change) */
+  afterTariffChange?: boolean
+}
+
+export interface ChargeItem {
+  serviceContext?: string
+  ratingGroup?: number
+  serviceId?: number
+  /** RADIUS service profile name (RADIUS front end) */
+  radiusService?: string
+  destination?: string
+  /** null/undefined = no new grant wanted; 'default' = the OCS picks; a number = that many units */
+  requested?: number | 'default' | null
+  used?: UsedUnits[]
+}
+
+export interface SessionRequest {
+  sessionId: string
+  /** idempotency: the same id returns the first answer and changes nothing */
+  requestId: string
+  identities: Identity[]
+  eventTime?: number
+  protocol: Protocol
+  items: ChargeItem[]
+  /** terminate: why the session ended (CDR close reason) */
+  closeReason?: string
+}
+
+export interface EventRequest {
+  requestId: string
+  sessionId?: string
+  identities: Identity[]
+  eventTime?: number
+  protocol: Protocol
+  /** `requested` or the sum of `used` is the number of units to debit/refund/price */
+  items: Array<ChargeItem & { units: number }>
+}
+
+export type ItemOutcome =
+  | { kind: 'granted'; key: string; unit: UnitType; units: number; validity: number; finalUnit: boolean; threshold: number; amount?: bigint }
+  | { kind: 'committed'; key: string }
+  | { kind: 'creditLimitReached'; key: string }
+  | { kind: 'denied'; key: string; reason: string }
+  | { kind: 'ratingFailed'; key: string; reason: string }
+  | { kind: 'refunded'; key: string; amount: bigint }
+  | { kind: 'priced'; key: string; unit: UnitType; units: number; amount: bigint; currency: string }
+
+export type ChargeAnswer =
+  | { kind: 'ok'; accountId: string; outcomes: ItemOutcome[]; charged: bigint; closed: boolean; cdrs: number }
+  | { kind: 'unknownSubscriber' }
+  | { kind: 'unknownSession' }
+  /** infrastructure failure (Redis away or slow): front ends answer TOO_BUSY / UNABLE_TO_COMPLY or drop */
+  | { kind: 'unavailable'; reason: string }
+
+export interface BalanceAnswer {
+  kind: 'balance'
+  accountId: string
+  currency: string
+  balance: bigint
+  reserved: bigint
+  units: Record<'seconds' | 'octets' | 'events', number>
+}
+
+/** Key of a rating group inside a session: stable across requests of that session. */
+export function itemKey(i: ChargeItem): string {
+  if (i.radiusService !== undefined) return `radius:${i.radiusService}`
+  return `rg:${i.ratingGroup ?? '-'}:si:${i.serviceId ?? '-'}`
+}
