@@ -1,0 +1,135 @@
+import { join } from 'node:path'
+import { loadConfig } from './config/load.js'
+import type { Config } from './config/schema.js'
+import { OcsError } from './lib/errors.js'
+import { createLogger, type Logger } from './lib/logger.js'
+import type { Component } from './lib/lifecycle.js'
+import { EmbeddedRedis } from './balance/embedded-redis.js'
+import { connectRedis, type RedisClient } from './balance/connect.js'
+import { BalanceStore } from './balance/store.js'
+import { PlanCache } from './core/plan-cache.js'
+import { ChargingService } from './core/charging.js'
+import { Reaper } from './core/reaper.js'
+import { AccountEvents } from './core/events.js'
+import { ApiKeyGuard } from './api/auth.js'
+import { ApiServer } from './api/server.js'
+import { loadDemoData } from './demo.js'
+
+// The composition root: builds every component from the frozen config, starts them in order,
+// and on SIGTERM/SIGINT stops them in reverse order within 5 s.
+
+export interface Ocs {
+  config: Config
+  store: BalanceStore
+  charging: ChargingService
+  events: AccountEvents
+  reaper: Reaper
+  api: ApiServer
+  redisUrl?: string
+  stop(): Promise<void>
+}
+
+/** Wraps the Redis client so it has the same lifecycle as everything else. */
+class RedisConnection implements Component {
+  readonly name = 'redis-client'
+  constructor(readonly client: RedisClient) {}
+  async start(): Promise<void> {
+    if (this.client.status !== 'ready') await new Promise<void>((res, rej) => {
+      this.client.once('ready', () => res())
+      this.client.once('error', (e: Error) => rej(new OcsError('OCS_ERR_REDIS_UNAVAILABLE', `cannot reach Redis: ${e.message}`)))
+    })
+  }
+  async stop(): Promise<void> {
+    await this.client.quit().catch(() => this.client.disconnect())
+  }
+}
+
+export async function startOcs(config: Config, log: Logger, print: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<Ocs> {
+  const started: Component[] = []
+  const start = async <T extends Component>(c: T): Promise<T> => {
+    await c.start()
+    started.push(c)
+    return c
+  }
+  const stop = async (): Promise<void> => {
+    for (const c of started.reverse()) {
+      try {
+        await c.stop()
+      } catch (err) {
+        log.warn({ component: c.name, err: (err as Error).message }, 'component failed to stop cleanly')
+      }
+    }
+    started.length = 0
+  }
+
+  try {
+    let redisUrl: string | undefined
+    if (!config.redis.url && !config.redis.cluster) {
+      const embedded = await start(new EmbeddedRedis(join(config.dataDir, 'redis'), log))
+      redisUrl = embedded.url
+    }
+    const conn = await start(new RedisConnection(connectRedis(config.redis, redisUrl)))
+    conn.client.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
+    const store = new BalanceStore(conn.client)
+    const plans = new PlanCache(store)
+    const events = await start(new AccountEvents(conn.client, log))
+    const charging = new ChargingService(store, plans, { nodeId: config.nodeId, ...config.charging }, log)
+    const reaper = await start(new Reaper(store, config.nodeId, config.charging.reaperIntervalMs, log))
+
+    if (config.demoData) {
+      const lines = await loadDemoData(store, log)
+      for (const l of lines ?? []) print(l)
+    }
+    const { guard, generated } = await ApiKeyGuard.init(conn.client, config.apiKey)
+    if (generated) print(`admin API key (printed once, stored hashed): ${generated}`)
+
+    const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans }, log))
+    print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs)`)
+    return { config, store, charging, events, reaper, api, redisUrl, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    // One line, before any socket is opened.
+    process.stderr.write(`${err instanceof OcsError ? err.message : String(err)}\n`)
+    process.exit(2)
+  }
+  const log = createLogger(config.logLevel)
+  let ocs: Ocs
+  try {
+    ocs = await startOcs(config, log)
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'OCS failed to start')
+    process.stderr.write(`OCS failed to start: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+  let stopping = false
+  const shutdown = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping')
+    const force = setTimeout(() => {
+      log.error('stop took longer than 5 s; exiting')
+      process.exit(1)
+    }, 5000)
+    force.unref()
+    ocs.stop().then(
+      () => {
+        log.info('stopped')
+        process.exit(0)
+      },
+      () => process.exit(1),
+    )
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) void main()
