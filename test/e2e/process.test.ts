@@ -1,0 +1,166 @@
+import t from 'tap'
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Redis } from 'ioredis'
+
+// The built OCS as a user runs it (`npm start` = setup + node dist/main.js): embedded Redis,
+// clean SIGTERM, no orphan after SIGKILL, config errors before any socket.
+
+const MAIN = resolve('dist/main.js')
+
+interface Running {
+  proc: ChildProcess
+  out: string[]
+  redisPort: number
+  httpPort: number
+  dir: string
+}
+
+function baseEnv(dir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const { OCS_REDIS_URL: _u, OCS_REDIS_CLUSTER: _c, OCS_CONFIG: _f, ...env } = process.env
+  return { ...env, OCS_DATA_DIR: dir, OCS_CONFIG: '/dev/null', OCS_HTTP_PORT: '0', OCS_METRICS_PORT: '0', OCS_DIAMETER_PORT: '0', OCS_RADIUS_AUTH_PORT: '0', OCS_RADIUS_ACCT_PORT: '0', ...extra }
+}
+
+async function startMain(extra: Record<string, string> = {}): Promise<Running> {
+  const dir = mkdtempSync(join(tmpdir(), 'ocs-e2e-'))
+  const proc = spawn(process.execPath, [MAIN], { env: baseEnv(dir, extra), stdio: ['ignore', 'pipe', 'pipe'] })
+  const out: string[] = []
+  let buf = ''
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`OCS did not start: ${out.join('')}`)), 20_000)
+    const onData = (d: Buffer): void => {
+      buf += d.toString()
+      out.push(d.toString())
+      const redis = /"port":(\d+),"dir":"[^"]*redis"/.exec(buf)
+      const http = /REST API http:\/\/127\.0\.0\.1:(\d+)\//.exec(buf)
+      if (redis && http) {
+        clearTimeout(timer)
+        res({ proc, out, redisPort: Number(redis[1]), httpPort: Number(http[1]), dir })
+      }
+    }
+    proc.stdout!.on('data', onData)
+    proc.stderr!.on('data', onData)
+    proc.once('exit', (code) => rej(new Error(`OCS exited ${code}: ${out.join('')}`)))
+  })
+}
+
+async function redisAnswers(port: number): Promise<boolean> {
+  const c = new Redis({ port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 500 })
+  c.on('error', () => undefined)
+  try {
+    await c.connect()
+    return (await c.ping()) === 'PONG'
+  } catch {
+    return false
+  } finally {
+    c.disconnect()
+  }
+}
+
+const redisPids = (port: number): string[] => {
+  try {
+    return execFileSync('pgrep', ['-f', `redis-server 127.0.0.1:${port}`]).toString().trim().split('\n').filter(Boolean)
+  } catch {
+    return []
+  }
+}
+
+async function waitFor(cond: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await cond()) return true
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return cond()
+}
+
+t.test('npm start defaults: embedded Redis with AOF under the data dir, demo data, API key printed once', async (t) => {
+  const r = await startMain()
+  t.teardown(() => rmSync(r.dir, { recursive: true, force: true }))
+  t.ok(await redisAnswers(r.redisPort), 'embedded redis answers')
+  const c = new Redis({ port: r.redisPort })
+  t.equal(((await c.config('GET', 'appendonly')) as string[])[1], 'yes')
+  t.equal(((await c.config('GET', 'appendfsync')) as string[])[1], 'everysec')
+  t.equal(((await c.config('GET', 'dir')) as string[])[1], join(r.dir, 'redis'))
+  t.equal(((await c.config('GET', 'bind')) as string[])[1], '127.0.0.1')
+  c.disconnect()
+  const text = r.out.join('')
+  t.match(text, /demo prepaid account \S+: balance 10\.00 EUR, MSISDN 46700000001/)
+  t.match(text, /demo postpaid account \S+: credit limit 50\.00 EUR, MSISDN 46700000002/)
+  const key = /admin API key \(printed once, stored hashed\): (\S+)/.exec(text)?.[1]
+  t.ok(key, 'API key printed')
+  const res = await fetch(`http://127.0.0.1:${r.httpPort}/v1/accounts`, { headers: { authorization: `Bearer ${key}` } })
+  t.equal(res.status, 200)
+  t.equal(((await res.json()) as { accounts: unknown[] }).accounts.length, 2)
+
+  // SIGTERM: components stop in reverse order (API before Redis), within 5 s, exit 0, Redis gone.
+  const t0 = Date.now()
+  const exit = new Promise<number | null>((res) => r.proc.once('exit', (code) => res(code)))
+  r.proc.kill('SIGTERM')
+  t.equal(await exit, 0)
+  t.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`)
+  const log = r.out.join('')
+  t.ok(log.indexOf('"signal":"SIGTERM"') < log.indexOf('embedded redis-server stopped'), 'Redis stopped after the signal')
+  t.notOk(await redisAnswers(r.redisPort), 'embedded redis stopped with it')
+  t.ok(existsSync(join(r.dir, 'redis')), 'data dir kept')
+
+  // Second start on the same data: no demo reload, no new key printed.
+  const again = await startMain({ OCS_DATA_DIR: r.dir })
+  const text2 = again.out.join('')
+  t.notMatch(text2, /demo prepaid account/)
+  t.notMatch(text2, /admin API key/)
+  const res2 = await fetch(`http://127.0.0.1:${again.httpPort}/v1/accounts`, { headers: { authorization: `Bearer ${key}` } })
+  t.equal(((await res2.json()) as { accounts: unknown[] }).accounts.length, 2, 'AOF kept the data and the key')
+  const exit2 = new Promise((res) => again.proc.once('exit', res))
+  again.proc.kill('SIGINT')
+  await exit2
+})
+
+t.test('SIGKILL of the OCS leaves no orphan redis-server', async (t) => {
+  const r = await startMain()
+  t.teardown(() => rmSync(r.dir, { recursive: true, force: true }))
+  t.equal(redisPids(r.redisPort).length, 1, 'one redis-server child')
+  const exit = new Promise((res) => r.proc.once('exit', res))
+  r.proc.kill('SIGKILL')
+  await exit
+  t.ok(await waitFor(() => redisPids(r.redisPort).length === 0, 5000), 'redis-server gone after its parent was killed')
+  t.notOk(await redisAnswers(r.redisPort))
+})
+
+t.test('a bad config value exits non-zero with one line, before any socket opens', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ocs-e2e-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const out = await new Promise<{ code: number | null; stderr: string; stdout: string }>((res) => {
+    const p = spawn(process.execPath, [MAIN], { env: baseEnv(dir, { OCS_HTTP_PORT: 'eighty' }), stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    let stdout = ''
+    p.stderr!.on('data', (d) => (stderr += d))
+    p.stdout!.on('data', (d) => (stdout += d))
+    p.once('exit', (code) => res({ code, stderr, stdout }))
+  })
+  t.equal(out.code, 2)
+  t.equal(out.stderr.trim().split('\n').length, 1)
+  t.match(out.stderr, /^invalid config http\.port = "eighty": a port number 0\.\.65535/)
+  t.equal(out.stdout, '', 'nothing started')
+  t.notOk(existsSync(join(dir, 'redis')), 'no embedded Redis was started')
+})
+
+t.test('with OCS_REDIS_URL it connects there and starts no Redis of its own', async (t) => {
+  const { startRedis } = await import('../helpers/redis.js')
+  const ext = await startRedis()
+  t.teardown(() => ext.stop())
+  const dir = mkdtempSync(join(tmpdir(), 'ocs-e2e-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const p = spawn(process.execPath, [MAIN], { env: baseEnv(dir, { OCS_REDIS_URL: ext.url }), stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  p.stdout!.on('data', (d) => (out += d))
+  p.stderr!.on('data', (d) => (out += d))
+  t.ok(await waitFor(() => /REST API http/.test(out), 15000), 'started')
+  t.notMatch(out, /embedded redis-server started/)
+  t.equal(await ext.client.zcard('ocs:accounts'), 2, 'demo data written to the external Redis')
+  const exit = new Promise((res) => p.once('exit', res))
+  p.kill('SIGTERM')
+  await exit
+})

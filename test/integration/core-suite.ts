@@ -1,0 +1,177 @@
+import type { Test } from 'tap'
+import { makeAccount, allCdrs, money, type Core } from '../helpers/core.js'
+import type { RedisClient } from '../../src/balance/connect.js'
+import type { ChargeAnswer, ItemOutcome } from '../../src/core/types.js'
+import { keys } from '../../src/balance/keys.js'
+
+/** The charging-core suite, run against a single Redis (core-session.test.ts) and a 3-master Cluster (core-cluster.test.ts). */
+export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient }): void {
+  const VOICE = '32260@3gpp.org'
+  const DATA = '32251@3gpp.org'
+  const SMS = '32274@3gpp.org'
+
+  function ok(a: ChargeAnswer): Extract<ChargeAnswer, { kind: 'ok' }> {
+    if (a.kind !== 'ok') throw new Error(`expected ok, got ${JSON.stringify(a)}`)
+    return a
+  }
+  const first = (a: ChargeAnswer): ItemOutcome => ok(a).outcomes[0]
+
+  t.test('voice session I → U → T: reservations, 60/1 increments, balances at each step, one CDR', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const sid = 'voice-1'
+    const i = await env().core.charging.initiate({ sessionId: sid, requestId: `${sid}/0`, identities: ids, protocol: 'diameter',
+      items: [{ serviceContext: `ext.01.001.8.${VOICE}`, ratingGroup: 100, requested: 'default' }] })
+    t.match(first(i), { kind: 'granted', unit: 'seconds', units: 60, validity: 900, finalUnit: false, threshold: 12 })
+    // 60 s at 0.10/min is reserved out of the balance.
+    t.same(await money(env().core.store, accountId), { balance: 900_000n, reserved: 100_000n })
+
+    const u = await env().core.charging.update({ sessionId: sid, requestId: `${sid}/1`, identities: [], protocol: 'diameter',
+      items: [{ serviceContext: VOICE, ratingGroup: 100, requested: 'default', used: [{ units: 30 }] }] })
+    t.match(first(u), { kind: 'granted', units: 60 })
+    // 30 s used bills the 60 s first increment (0.10); 60 s more brings the call to 90 s = 0.15.
+    t.equal(ok(u).charged, 100_000n)
+    t.same(await money(env().core.store, accountId), { balance: 850_000n, reserved: 50_000n })
+
+    const term = await env().core.charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: [], protocol: 'diameter',
+      items: [{ serviceContext: VOICE, ratingGroup: 100, used: [{ units: 45 }] }] })
+    t.equal(ok(term).closed, true)
+    t.equal(ok(term).cdrs, 1)
+    // 75 s in all at 1 s increments after the first minute: 0.125.
+    t.same(await money(env().core.store, accountId), { balance: 875_000n, reserved: 0n })
+    const cdrs = (await allCdrs(env().client)).filter((c) => c.sessionId === sid)
+    t.equal(cdrs.length, 1)
+    t.match(cdrs[0], { account: accountId, total: '125000', used: '75', service: 'voice', closeReason: 'terminated', overage: false, unit: 'seconds' })
+    t.same(cdrs[0].moneyBuckets, { main: '125000' })
+    t.same(await env().core.store.listSessions(accountId), [])
+    t.equal(await env().core.store.sessionAccount(sid), undefined)
+  })
+
+  t.test('two rating groups in one request: one out of credit, the other granted from its unit bucket', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 0n, plan: 'demo' })
+    await env().core.store.addBucket(accountId, { kind: 'octets', amount: 1_000_000n, priority: 10, scope: ['data'] })
+    const a = await env().core.charging.initiate({ sessionId: 'two-rg', requestId: 'two-rg/0', identities: [{ kind: 'msisdn', value: msisdn }], protocol: 'diameter',
+      items: [
+        { serviceContext: DATA, ratingGroup: 10, requested: 'default' },
+        { serviceContext: VOICE, ratingGroup: 20, requested: 'default' },
+      ] })
+    const [data, voice] = ok(a).outcomes
+    // Only 1,000,000 octets in the bucket and no money: the grant is capped and is the final unit.
+    t.match(data, { kind: 'granted', unit: 'octets', units: 1_000_000, finalUnit: true })
+    t.match(voice, { kind: 'creditLimitReached' })
+    const buckets = await env().core.store.buckets(accountId)
+    t.equal(buckets.find((b) => b.kind === 'octets')!.amount, 0n, 'the granted octets are held out of the bucket')
+  })
+
+  t.test('unit buckets before money; priority then earliest expiry; expired and future buckets unused', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const now = Date.now()
+    await env().core.store.addBucket(accountId, { id: 'late', kind: 'seconds', amount: 100n, priority: 5, to: now + 86_400_000 })
+    await env().core.store.addBucket(accountId, { id: 'soon', kind: 'seconds', amount: 30n, priority: 5, to: now + 3_600_000 })
+    await env().core.store.addBucket(accountId, { id: 'prio', kind: 'seconds', amount: 10n, priority: 1 })
+    await env().core.store.addBucket(accountId, { id: 'expired', kind: 'seconds', amount: 1000n, priority: 0, to: now - 1 })
+    await env().core.store.addBucket(accountId, { id: 'future', kind: 'seconds', amount: 1000n, priority: 0, from: now + 3_600_000 })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const r = await env().core.charging.initiate({ sessionId: 'ub', requestId: 'ub/0', identities: ids, protocol: 'diameter',
+      items: [{ serviceContext: VOICE, requested: 60 }] })
+    t.match(first(r), { kind: 'granted', units: 60 })
+    const term = await env().core.charging.terminate({ sessionId: 'ub', requestId: 'ub/1', identities: ids, protocol: 'diameter',
+      items: [{ serviceContext: VOICE, used: [{ units: 50 }] }] })
+    t.equal(ok(term).charged, 0n, 'no money while unit buckets cover the usage')
+    const b = Object.fromEntries((await env().core.store.buckets(accountId)).map((x) => [x.id, x.amount]))
+    t.same(b, { prio: 0n, soon: 0n, late: 90n, expired: 1000n, future: 1000n, main: 1_000_000n })
+    const cdr = (await allCdrs(env().client)).find((c) => c.sessionId === 'ub')!
+    t.same(cdr.unitBuckets, { prio: '10', soon: '30', late: '10' })
+    t.equal(cdr.total, '0')
+  })
+
+  t.test('usage beyond the grant is still charged, into overdraft, and flagged on the CDR', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 100_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const i = await env().core.charging.initiate({ sessionId: 'over', requestId: 'over/0', identities: ids, protocol: 'diameter',
+      items: [{ serviceContext: VOICE, requested: 'default' }] })
+    t.match(first(i), { kind: 'granted', units: 60, finalUnit: true })
+    await env().core.charging.terminate({ sessionId: 'over', requestId: 'over/1', identities: ids, protocol: 'diameter',
+      items: [{ serviceContext: VOICE, used: [{ units: 120 }] }] })
+    t.same(await money(env().core.store, accountId), { balance: -100_000n, reserved: 0n })
+    const cdr = (await allCdrs(env().client)).find((c) => c.sessionId === 'over')!
+    t.match(cdr, { total: '200000', overage: true, used: '120' })
+  })
+
+  t.test('postpaid goes down to minus its credit limit and no further', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { type: 'postpaid', creditLimit: 150_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const i = await env().core.charging.initiate({ sessionId: 'pp', requestId: 'pp/0', identities: ids, protocol: 'diameter',
+      items: [{ serviceContext: VOICE, requested: 600 }] })
+    // 150,000 micro buys 90 s (60 s first increment + 30 × 1 s).
+    t.match(first(i), { kind: 'granted', units: 90, finalUnit: true })
+    t.same(await money(env().core.store, accountId), { balance: -150_000n, reserved: 150_000n })
+    const again = await env().core.charging.initiate({ sessionId: 'pp2', requestId: 'pp2/0', identities: ids, protocol: 'diameter',
+      items: [{ serviceContext: VOICE, requested: 60 }] })
+    t.match(first(again), { kind: 'creditLimitReached' })
+  })
+
+  t.test('idempotency: the same request id returns the stored answer and changes nothing', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    await env().core.charging.initiate({ sessionId: 'idem', requestId: 'idem/0', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60 }] })
+    const req = { sessionId: 'idem', requestId: 'idem/1', identities: ids, protocol: 'diameter' as const, items: [{ serviceContext: VOICE, requested: 60, used: [{ units: 60 }] }] }
+    const a1 = await env().core.charging.update(req)
+    const m1 = await money(env().core.store, accountId)
+    const a2 = await env().core.charging.update(req)
+    t.same(a2, a1)
+    t.same(await money(env().core.store, accountId), m1)
+    const ev = { requestId: 'sms-1', identities: ids, protocol: 'diameter' as const, items: [{ serviceContext: SMS, units: 1 }] }
+    const e1 = await env().core.charging.event(ev)
+    const e2 = await env().core.charging.event(ev)
+    t.same(e2, e1)
+    t.equal((await allCdrs(env().client)).filter((c) => c.id === 'ev#sms-1#rg:-:si:-').length, 1, 'one CDR for a repeated event')
+    t.same(await money(env().core.store, accountId), { balance: m1.balance - 50_000n, reserved: m1.reserved })
+    const ttl = await env().client.ttl(keys.idempotency(accountId, 'idem/1'))
+    t.ok(ttl >= 300, `idempotency answer kept at least 5 minutes (ttl ${ttl})`)
+  })
+
+  t.test('update of an unknown session; terminate of a refused session changes nothing; unknown subscriber', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 0n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const u = await env().core.charging.update({ sessionId: 'nosuch', requestId: 'nosuch/1', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60 }] })
+    t.same(u, { kind: 'unknownSession' })
+    const i = await env().core.charging.initiate({ sessionId: 'refused', requestId: 'refused/0', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60 }] })
+    t.match(first(i), { kind: 'creditLimitReached' })
+    const term = await env().core.charging.terminate({ sessionId: 'refused', requestId: 'refused/1', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, used: [{ units: 0 }] }] })
+    t.match(ok(term), { closed: true, cdrs: 0, charged: 0n })
+    t.same(await money(env().core.store, accountId), { balance: 0n, reserved: 0n })
+    const unknown = await env().core.charging.initiate({ sessionId: 'x', requestId: 'x/0', identities: [{ kind: 'msisdn', value: '999' }], protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60 }] })
+    t.same(unknown, { kind: 'unknownSubscriber' })
+  })
+
+  t.test('a barred account is denied new grants but its reported usage is still charged', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    await env().core.charging.initiate({ sessionId: 'bar', requestId: 'bar/0', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60 }] })
+    await env().core.store.updateAccount(accountId, { status: 'barred' })
+    const u = await env().core.charging.update({ sessionId: 'bar', requestId: 'bar/1', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60, used: [{ units: 60 }] }] })
+    t.match(first(u), { kind: 'denied', reason: 'barred' })
+    t.same(await money(env().core.store, accountId), { balance: 900_000n, reserved: 0n })
+  })
+
+  t.test('rating failure for a service the plan does not know, other items unaffected', async (t) => {
+    const { msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const a = await env().core.charging.initiate({ sessionId: 'rf', requestId: 'rf/0', identities: [{ kind: 'msisdn', value: msisdn }], protocol: 'diameter',
+      items: [{ serviceContext: '99999@example.org', requested: 60 }, { serviceContext: VOICE, ratingGroup: 1, requested: 60 }] })
+    t.match(ok(a).outcomes, [{ kind: 'ratingFailed' }, { kind: 'granted', units: 60 }])
+  })
+
+  t.test('refund, check balance and price enquiry', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const r = await env().core.charging.refund({ requestId: 'ref-1', identities: ids, protocol: 'diameter', items: [{ serviceContext: SMS, units: 2 }] })
+    t.match(first(r), { kind: 'refunded', amount: 100_000n })
+    const bal = await env().core.charging.checkBalance(ids)
+    t.match(bal, { kind: 'balance', accountId, currency: 'EUR', balance: 1_100_000n, reserved: 0n })
+    const p = await env().core.charging.priceEnquiry({ requestId: 'pe', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, units: 61 }] })
+    t.match(first(p), { kind: 'priced', amount: 101_667n, currency: 'EUR' })
+    t.equal((await env().core.store.ledger(accountId)).refunds, 100_000n)
+  })
+
+}
