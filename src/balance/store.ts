@@ -297,12 +297,16 @@ export class BalanceStore {
     await this.redis.del(keys.sessionIndex(sessionId))
   }
 
+  /** Open sessions of an account as `{…meta, upd, rgs: {key: ratingGroupState}}`. */
   async listSessions(accountId: string): Promise<Array<Record<string, unknown>>> {
     const ids = await this.redis.smembers(keys.accountSessions(accountId))
     const out: Array<Record<string, unknown>> = []
     for (const id of ids) {
-      const t = await this.redis.get(keys.session(accountId, id))
-      if (t) out.push(JSON.parse(t) as Record<string, unknown>)
+      const h = await this.redis.hgetall(keys.session(accountId, id))
+      if (!h.m) continue
+      const rgs: Record<string, unknown> = {}
+      for (const [f, v] of Object.entries(h)) if (f.startsWith('r:')) rgs[f.slice(2)] = JSON.parse(v)
+      out.push({ ...(JSON.parse(h.m) as Record<string, unknown>), upd: h.u ? Number(h.u) : undefined, rgs })
     }
     return out
   }

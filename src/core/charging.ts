@@ -4,6 +4,7 @@ import type { PlanCache } from './plan-cache.js'
 import { findService, type CompiledPlan, type CompiledService, type LuaTariff, type UnitType } from '../rating/plan.js'
 import { cost } from '../rating/cost.js'
 import type { Logger } from '../lib/logger.js'
+import { Lru } from '../lib/lru.js'
 import {
   itemKey,
   type BalanceAnswer,
@@ -56,7 +57,7 @@ interface LuaResult {
 }
 
 interface LuaAnswer {
-  status: 'ok' | 'unknownSubscriber' | 'unknownSession'
+  status: 'ok' | 'unknownSubscriber' | 'unknownSession' | 'stalePlan'
   results: LuaResult[] | Record<string, never>
   charged?: string
   closed?: boolean
@@ -66,6 +67,7 @@ interface LuaAnswer {
 /** What the core needs to know of the account that a request is for. */
 interface Resolved {
   accountId: string
+  planId: string
   plan?: CompiledPlan
   sub: Record<string, string>
 }
@@ -76,6 +78,11 @@ interface Resolved {
  * `unavailable`, never exceptions, so a front end can always answer.
  */
 export class ChargingService {
+  /** Session id → account id never changes for a session's life, so it is cached (bounded). */
+  private readonly sessionAccounts = new Lru<string, string>(200_000)
+  /** Account → plan id, validated inside every charging script: a stale entry costs one retry. */
+  private readonly accountPlans = new Lru<string, string>(200_000)
+
   constructor(
     private readonly store: BalanceStore,
     private readonly plans: PlanCache,
@@ -143,64 +150,84 @@ export class ChargingService {
     try {
       let resolved: Resolved | undefined
       if (op !== 'initiate') {
-        const accountId = await this.store.sessionAccount(req.sessionId)
+        let accountId = this.sessionAccounts.get(req.sessionId)
+        if (!accountId) {
+          accountId = await this.store.sessionAccount(req.sessionId)
+          if (accountId) this.sessionAccounts.set(req.sessionId, accountId)
+        }
         if (accountId) resolved = await this.resolveAccount(accountId, req.identities)
       }
       resolved ??= await this.resolveByIdentity(req.identities)
       if (!resolved) return op === 'update' && req.identities.length === 0 ? { kind: 'unknownSession' } : { kind: 'unknownSubscriber' }
-      const { accountId } = resolved
-      const now = req.eventTime ?? Date.now()
-
-      const outcomes = new Map<string, ItemOutcome>()
-      const luaItems: LuaItem[] = []
-      for (const it of req.items) {
-        const key = itemKey(it)
-        const svc = resolved.plan && findService(resolved.plan, it)
-        if (!svc || !resolved.plan) {
-          outcomes.set(key, { kind: 'ratingFailed', key, reason: resolved.plan ? 'no service in the plan matches' : 'account has no valid plan' })
-          continue
-        }
-        luaItems.push(this.luaItem(key, it, svc, resolved.plan))
-      }
-
       if (op === 'initiate') {
         // Any node can then route this session's updates without the subscriber identity.
-        await this.store.indexSession(req.sessionId, accountId, this.sessionIndexTtl())
+        await this.store.indexSession(req.sessionId, resolved.accountId, this.sessionIndexTtl())
+        this.sessionAccounts.set(req.sessionId, resolved.accountId)
       }
-      const payload = {
-        op,
-        sessionId: req.sessionId,
-        accountId,
-        now,
-        node: this.opts.nodeId,
-        proto: req.protocol,
-        sub: resolved.sub,
-        validity: this.opts.validitySeconds,
-        grace: this.opts.reaperGraceSeconds,
-        idemTtl: this.opts.idempotencySeconds,
-        closeReason: req.closeReason,
-        items: luaItems,
+      let answer = await this.runSession(op, req, resolved)
+      if (answer === 'stalePlan') {
+        // The account's plan changed since we cached it: resolve afresh and rate again, once.
+        this.accountPlans.delete(resolved.accountId)
+        const fresh = await this.resolveAccount(resolved.accountId, req.identities)
+        if (!fresh) return { kind: 'unknownSubscriber' }
+        answer = await this.runSession(op, req, fresh)
+        if (answer === 'stalePlan') return { kind: 'unavailable', reason: 'plan changed twice during one request' }
       }
-      const text = await this.store.redis.sessionCharge(
-        keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, req.sessionId),
-        keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiryOf(accountId), keys.outboxOf(accountId),
-        keys.idempotency(accountId, req.requestId), JSON.stringify(payload),
-      )
-      const answer = JSON.parse(text) as LuaAnswer
-      if (answer.status === 'unknownSession') return { kind: 'unknownSession' }
-      if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
-      if (answer.closed) await this.store.unindexSession(req.sessionId)
-      for (const r of asArray(answer.results)) outcomes.set(r.key, this.outcome(r, luaItems))
-      return {
-        kind: 'ok',
-        accountId,
-        outcomes: req.items.map((it) => outcomes.get(itemKey(it))!).filter(Boolean),
-        charged: BigInt(answer.charged ?? '0'),
-        closed: answer.closed ?? false,
-        cdrs: answer.cdrs ?? 0,
+      if (answer.kind === 'ok' && answer.closed) {
+        await this.store.unindexSession(req.sessionId)
+        this.sessionAccounts.delete(req.sessionId)
       }
+      return answer
     } catch (err) {
       return this.unavailable(err)
+    }
+  }
+
+  private async runSession(op: SessionOp, req: SessionRequest, resolved: Resolved): Promise<ChargeAnswer | 'stalePlan'> {
+    const { accountId } = resolved
+    const outcomes = new Map<string, ItemOutcome>()
+    const luaItems: LuaItem[] = []
+    for (const it of req.items) {
+      const key = itemKey(it)
+      const svc = resolved.plan && findService(resolved.plan, it)
+      if (!svc || !resolved.plan) {
+        outcomes.set(key, { kind: 'ratingFailed', key, reason: resolved.plan ? 'no service in the plan matches' : 'account has no valid plan' })
+        continue
+      }
+      luaItems.push(this.luaItem(key, it, svc, resolved.plan))
+    }
+    const payload = {
+      op,
+      sessionId: req.sessionId,
+      accountId,
+      plan: resolved.planId,
+      now: req.eventTime ?? Date.now(),
+      node: this.opts.nodeId,
+      proto: req.protocol,
+      sub: resolved.sub,
+      validity: this.opts.validitySeconds,
+      grace: this.opts.reaperGraceSeconds,
+      idemTtl: this.opts.idempotencySeconds,
+      closeReason: req.closeReason,
+      items: luaItems,
+    }
+    const text = await this.store.redis.sessionCharge(
+      keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, req.sessionId),
+      keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiryOf(accountId), keys.outboxOf(accountId),
+      keys.idempotency(accountId, req.requestId), JSON.stringify(payload),
+    )
+    const answer = JSON.parse(text) as LuaAnswer
+    if (answer.status === 'stalePlan') return 'stalePlan'
+    if (answer.status === 'unknownSession') return { kind: 'unknownSession' }
+    if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
+    for (const r of asArray(answer.results)) outcomes.set(r.key, this.outcome(r, luaItems))
+    return {
+      kind: 'ok',
+      accountId,
+      outcomes: req.items.map((it) => outcomes.get(itemKey(it))!).filter(Boolean),
+      charged: BigInt(answer.charged ?? '0'),
+      closed: answer.closed ?? false,
+      cdrs: answer.cdrs ?? 0,
     }
   }
 
@@ -302,11 +329,16 @@ export class ChargingService {
   }
 
   private async resolveAccount(accountId: string, ids: Identity[]): Promise<Resolved | undefined> {
-    const planId = await this.store.redis.hget(keys.account(accountId), 'plan')
-    if (planId === null) return undefined
+    let planId = this.accountPlans.get(accountId)
+    if (planId === undefined) {
+      const fetched = await this.store.redis.hget(keys.account(accountId), 'plan')
+      if (fetched === null) return undefined
+      planId = fetched
+      this.accountPlans.set(accountId, planId)
+    }
     const sub: Record<string, string> = {}
     for (const id of ids) sub[id.kind] ??= id.value
-    return { accountId, plan: await this.plans.get(planId), sub }
+    return { accountId, planId, plan: await this.plans.get(planId), sub }
   }
 
   private unavailable(err: unknown): { kind: 'unavailable'; reason: string } {

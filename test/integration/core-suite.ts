@@ -174,4 +174,16 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.equal((await env().core.store.ledger(accountId)).refunds, 100_000n)
   })
 
+
+  t.test('a plan change mid-session is seen at once: the script refuses a stale cached plan and the core re-rates', async (t) => {
+    const { store, charging } = env().core
+    await store.putPlan({ id: 'cheap', version: 1, currency: 'EUR', services: [{ name: 'voice', unit: 'seconds', match: { context: VOICE }, tariff: { rate: '0.010000', per: 60, first: 1, next: 1 } }] })
+    const { accountId, msisdn } = await makeAccount(store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    await charging.initiate({ sessionId: 'plan-chg', requestId: 'pc/0', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60 }] })
+    await store.updateAccount(accountId, { plan: 'cheap' })
+    const u = await charging.update({ sessionId: 'plan-chg', requestId: 'pc/1', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60, used: [{ units: 60 }] }] })
+    // 60 s rated on the new plan: 0.01, not the demo plan's 0.10.
+    t.equal(ok(u).charged, 10_000n)
+  })
 }

@@ -3,7 +3,7 @@
 -- release what it holds and write the CDR of what was reported. Re-checks the deadline inside the
 -- script, so two reapers racing on the same member release it once.
 --
--- KEYS[1] account hash   KEYS[2] buckets hash   KEYS[3] ledger hash   KEYS[4] session string
+-- KEYS[1] account hash   KEYS[2] buckets hash   KEYS[3] ledger hash   KEYS[4] session hash
 -- KEYS[5] account sessions set   KEYS[6] account re-auth set   KEYS[7] shard expiry zset
 -- KEYS[8] shard outbox stream
 -- ARGV[1] expiry member "accountId|sessionId"   ARGV[2] now (ms)   ARGV[3] node id
@@ -13,10 +13,19 @@ local score = redis.call('ZSCORE', KEYS[7], ARGV[1])
 local now = tonumber(ARGV[2])
 if not score or tonumber(score) > now then return 0 end
 redis.call('ZREM', KEYS[7], ARGV[1])
-local text = redis.call('GET', KEYS[4])
-if not text then return 0 end
-local sess = cjson.decode(text)
-if sess.rgs == nil or sess.rgs == cjson.null then sess.rgs = {} end
+local all = redis.call('HGETALL', KEYS[4])
+if #all == 0 then return 0 end
+local sess = nil
+local rgs = {}
+for i = 1, #all, 2 do
+  if all[i] == 'm' then sess = cjson.decode(all[i + 1])
+  elseif string.sub(all[i], 1, 2) == 'r:' then rgs[string.sub(all[i], 3)] = cjson.decode(all[i + 1]) end
+end
+if sess == nil then
+  redis.call('DEL', KEYS[4])
+  return 0
+end
+sess.rgs = rgs
 local acct = hgetall(KEYS[1])
 local bk = loadBuckets(KEYS[2])
 local released = 0

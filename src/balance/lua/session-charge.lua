@@ -4,15 +4,15 @@
 -- grant. Terminate releases everything left and appends the session's CDRs to the outbox.
 --
 -- KEYS[1] account hash      KEYS[2] buckets hash     KEYS[3] ledger hash
--- KEYS[4] session string    KEYS[5] account sessions set
+-- KEYS[4] session hash      KEYS[5] account sessions set
 -- KEYS[6] account re-auth set                          KEYS[7] shard expiry zset
 -- KEYS[8] shard outbox stream                         KEYS[9] idempotency key
--- ARGV[1] request JSON: {op, sessionId, accountId, now, node, proto, sub, validity, grace,
+-- ARGV[1] request JSON: {op, sessionId, accountId, plan, now, node, proto, sub, validity, grace,
 --          idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
 --          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, t}], req, dq, thr}]}
 --          req: -1 = no new grant wanted, 0 = the default quota `dq`, N = N units.
 -- Returns the answer JSON (also stored under KEYS[9] so a retransmission gets it again):
---   {status: ok|unknownSubscriber|unknownSession, charged, closed, cdrs,
+--   {status: ok|unknownSubscriber|unknownSession|stalePlan, charged, closed, cdrs,
 --    results:[{key, kind: granted|creditLimitReached|denied|committed, units, validity,
 --              finalUnit, threshold}]}
 
@@ -28,14 +28,21 @@ local function finish(answer)
   return text
 end
 
-local acct = hgetall(KEYS[1])
-if acct.id == nil then return finish({ status = 'unknownSubscriber', results = {} }) end
+local af = redis.call('HMGET', KEYS[1], 'id', 'plan', 'status', 'creditLimit', 'currency')
+local acct = { id = af[1] or nil, plan = af[2], status = af[3], creditLimit = af[4], currency = af[5] }
+if not af[1] then return finish({ status = 'unknownSubscriber', results = {} }) end
+-- The caller rated with a cached plan id; if the account moved to another plan, it must re-rate.
+-- Nothing is stored under the idempotency key for this answer.
+if req.plan ~= nil and acct.plan ~= req.plan then return cjson.encode({ status = 'stalePlan' }) end
 local creditLimit = num(acct.creditLimit)
 local active = acct.status == 'active'
 
-local sessText = redis.call('GET', KEYS[4])
+-- The session hash keeps one field per rating group, so an update reads and rewrites only the
+-- rating groups it reports on: m = meta JSON (written once), r:<key> = rating group JSON,
+-- fl = JSON set of rating groups holding a final unit or refused, u = last update time.
+local sessMeta = redis.call('HGET', KEYS[4], 'm')
 local sess = nil
-if sessText then sess = cjson.decode(sessText) end
+if sessMeta then sess = cjson.decode(sessMeta) end
 
 local anyUsage = false
 for _, it in ipairs(req.items) do
@@ -50,9 +57,14 @@ if sess == nil then
     for _, it in ipairs(req.items) do results[#results + 1] = { key = it.key, kind = 'committed' } end
     return finish({ status = 'ok', results = results, charged = '0', closed = false, cdrs = 0 })
   end
-  sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now, rgs = {} }
+  sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now }
+  redis.call('HSET', KEYS[4], 'm', cjson.encode(sess))
 end
-if sess.rgs == nil or sess.rgs == cjson.null or next(sess.rgs) == nil then sess.rgs = {} end
+sess.rgs = {}
+local touched = {}
+local flags = {}
+local flagsText = redis.call('HGET', KEYS[4], 'fl')
+if flagsText then flags = cjson.decode(flagsText) end
 
 local bk = loadBuckets(KEYS[2])
 local reservedDelta = 0
@@ -62,11 +74,16 @@ local results = {}
 for _, it in ipairs(req.items) do
   local rg = sess.rgs[it.key]
   if rg == nil then
+    local text = redis.call('HGET', KEYS[4], 'r:' .. it.key)
+    if text then rg = cjson.decode(text) end
+  end
+  if rg == nil then
     rg = { key = it.key, rg = it.rg, sid = it.sid, ctx = it.ctx, svc = it.svc, unit = it.unit, dest = it.dest,
            destName = it.destName, used = 0, inO = 0, outO = 0, bu = 0, charged = 0, over = 0,
            byB = {}, byU = {}, segs = {} }
-    sess.rgs[it.key] = rg
   end
+  sess.rgs[it.key] = rg
+  touched[#touched + 1] = it.key
   rg.pv = it.pv
   rg.tname = it.tariff and it.tariff.name or rg.tname
   local grantedBefore = 0
@@ -172,6 +189,15 @@ local closed = false
 local cdrs = 0
 local member = sess.acct .. '|' .. sess.id
 if req.op == 'terminate' then
+  -- Every rating group of the session, not only those in this request.
+  local all = redis.call('HGETALL', KEYS[4])
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.sub(f, 1, 2) == 'r:' then
+      local k = string.sub(f, 3)
+      if sess.rgs[k] == nil then sess.rgs[k] = cjson.decode(all[i + 1]) end
+    end
+  end
   for _, rg in pairs(sess.rgs) do reservedDelta = reservedDelta - releaseReservation(bk, rg) end
   cdrs = writeCdrs(KEYS[8], sess, acct, now, req.node, req.closeReason or 'terminated')
   redis.call('DEL', KEYS[4])
@@ -180,10 +206,17 @@ if req.op == 'terminate' then
   redis.call('ZREM', KEYS[7], member)
   closed = true
 else
-  sess.upd = now
-  local reauth = false
-  for _, rg in pairs(sess.rgs) do if rg.fui or rg.refused then reauth = true end end
-  redis.call('SET', KEYS[4], cjson.encode(sess))
+  local fields = { 'u', fmt(now) }
+  for _, k in ipairs(touched) do
+    local rg = sess.rgs[k]
+    if rg.fui or rg.refused then flags[k] = true else flags[k] = nil end
+    fields[#fields + 1] = 'r:' .. k
+    fields[#fields + 1] = cjson.encode(rg)
+  end
+  local reauth = next(flags) ~= nil
+  fields[#fields + 1] = 'fl'
+  fields[#fields + 1] = reauth and cjson.encode(flags) or '{}'
+  redis.call('HSET', KEYS[4], unpack(fields))
   redis.call('SADD', KEYS[5], sess.id)
   if reauth then redis.call('SADD', KEYS[6], sess.id) else redis.call('SREM', KEYS[6], sess.id) end
   redis.call('ZADD', KEYS[7], now + (num(req.validity) + num(req.grace)) * 1000, member)
