@@ -18,6 +18,7 @@ need_pkgs=()
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 if [ "${OCS_SETUP_TEST:-0}" = 1 ]; then
   command -v radclient >/dev/null 2>&1 || need_pkgs+=(freeradius-utils)
+  command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
