@@ -19,6 +19,7 @@ command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 if [ "${OCS_SETUP_TEST:-0}" = 1 ]; then
   command -v radclient >/dev/null 2>&1 || need_pkgs+=(freeradius-utils)
   command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
+  /usr/bin/python3 -c "import pyrad" >/dev/null 2>&1 || need_pkgs+=(python3-pyrad)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
