@@ -14,6 +14,10 @@ import { AccountEvents } from './core/events.js'
 import { ApiKeyGuard } from './api/auth.js'
 import { ApiServer } from './api/server.js'
 import { loadDemoData } from './demo.js'
+import { SecretBox } from './lib/secrets.js'
+import { Metrics } from './metrics/metrics.js'
+import { MetricsServer } from './metrics/server.js'
+import { keys, SHARD_COUNT } from './balance/keys.js'
 
 // The composition root: builds every component from the frozen config, starts them in order,
 // and on SIGTERM/SIGINT stops them in reverse order within 5 s.
@@ -25,6 +29,9 @@ export interface Ocs {
   events: AccountEvents
   reaper: Reaper
   api: ApiServer
+  metrics: Metrics
+  metricsServer: MetricsServer
+  secrets: SecretBox
   redisUrl?: string
   stop(): Promise<void>
 }
@@ -63,6 +70,8 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
   }
 
   try {
+    const metrics = new Metrics()
+    const secrets = await SecretBox.init(config.dataDir, config.secretsKey)
     let redisUrl: string | undefined
     if (!config.redis.url && !config.redis.cluster) {
       const embedded = await start(new EmbeddedRedis(join(config.dataDir, 'redis'), log))
@@ -73,19 +82,37 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     const store = new BalanceStore(conn.client)
     const plans = new PlanCache(store)
     const events = await start(new AccountEvents(conn.client, log))
-    const charging = new ChargingService(store, plans, { nodeId: config.nodeId, ...config.charging }, log)
-    const reaper = await start(new Reaper(store, config.nodeId, config.charging.reaperIntervalMs, log))
+    const charging = new ChargingService(store, plans, { nodeId: config.nodeId, ...config.charging }, log, metrics)
+    const reaper = new Reaper(store, config.nodeId, config.charging.reaperIntervalMs, log)
+    reaper.onReaped = (n) => metrics.reaperReleases.inc(n)
+    await start(reaper)
 
     if (config.demoData) {
-      const lines = await loadDemoData(store, log)
+      const lines = await loadDemoData(store, secrets, log)
       for (const l of lines ?? []) print(l)
     }
     const { guard, generated } = await ApiKeyGuard.init(conn.client, config.apiKey)
     if (generated) print(`admin API key (printed once, stored hashed): ${generated}`)
 
-    const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans }, log))
-    print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs)`)
-    return { config, store, charging, events, reaper, api, redisUrl, stop }
+    const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans, secrets, metrics }, log))
+
+    const metricsServer = new MetricsServer(config.metrics.host, config.metrics.port, metrics, log)
+    metricsServer.addCheck('redis', async () => ((await conn.client.ping()) === 'PONG' ? undefined : 'no PONG'))
+    metricsServer.addCheck('rest-api', async () => (api.app.server.listening ? undefined : 'not listening'))
+    metricsServer.beforeScrape = async () => {
+      // Cluster-wide gauges read from Redis: 64 shard keys each, cheap at scrape intervals.
+      let sessions = 0
+      let backlog = 0
+      for (let shard = 0; shard < SHARD_COUNT; shard++) {
+        sessions += await conn.client.zcard(keys.expiry(shard))
+        backlog += await conn.client.xlen(keys.outbox(shard))
+      }
+      metrics.activeSessions.set(sessions)
+      metrics.outboxBacklog.set(backlog)
+    }
+    await start(metricsServer)
+    print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs), metrics http://${config.metrics.host}:${metricsServer.port}/metrics`)
+    return { config, store, charging, events, reaper, api, metrics, metricsServer, secrets, redisUrl, stop }
   } catch (err) {
     await stop()
     throw err

@@ -4,11 +4,15 @@ import type { AccountEvents } from '../core/events.js'
 import type { PlanCache } from '../core/plan-cache.js'
 import { parseMoney, formatMoney, MoneyFormatError } from '../lib/money.js'
 import { OcsError } from '../lib/errors.js'
+import type { SecretBox } from '../lib/secrets.js'
+import type { Metrics } from '../metrics/metrics.js'
 import { PlanError, type PlanDocument } from '../rating/plan.js'
 
 export interface ApiDeps {
   store: BalanceStore
+  secrets: SecretBox
   events: AccountEvents
+  metrics?: Metrics
   plans: PlanCache
 }
 
@@ -103,14 +107,14 @@ function bucketJson(b: Bucket): Record<string, unknown> {
 }
 
 function subscriberJson(s: Subscriber): Record<string, unknown> {
-  const { passwordHash, ...rest } = s
+  const { passwordHash, passwordSealed: _sealed, ...rest } = s
   return { ...rest, hasPassword: passwordHash !== undefined, createdAt: new Date(s.createdAt).toISOString() }
 }
 
 const notFound = (what: string, idv: string): OcsError => new OcsError('OCS_ERR_NOT_FOUND', `${what} ${idv} not found`)
 
 export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
-  const { store, events, plans } = deps
+  const { store, events, plans, secrets } = deps
 
   const loadAccount = async (accountId: string): Promise<Account & { reserved: bigint }> => {
     const a = await store.getAccount(accountId)
@@ -245,6 +249,8 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       if (amount <= 0n) throw new OcsError('OCS_ERR_VALIDATION', 'amount: must be positive', 'amount')
       const r = await store.topup(req.params.id, amount, req.body.reference)
       if (!r) throw notFound('account', req.params.id)
+      deps.metrics?.topups.inc()
+      deps.metrics?.topupAmount.inc(Number(amount))
       await events.publish({ type: 'reauth', accountId: req.params.id, sessions: r.reauth, reason: 'topup' })
       const a = await loadAccount(req.params.id)
       reply.code(201)
@@ -264,7 +270,10 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       if (password !== undefined && rest.username === undefined) throw new OcsError('OCS_ERR_VALIDATION', 'username: a password needs a username', 'username')
       if (rest.msisdn) rest.msisdn = rest.msisdn.replace(/^\+/, '')
       await loadAccount(rest.account)
-      const sub = await store.createSubscriber({ ...rest, ...(password !== undefined ? { passwordHash: await BalanceStore.hashPassword(password) } : {}) })
+      const sub = await store.createSubscriber({
+        ...rest,
+        ...(password !== undefined ? { passwordHash: await BalanceStore.hashPassword(password), passwordSealed: secrets.seal(password) } : {}),
+      })
       reply.code(201)
       return subscriberJson(sub)
     },

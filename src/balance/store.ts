@@ -44,7 +44,10 @@ export interface Subscriber {
   imsi?: string
   sipUri?: string
   username?: string
+  /** scrypt hash (PAP, API checks) */
   passwordHash?: string
+  /** AES-256-GCM sealed cleartext (RADIUS CHAP needs it), see src/lib/secrets.ts */
+  passwordSealed?: string
   createdAt: number
 }
 

@@ -22,6 +22,7 @@ const ENV_MAP: Array<[string, string[], 'string' | 'int' | 'list']> = [
   ['OCS_DATA_DIR', ['dataDir'], 'string'],
   ['OCS_LOG_LEVEL', ['logLevel'], 'string'],
   ['OCS_NODE_ID', ['nodeId'], 'string'],
+  ['OCS_SECRETS_KEY', ['secretsKey'], 'string'],
 ]
 
 type Json = Record<string, unknown>

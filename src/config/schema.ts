@@ -38,6 +38,7 @@ export const configSchema = z.object({
   dataDir: z.string().min(1).default('./data').describe('where the embedded Redis and the SQLite billing store keep their files'),
   nodeId: z.string().min(1).default('ocs-1').describe('this OCS node\'s name, written on every CDR it closes'),
   apiKey: z.string().min(16).optional().describe('admin API key; when unset one is generated on first start and printed once'),
+  secretsKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, '32 bytes, base64-encoded').optional().describe('key sealing subscriber passwords (set the same on every node); unset = a key file in dataDir'),
   demoData: z.boolean().default(true).describe('load the demo plan and two demo subscribers into an empty store'),
   diameter: z
     .object({

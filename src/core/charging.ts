@@ -5,6 +5,7 @@ import { findService, type CompiledPlan, type CompiledService, type LuaTariff, t
 import { cost } from '../rating/cost.js'
 import type { Logger } from '../lib/logger.js'
 import { Lru } from '../lib/lru.js'
+import type { Metrics } from '../metrics/metrics.js'
 import {
   itemKey,
   type BalanceAnswer,
@@ -88,6 +89,7 @@ export class ChargingService {
     private readonly plans: PlanCache,
     private readonly opts: ChargingOptions,
     private readonly log?: Logger,
+    private readonly metrics?: Metrics,
   ) {}
 
   initiate(req: SessionRequest): Promise<ChargeAnswer> {
@@ -211,11 +213,13 @@ export class ChargingService {
       closeReason: req.closeReason,
       items: luaItems,
     }
+    const endTimer = this.metrics?.luaDuration.startTimer({ script: 'session-charge' })
     const text = await this.store.redis.sessionCharge(
       keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, req.sessionId),
       keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiryOf(accountId), keys.outboxOf(accountId),
       keys.idempotency(accountId, req.requestId), JSON.stringify(payload),
     )
+    endTimer?.()
     const answer = JSON.parse(text) as LuaAnswer
     if (answer.status === 'stalePlan') return 'stalePlan'
     if (answer.status === 'unknownSession') return { kind: 'unknownSession' }
@@ -259,10 +263,12 @@ export class ChargingService {
         idemTtl: this.opts.idempotencySeconds,
         items: luaItems,
       }
+      const endTimer = this.metrics?.luaDuration.startTimer({ script: 'event-charge' })
       const text = await this.store.redis.eventCharge(
         keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.outboxOf(accountId),
         keys.idempotency(accountId, `ev:${req.requestId}`), JSON.stringify(payload),
       )
+      endTimer?.()
       const answer = JSON.parse(text) as LuaAnswer
       if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
       for (const r of asArray(answer.results)) outcomes.set(r.key, this.outcome(r, luaItems))
@@ -343,6 +349,7 @@ export class ChargingService {
 
   private unavailable(err: unknown): { kind: 'unavailable'; reason: string } {
     const reason = err instanceof Error ? err.message : String(err)
+    this.metrics?.chargingUnavailable.inc()
     this.log?.warn({ err: reason }, 'charging step failed: infrastructure unavailable')
     return { kind: 'unavailable', reason }
   }

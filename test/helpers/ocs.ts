@@ -2,6 +2,9 @@ import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/lib/logger.js'
 import { startOcs, type Ocs } from '../../src/main.js'
 import { Writable } from 'node:stream'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 export const TEST_API_KEY = 'test-key-0123456789abcdef'
 
@@ -19,6 +22,7 @@ export async function startTestOcs(redisUrl: string, overrides: Record<string, u
     file: '/dev/null',
     overrides: {
       apiKey: TEST_API_KEY,
+      dataDir: mkdtempSync(join(tmpdir(), 'ocs-test-data-')),
       demoData: false,
       logLevel: 'debug',
       http: { port: 0 },

@@ -119,6 +119,8 @@ t.test('subscribers: create with identities, get, list, delete; password stored 
   const stored = await redis.client.get(`ocs:sub:${s.body.id}`)
   t.notMatch(stored!, /carolpw/)
   t.match(stored!, /scrypt\$/)
+  const rec = JSON.parse(stored!) as { passwordSealed: string }
+  t.equal(ocs.secrets.open(rec.passwordSealed), 'carolpw', 'the sealed copy (for CHAP) opens to the password')
   t.equal((await call('GET', `/v1/subscribers/${s.body.id}`)).body.username, 'carol')
   t.equal((await call('GET', `/v1/subscribers?account=${a.id}`)).body.subscribers.length, 1)
   t.match(await call('POST', '/v1/subscribers', { account: a.id, msisdn: 'abc' }), { status: 400, body: { field: 'msisdn' } })
