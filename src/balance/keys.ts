@@ -59,6 +59,8 @@ export const keys = {
   /** hash: planId → plan JSON; string: plan version counter */
   plans: () => `${PREFIX}:plans`,
   plansVersion: () => `${PREFIX}:plans:version`,
+  /** hash: deckId → rate deck CSV (versioned with the plans) */
+  decks: () => `${PREFIX}:decks`,
   /** string: scrypt hash of the admin API key */
   apiKeyHash: () => `${PREFIX}:admin:apikey`,
   /** pub/sub channel: account events (top-up, plan change, bar) for the front ends */

@@ -6,6 +6,7 @@ import { keys, shardOf, SHARD_COUNT, type IdentityKind } from './keys.js'
 import { newId } from '../lib/ids.js'
 import { OcsError } from '../lib/errors.js'
 import { compilePlan, type CompiledPlan, type PlanDocument } from '../rating/plan.js'
+import { DestinationDeck } from '../rating/deck.js'
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>
 
@@ -337,6 +338,19 @@ export class BalanceStore {
     await this.redis.hset(keys.plans(), plan.id, JSON.stringify(doc))
     await this.redis.incr(keys.plansVersion())
     return plan
+  }
+
+  /** Stores a destination rate deck (validated first) and bumps the plan version so every node reloads. */
+  async putDeck(id: string, csv: string): Promise<DestinationDeck> {
+    const deck = DestinationDeck.fromCsv(id, csv)
+    await this.redis.hset(keys.decks(), id, csv)
+    await this.redis.incr(keys.plansVersion())
+    return deck
+  }
+
+  async loadDecks(): Promise<Map<string, DestinationDeck>> {
+    const h = await this.redis.hgetall(keys.decks())
+    return new Map(Object.entries(h).map(([id, csv]) => [id, DestinationDeck.fromCsv(id, csv)]))
   }
 
   async plansVersion(): Promise<number> {

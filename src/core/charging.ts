@@ -1,8 +1,8 @@
 import { BalanceStore } from '../balance/store.js'
 import { keys, shardOf } from '../balance/keys.js'
 import type { PlanCache } from './plan-cache.js'
-import { findService, type CompiledPlan, type CompiledService, type LuaTariff, type UnitType } from '../rating/plan.js'
-import { cost } from '../rating/cost.js'
+import { findService, type CompiledPlan, type LuaTariff, type UnitType } from '../rating/plan.js'
+import { chooseTariff, price } from '../rating/rate.js'
 import type { Logger } from '../lib/logger.js'
 import { Lru } from '../lib/lru.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -36,9 +36,14 @@ interface LuaItem {
   svc: string
   unit: UnitType
   dest?: string
+  destName?: string
   pv: number
   tariff: LuaTariff
-  used?: Array<{ u: number; i: number; o: number }>
+  used?: Array<{ u: number; i: number; o: number; a?: 1 }>
+  /** validity of this grant (s) when a tariff boundary comes sooner than the default */
+  val?: number
+  /** most units this grant may hold (seconds left before a tariff boundary) */
+  cap?: number
   req?: number
   dq?: number
   thr?: number
@@ -69,6 +74,8 @@ interface LuaAnswer {
 interface Resolved {
   accountId: string
   planId: string
+  timezone: string
+  country: string
   plan?: CompiledPlan
   sub: Record<string, string>
 }
@@ -82,7 +89,7 @@ export class ChargingService {
   /** Session id → account id never changes for a session's life, so it is cached (bounded). */
   private readonly sessionAccounts = new Lru<string, string>(200_000)
   /** Account → plan id, validated inside every charging script: a stale entry costs one retry. */
-  private readonly accountPlans = new Lru<string, string>(200_000)
+  private readonly accountPlans = new Lru<string, { plan: string; timezone: string; country: string }>(200_000)
 
   constructor(
     private readonly store: BalanceStore,
@@ -134,11 +141,14 @@ export class ChargingService {
     try {
       const r = await this.resolveByIdentity(req.identities)
       if (!r) return { kind: 'unknownSubscriber' }
+      const at = req.eventTime ?? Date.now()
       const outcomes: ItemOutcome[] = req.items.map((it) => {
         const key = itemKey(it)
         const svc = r.plan && findService(r.plan, it)
         if (!svc || !r.plan) return { kind: 'ratingFailed', key, reason: 'no service in the plan matches' }
-        return { kind: 'priced', key, unit: svc.unit, units: it.units, amount: cost(svc.tariff, it.units), currency: r.plan.currency }
+        const p = price(r.plan, svc, it.units, it.destination, { at, timezone: r.timezone, country: r.country, decks: this.plans.decks })
+        if (!p.ok) return { kind: 'ratingFailed', key, reason: p.reason }
+        return { kind: 'priced', key, unit: svc.unit, units: it.units, amount: p.amount, currency: r.plan.currency }
       })
       return { kind: 'ok', accountId: r.accountId, outcomes, charged: 0n, closed: false, cdrs: 0 }
     } catch (err) {
@@ -187,23 +197,23 @@ export class ChargingService {
 
   private async runSession(op: SessionOp, req: SessionRequest, resolved: Resolved): Promise<ChargeAnswer | 'stalePlan'> {
     const { accountId } = resolved
+    const now = req.eventTime ?? Date.now()
     const outcomes = new Map<string, ItemOutcome>()
     const luaItems: LuaItem[] = []
     for (const it of req.items) {
       const key = itemKey(it)
-      const svc = resolved.plan && findService(resolved.plan, it)
-      if (!svc || !resolved.plan) {
-        outcomes.set(key, { kind: 'ratingFailed', key, reason: resolved.plan ? 'no service in the plan matches' : 'account has no valid plan' })
-        continue
-      }
-      luaItems.push(this.luaItem(key, it, svc, resolved.plan))
+      const li = this.rateItem(key, it, resolved, now)
+      if ('kind' in li) outcomes.set(key, li)
+      else luaItems.push(li)
     }
     const payload = {
       op,
       sessionId: req.sessionId,
       accountId,
       plan: resolved.planId,
-      now: req.eventTime ?? Date.now(),
+      tz: resolved.timezone,
+      cc: resolved.country,
+      now,
       node: this.opts.nodeId,
       proto: req.protocol,
       sub: resolved.sub,
@@ -240,23 +250,21 @@ export class ChargingService {
       const resolved = await this.resolveByIdentity(req.identities)
       if (!resolved) return { kind: 'unknownSubscriber' }
       const { accountId } = resolved
+      const now = req.eventTime ?? Date.now()
       const outcomes = new Map<string, ItemOutcome>()
       const luaItems: LuaItem[] = []
       for (const it of req.items) {
         const key = itemKey(it)
-        const svc = resolved.plan && findService(resolved.plan, it)
-        if (!svc || !resolved.plan) {
-          outcomes.set(key, { kind: 'ratingFailed', key, reason: 'no service in the plan matches' })
-          continue
-        }
-        luaItems.push({ ...this.luaItem(key, it, svc, resolved.plan), units: it.units })
+        const li = this.rateItem(key, it, resolved, now)
+        if ('kind' in li) outcomes.set(key, li)
+        else luaItems.push({ ...li, units: it.units })
       }
       const payload = {
         op,
         requestId: req.requestId,
         sessionId: req.sessionId,
         accountId,
-        now: req.eventTime ?? Date.now(),
+        now,
         node: this.opts.nodeId,
         proto: req.protocol,
         sub: resolved.sub,
@@ -285,20 +293,37 @@ export class ChargingService {
     }
   }
 
-  private luaItem(key: string, it: ChargeItem, svc: CompiledService, plan: CompiledPlan): LuaItem {
-    const li: LuaItem = { key, svc: svc.name, unit: svc.unit, pv: plan.version, tariff: svc.tariff }
+  /** Rates one item: the service, its tariff (destination, time band) and the grant limits a tariff boundary sets. */
+  private rateItem(key: string, it: ChargeItem, r: Resolved, now: number): LuaItem | ItemOutcome {
+    const plan = r.plan
+    if (!plan) return { kind: 'ratingFailed', key, reason: 'account has no valid plan' }
+    const svc = findService(plan, it)
+    if (!svc) return { kind: 'ratingFailed', key, reason: 'no service in the plan matches' }
+    const choice = chooseTariff(plan, svc, it.destination, { at: now, timezone: r.timezone, country: r.country, decks: this.plans.decks })
+    if (!choice.ok) return { kind: 'ratingFailed', key, reason: choice.reason }
+    const li: LuaItem = { key, svc: svc.name, unit: svc.unit, pv: plan.version, tariff: choice.tariff }
     if (it.ratingGroup !== undefined) li.rg = it.ratingGroup
     if (it.serviceId !== undefined) li.sid = it.serviceId
     if (it.serviceContext !== undefined) li.ctx = it.serviceContext
-    if (it.destination !== undefined) li.dest = it.destination
+    if (choice.destination !== undefined) li.dest = choice.destination
+    if (choice.destinationName !== undefined) li.destName = choice.destinationName
     if (it.used?.length) {
-      li.used = it.used.map((u) => ({ u: Math.max(0, Math.floor(u.units)), i: u.inputOctets ?? 0, o: u.outputOctets ?? 0 }))
+      // Usage is rated with the tariff of the grant it was used under; a part the client reports as
+      // after a Tariff-Time-Change (`a`) with the tariff valid now.
+      li.used = it.used.map((u) => ({ u: Math.max(0, Math.floor(u.units)), i: u.inputOctets ?? 0, o: u.outputOctets ?? 0, ...(u.afterTariffChange ? { a: 1 as const } : {}) }))
     }
-    const r = it.requested
+    const r0 = it.requested
     // -1: no new grant wanted; 0: the default quota (an empty or zero RSU leaves the size to us)
-    li.req = r === undefined || r === null ? -1 : r === 'default' ? 0 : Math.max(0, Math.floor(r))
+    li.req = r0 === undefined || r0 === null ? -1 : r0 === 'default' ? 0 : Math.max(0, Math.floor(r0))
     li.dq = svc.quota ?? this.opts.defaultQuota[svc.unit]
     li.thr = this.opts.quotaThresholdPercent
+    if (choice.boundary !== undefined) {
+      // A grant never crosses a tariff boundary: it is valid until the boundary, and a time grant
+      // holds no more seconds than are left before it.
+      const left = Math.max(1, Math.floor((choice.boundary - now) / 1000))
+      li.val = Math.min(this.opts.validitySeconds, left)
+      if (svc.unit === 'seconds') li.cap = left
+    }
     return li
   }
 
@@ -335,16 +360,16 @@ export class ChargingService {
   }
 
   private async resolveAccount(accountId: string, ids: Identity[]): Promise<Resolved | undefined> {
-    let planId = this.accountPlans.get(accountId)
-    if (planId === undefined) {
-      const fetched = await this.store.redis.hget(keys.account(accountId), 'plan')
-      if (fetched === null) return undefined
-      planId = fetched
-      this.accountPlans.set(accountId, planId)
+    let profile = this.accountPlans.get(accountId)
+    if (profile === undefined) {
+      const [plan, timezone, country] = await this.store.redis.hmget(keys.account(accountId), 'plan', 'timezone', 'country')
+      if (plan === null) return undefined
+      profile = { plan, timezone: timezone ?? 'UTC', country: country ?? '' }
+      this.accountPlans.set(accountId, profile)
     }
     const sub: Record<string, string> = {}
     for (const id of ids) sub[id.kind] ??= id.value
-    return { accountId, planId, plan: await this.plans.get(planId), sub }
+    return { accountId, planId: profile.plan, timezone: profile.timezone, country: profile.country, plan: await this.plans.get(profile.plan), sub }
   }
 
   private unavailable(err: unknown): { kind: 'unavailable'; reason: string } {

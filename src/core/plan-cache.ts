@@ -1,5 +1,6 @@
 import type { BalanceStore } from '../balance/store.js'
 import type { CompiledPlan } from '../rating/plan.js'
+import type { DestinationDeck } from '../rating/deck.js'
 
 /**
  * Every OCS node rates with the same plan version: plans live in Redis with a version counter,
@@ -7,6 +8,7 @@ import type { CompiledPlan } from '../rating/plan.js'
  */
 export class PlanCache {
   private plans = new Map<string, CompiledPlan>()
+  private deckMap = new Map<string, DestinationDeck>()
   private version = -1
   private checkedAt = 0
   private loading?: Promise<void>
@@ -21,6 +23,11 @@ export class PlanCache {
     return this.plans.get(id)
   }
 
+  /** Rate decks of the same version as the plans. */
+  get decks(): ReadonlyMap<string, DestinationDeck> {
+    return this.deckMap
+  }
+
   /** Forces a version check now (after a plan write on this node). */
   async refresh(): Promise<void> {
     this.loading ??= (async () => {
@@ -28,6 +35,7 @@ export class PlanCache {
         const v = await this.store.plansVersion()
         if (v !== this.version) {
           this.plans = await this.store.loadPlans()
+          this.deckMap = await this.store.loadDecks()
           this.version = v
         }
         this.checkedAt = Date.now()

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { parseMoney } from '../lib/money.js'
+import type { TimeBand } from './time-bands.js'
 
 // A plan maps services (Diameter Service-Context-Id + Rating-Group / Service-Identifier, or a
 // RADIUS service) to a unit type and a tariff. Versioned documents; prices are decimal strings in
@@ -33,6 +34,19 @@ const serviceSchema = z.object({
     .refine((m) => m.context !== undefined || m.radius !== undefined, 'a match needs context or radius'),
   tariff: tariffSchema,
   quota: z.number().int().min(1).optional().describe('default grant for this service, overriding the unit default'),
+  deck: z.string().min(1).optional().describe('destination rate deck id: price by longest prefix of the called number'),
+  timeBands: z
+    .array(
+      z.object({
+        name: z.string().min(1),
+        days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'hol'])).min(1),
+        from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM'),
+        to: z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'HH:MM or 24:00'),
+        percent: z.number().int().min(0).max(10000).describe('price multiplier in percent of the tariff'),
+      }),
+    )
+    .optional()
+    .describe('time bands in the account time zone; the first matching band applies its percent'),
 })
 
 export const planSchema = z.object({
@@ -40,6 +54,7 @@ export const planSchema = z.object({
   version: z.number().int().min(1).default(1),
   name: z.string().optional(),
   currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code'),
+  holidays: z.array(z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'YYYY-MM-DD')).optional(),
   services: z.array(serviceSchema).min(1),
 })
 
@@ -63,12 +78,15 @@ export interface CompiledService {
   match: z.infer<typeof serviceSchema>['match']
   tariff: LuaTariff
   quota?: number
+  deck?: string
+  timeBands: TimeBand[]
 }
 
 export interface CompiledPlan {
   id: string
   version: number
   currency: string
+  holidays: ReadonlySet<string>
   services: CompiledService[]
 }
 
@@ -94,6 +112,8 @@ export function compilePlan(doc: unknown): CompiledPlan {
       unit: s.unit,
       match: s.match,
       quota: s.quota,
+      deck: s.deck,
+      timeBands: s.timeBands ?? [],
       tariff: {
         id: `${p.id}@${p.version}:${s.name}`,
         name: s.tariff.name ?? s.name,
@@ -106,7 +126,7 @@ export function compilePlan(doc: unknown): CompiledPlan {
       },
     }
   })
-  return { id: p.id, version: p.version, currency: p.currency, services }
+  return { id: p.id, version: p.version, currency: p.currency, holidays: new Set(p.holidays ?? []), services }
 }
 
 export interface ServiceKey {

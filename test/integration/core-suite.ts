@@ -175,7 +175,7 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
   })
 
 
-  t.test('a plan change mid-session is seen at once: the script refuses a stale cached plan and the core re-rates', async (t) => {
+  t.test('a plan change mid-session is seen at once: the script refuses a stale cached plan, the next grant is rated on the new plan', async (t) => {
     const { store, charging } = env().core
     await store.putPlan({ id: 'cheap', version: 1, currency: 'EUR', services: [{ name: 'voice', unit: 'seconds', match: { context: VOICE }, tariff: { rate: '0.010000', per: 60, first: 1, next: 1 } }] })
     const { accountId, msisdn } = await makeAccount(store, { balance: 1_000_000n })
@@ -183,7 +183,44 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     await charging.initiate({ sessionId: 'plan-chg', requestId: 'pc/0', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60 }] })
     await store.updateAccount(accountId, { plan: 'cheap' })
     const u = await charging.update({ sessionId: 'plan-chg', requestId: 'pc/1', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60, used: [{ units: 60 }] }] })
-    // 60 s rated on the new plan: 0.01, not the demo plan's 0.10.
-    t.equal(ok(u).charged, 10_000n)
+    // The reported minute was granted under the demo plan (0.10); the new grant is rated on the new plan.
+    t.equal(ok(u).charged, 100_000n)
+    const term = await charging.terminate({ sessionId: 'plan-chg', requestId: 'pc/2', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, used: [{ units: 60 }] }] })
+    t.equal(ok(term).charged, 10_000n, 'usage of the grant made after the change: 0.01 on the cheap plan')
+  })
+
+  t.test('a voice call priced by destination across a peak → off-peak change: the grant stops at the boundary, each side its band', async (t) => {
+    const { store, charging, plans } = env().core
+    await store.putDeck('world', '44,UK fixed,0.10,60,60,0\n447,UK mobile,0.60,1,1,0\n')
+    await store.putPlan({ id: 'banded', version: 1, currency: 'EUR', services: [{ name: 'voice', unit: 'seconds', match: { context: VOICE }, tariff: { rate: '0.10', per: 60 }, deck: 'world',
+      timeBands: [{ name: 'peak', days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00', percent: 100 }, { name: 'off', days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'hol'], from: '00:00', to: '24:00', percent: 50 }] }] })
+    await plans.refresh()
+    const { accountId, msisdn } = await makeAccount(store, { balance: 10_000_000n, plan: 'banded' })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const t0 = Date.UTC(2026, 10, 26, 16, 59, 0) // Thursday 17:59:00 in Paris; off-peak from 18:00
+    const i = await charging.initiate({ sessionId: 'dest-1', requestId: 'd/0', identities: ids, protocol: 'diameter', eventTime: t0,
+      items: [{ serviceContext: VOICE, destination: 'tel:+447911123456', requested: 300 }] })
+    t.match(first(i), { kind: 'granted', units: 60, validity: 60 }, 'the grant stops at 18:00')
+    // 60 s of peak at 0.60/min = 0.60; then a minute off-peak at half price = 0.30.
+    const u = await charging.update({ sessionId: 'dest-1', requestId: 'd/1', identities: ids, protocol: 'diameter', eventTime: t0 + 60_000,
+      items: [{ serviceContext: VOICE, destination: 'tel:+447911123456', requested: 300, used: [{ units: 60 }] }] })
+    t.equal(ok(u).charged, 600_000n)
+    t.match(first(u), { kind: 'granted', units: 300 })
+    const term = await charging.terminate({ sessionId: 'dest-1', requestId: 'd/2', identities: ids, protocol: 'diameter', eventTime: t0 + 120_000,
+      items: [{ serviceContext: VOICE, destination: 'tel:+447911123456', used: [{ units: 60 }] }] })
+    t.equal(ok(term).charged, 300_000n)
+    const cdr = (await allCdrs(env().client)).find((c) => c.sessionId === 'dest-1')!
+    t.match(cdr, { total: '900000', destination: '447911123456', destinationName: 'UK mobile', used: '120' })
+    t.same(await money(store, accountId), { balance: 9_100_000n, reserved: 0n })
+
+    // A client that was told nothing and reports usage split by Tariff-Change-Usage: each half with its own band.
+    await charging.initiate({ sessionId: 'dest-2', requestId: 'd2/0', identities: ids, protocol: 'diameter', eventTime: t0,
+      items: [{ serviceContext: VOICE, destination: '00447911123456', requested: 60 }] })
+    const split = await charging.terminate({ sessionId: 'dest-2', requestId: 'd2/1', identities: ids, protocol: 'diameter', eventTime: t0 + 90_000,
+      items: [{ serviceContext: VOICE, destination: '00447911123456', used: [{ units: 60 }, { units: 30, afterTariffChange: true }] }] })
+    t.equal(ok(split).charged, 600_000n + 150_000n, '60 s peak + 30 s off-peak')
+    const unknownDest = await charging.initiate({ sessionId: 'dest-3', requestId: 'd3/0', identities: ids, protocol: 'diameter', eventTime: t0,
+      items: [{ serviceContext: VOICE, destination: '33612345678', requested: 60 }] })
+    t.match(first(unknownDest), { kind: 'ratingFailed', reason: /no destination/ })
   })
 }

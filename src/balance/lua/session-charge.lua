@@ -8,8 +8,10 @@
 -- KEYS[6] account re-auth set                          KEYS[7] shard expiry zset
 -- KEYS[8] shard outbox stream                         KEYS[9] idempotency key
 -- ARGV[1] request JSON: {op, sessionId, accountId, plan, now, node, proto, sub, validity, grace,
---          idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
---          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, t}], req, dq, thr}]}
+--          tz, cc (rating inputs checked against the account), idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
+--          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, a}], req, dq, thr, val, cap}]}
+--          used.a: usage after a Tariff-Time-Change (rated with `tariff`; other usage with the grant's tariff);
+--          val: grant validity (s) when a tariff boundary is near; cap: max units before it.
 --          req: -1 = no new grant wanted, 0 = the default quota `dq`, N = N units.
 -- Returns the answer JSON (also stored under KEYS[9] so a retransmission gets it again):
 --   {status: ok|unknownSubscriber|unknownSession|stalePlan, charged, closed, cdrs,
@@ -28,12 +30,14 @@ local function finish(answer)
   return text
 end
 
-local af = redis.call('HMGET', KEYS[1], 'id', 'plan', 'status', 'creditLimit', 'currency')
+local af = redis.call('HMGET', KEYS[1], 'id', 'plan', 'status', 'creditLimit', 'currency', 'timezone', 'country')
 local acct = { id = af[1] or nil, plan = af[2], status = af[3], creditLimit = af[4], currency = af[5] }
 if not af[1] then return finish({ status = 'unknownSubscriber', results = {} }) end
--- The caller rated with a cached plan id; if the account moved to another plan, it must re-rate.
--- Nothing is stored under the idempotency key for this answer.
-if req.plan ~= nil and acct.plan ~= req.plan then return cjson.encode({ status = 'stalePlan' }) end
+-- The caller rated with a cached plan id, time zone and country; if the account changed any of
+-- them, it must re-rate. Nothing is stored under the idempotency key for this answer.
+if (req.plan ~= nil and af[2] ~= req.plan) or (req.tz ~= nil and af[6] ~= req.tz) or (req.cc ~= nil and (af[7] or '') ~= req.cc) then
+  return cjson.encode({ status = 'stalePlan' })
+end
 local creditLimit = num(acct.creditLimit)
 local active = acct.status == 'active'
 
@@ -87,7 +91,14 @@ for _, it in ipairs(req.items) do
   rg.pv = it.pv
   rg.tname = it.tariff and it.tariff.name or rg.tname
   local grantedBefore = 0
-  if rg.res ~= nil and rg.res ~= cjson.null then grantedBefore = num(rg.res.n) end
+  -- Usage is rated with the tariff its grant was made under (a report arriving just after a
+  -- band change still covers units granted before it); only usage the client marks as after a
+  -- Tariff-Time-Change takes the tariff valid now.
+  local grantTariff = nil
+  if rg.res ~= nil and rg.res ~= cjson.null then
+    grantedBefore = num(rg.res.n)
+    if rg.res.t ~= nil and rg.res.t ~= cjson.null then grantTariff = rg.res.t end
+  end
   reservedDelta = reservedDelta - releaseReservation(bk, rg)
 
   -- Debit what was used, segment by segment (a Tariff-Time-Change splits usage in two).
@@ -107,8 +118,11 @@ for _, it in ipairs(req.items) do
       rg.bu = num(rg.bu) + taken
       local m = units - taken
       if m > 0 then
-        local t = (u.t ~= nil and u.t ~= cjson.null) and u.t or it.tariff
         local seg = rg.segs[#rg.segs]
+        local t = it.tariff
+        if u.a == nil then
+          if grantTariff ~= nil then t = grantTariff elseif seg ~= nil then t = seg.t end
+        end
         if seg == nil or seg.t.id ~= t.id then
           seg = { t = t, first = (#rg.segs == 0), u = 0, c = 0 }
           rg.segs[#rg.segs + 1] = seg
@@ -132,6 +146,8 @@ for _, it in ipairs(req.items) do
 
   local want = num(it.req)
   if want == 0 then want = num(it.dq) end
+  -- A tariff boundary ahead: no more units than fit before it.
+  if it.cap ~= nil and it.cap ~= cjson.null and want > num(it.cap) then want = num(it.cap) end
   if req.op == 'terminate' or num(it.req) < 0 then
     results[#results + 1] = { key = it.key, kind = 'committed' }
   elseif not active then
@@ -168,7 +184,7 @@ for _, it in ipairs(req.items) do
       local mb = {}
       if money > 0 then mb = takeMoney(bk, rg.svc, now, creditLimit, money, false) end
       reservedDelta = reservedDelta + sumParts(mb)
-      rg.res = { n = grant, ub = ub, mb = mb }
+      rg.res = { n = grant, ub = ub, mb = mb, t = t }
       if not final then
         -- The last affordable units: nothing left in unit buckets and no money for one more increment.
         local moreU = unitsAvailable(bk, rg.unit, rg.svc, now)
@@ -178,7 +194,7 @@ for _, it in ipairs(req.items) do
       rg.fui = final
       rg.refused = false
       results[#results + 1] = {
-        key = it.key, kind = 'granted', units = grant, validity = num(req.validity), finalUnit = final,
+        key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= cjson.null) and num(it.val) or num(req.validity), finalUnit = final,
         threshold = math.floor(grant * num(it.thr) / 100),
       }
     end
