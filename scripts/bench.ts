@@ -13,7 +13,9 @@ import { createLogger } from '../src/lib/logger.js'
 import { BalanceStore } from '../src/balance/store.js'
 import { PlanCache } from '../src/core/plan-cache.js'
 import { ChargingService } from '../src/core/charging.js'
-import { DEMO_PLAN } from '../src/rating/plan.js'
+import { DEMO_PLAN, compilePlan, findService } from '../src/rating/plan.js'
+import { DestinationDeck } from '../src/rating/deck.js'
+import { chooseTariff } from '../src/rating/rate.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const INFLIGHT = 64
@@ -70,7 +72,54 @@ redis.call('HSET', KEYS[1], 'updated', ARGV[2])
 redis.call('SET', KEYS[4], ARGV[1], 'EX', 600)
 return v`
 
+/** Rating is pure: deck load, prefix lookups and full tariff choices, timed in-process (median of 3). */
+function benchRating(): string[] {
+  const rows: string[] = []
+  for (let i = 0; i < 100_000; i++) rows.push(`${44 + (i % 50)}${String(i).padStart(6, '0')},Dest ${i},0.${String(10 + (i % 80)).padStart(2, '0')},30,6,0`)
+  const csv = `prefix,destination,price,first_increment,next_increment,connect_fee\n${rows.join('\n')}\n`
+  const med = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const loads: number[] = []
+  let deck = DestinationDeck.fromCsv('bench', csv)
+  for (let r = 0; r < 3; r++) {
+    const t0 = process.hrtime.bigint()
+    deck = DestinationDeck.fromCsv('bench', csv)
+    loads.push(Number(process.hrtime.bigint() - t0) / 1e6)
+  }
+  const numbers = Array.from({ length: 1000 }, (_, i) => {
+    const j = (i * 97) % 100_000
+    return `${44 + (j % 50)}${String(j).padStart(6, '0')}1234`
+  })
+  const lookups: number[] = []
+  for (let r = 0; r < 3; r++) {
+    const t0 = process.hrtime.bigint()
+    let hits = 0
+    for (let i = 0; i < 2_000_000; i++) if (deck.lookup(numbers[i % 1000])) hits++
+    lookups.push(2_000_000 / (Number(process.hrtime.bigint() - t0) / 1e9))
+    if (hits !== 2_000_000) throw new Error('lookup bench missed')
+  }
+  const plan = compilePlan({ id: 'b', version: 1, currency: 'EUR', services: [{ name: 'voice', unit: 'seconds', match: { context: '32260@3gpp.org' }, tariff: { rate: '0.10', per: 60 }, deck: 'bench',
+    timeBands: [{ name: 'peak', days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00', percent: 100 }, { name: 'off', days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], from: '00:00', to: '24:00', percent: 50 }] }] })
+  const svc = findService(plan, { serviceContext: '32260@3gpp.org' })!
+  const decks = new Map([['bench', deck]])
+  const rates: number[] = []
+  for (let r = 0; r < 3; r++) {
+    const t0 = process.hrtime.bigint()
+    const at = Date.UTC(2026, 10, 26, 10)
+    for (let i = 0; i < 300_000; i++) chooseTariff(plan, svc, `+${numbers[i % 1000]}`, { at: at + i, timezone: 'Europe/Paris', decks })
+    rates.push(300_000 / (Number(process.hrtime.bigint() - t0) / 1e9))
+  }
+  return [
+    '| rating benchmark | median of 3 | target |',
+    '|---|---:|---|',
+    `| 100,000-prefix CSV deck load | ${med(loads).toFixed(0)} ms | < 1000 ms |`,
+    `| longest-prefix lookups | ${Math.round(med(lookups)).toLocaleString('en')} /s | ≥ 1,000,000 /s |`,
+    `| chooseTariff (normalise + deck + time band + boundary) | ${Math.round(med(rates)).toLocaleString('en')} /s | ≥ 300,000 /s (full rate()) |`,
+  ]
+}
+
 async function main(): Promise<void> {
+  const ratingLines = benchRating()
+  console.log(ratingLines.join('\n'))
   const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-'))
   // The same embedded redis-server the OCS runs by default: AOF everysec.
   const redisServer = new EmbeddedRedis(dir, createLogger('silent'))
@@ -107,7 +156,7 @@ async function main(): Promise<void> {
         ),
       )
     }
-    report(results, redisVersion)
+    report(results, redisVersion, ratingLines)
   } finally {
     client.disconnect()
     await redisServer.stop()
@@ -117,7 +166,7 @@ async function main(): Promise<void> {
 
 let ceilingSha = ''
 
-function report(results: Result[], redisVersion: string): void {
+function report(results: Result[], redisVersion: string, ratingLines: string[]): void {
   const median = (name: string): Result => {
     const rs = results.filter((r) => r.name === name).sort((a, b) => a.perSec - b.perSec)
     return rs[Math.floor(rs.length / 2)]
@@ -149,6 +198,10 @@ function report(results: Result[], redisVersion: string): void {
     ...lines,
     '',
     `**${summary}.** Target (issue 3): ≥ 20,000 updates/s.`,
+    '',
+    '## Rating (in-process, pure functions)',
+    '',
+    ...ratingLines,
     '<!-- bench:core:end -->',
   ].join('\n')
   let doc = ''

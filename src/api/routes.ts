@@ -7,6 +7,7 @@ import { OcsError } from '../lib/errors.js'
 import type { SecretBox } from '../lib/secrets.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { PlanError, type PlanDocument } from '../rating/plan.js'
+import { DeckError } from '../rating/deck.js'
 
 export interface ApiDeps {
   store: BalanceStore
@@ -333,6 +334,20 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   app.get('/v1/plans', { schema: { tags: ['plans'] } }, async () => {
     const all = await store.loadPlans()
     return { plans: [...all.values()].map((p) => ({ id: p.id, version: p.version, currency: p.currency, services: p.services.map((s) => s.name) })) }
+  })
+
+  // Rate decks: CSV `prefix,destination,price,first_increment,next_increment,connect_fee`.
+  app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 64 << 20 }, (_req, body, done) => done(null, body))
+  app.put<{ Params: { id: string }; Body: string }>('/v1/decks/:id', { schema: { tags: ['plans'], params: { type: 'object', properties: { id } } } }, async (req) => {
+    if (typeof req.body !== 'string') throw new OcsError('OCS_ERR_VALIDATION', 'body: send the deck as text/csv', 'body')
+    try {
+      const deck = await store.putDeck(req.params.id, req.body)
+      await plans.refresh()
+      return { id: deck.id, prefixes: deck.size }
+    } catch (err) {
+      if (err instanceof DeckError) throw new OcsError('OCS_ERR_VALIDATION', err.message, 'body')
+      throw err
+    }
   })
 
   app.put<{ Params: { id: string }; Body: PlanDocument }>('/v1/plans/:id', { schema: { tags: ['plans'], params: { type: 'object', properties: { id } }, body: { type: 'object' } } }, async (req) => {

@@ -38,7 +38,22 @@ function parts(tz: string, at: number): { y: number; mo: number; d: number; h: n
   return { y: +p.year, mo: +p.month, d: +p.day, h: +p.hour, mi: +p.minute, s: +p.second, wd: p.weekday.toLowerCase().slice(0, 3) as Weekday }
 }
 
+// Local date/weekday/minute only change per minute (zone offsets are whole minutes), so they are
+// memoised per (zone, UTC minute): Intl formatting costs microseconds, a Map hit nanoseconds.
+const partsCache = new Map<string, LocalParts>()
+
 export function localParts(tz: string, at: number): LocalParts {
+  const key = `${tz}|${Math.floor(at / 60_000)}`
+  let lp = partsCache.get(key)
+  if (!lp) {
+    lp = computeLocalParts(tz, at)
+    if (partsCache.size >= 4096) partsCache.clear()
+    partsCache.set(key, lp)
+  }
+  return lp
+}
+
+function computeLocalParts(tz: string, at: number): LocalParts {
   const p = parts(tz, at)
   return { date: `${p.y}-${String(p.mo).padStart(2, '0')}-${String(p.d).padStart(2, '0')}`, weekday: p.wd, minute: p.h * 60 + p.mi }
 }

@@ -184,3 +184,18 @@ t.test('OpenAPI document and rendered docs', async (t) => {
   t.equal(docs.status, 200)
   t.match(await docs.text(), /swagger/i)
 })
+
+t.test('plans and rate decks through the API; bad ones refused naming the problem', async (t) => {
+  const res = await fetch(`${base}/v1/decks/world`, { method: 'PUT', headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'text/csv' }, body: 'prefix,destination,price,first_increment,next_increment,connect_fee\n44,UK,0.10,60,60,0\n447,UK mobile,0.20,1,1,0\n' })
+  t.equal(res.status, 200)
+  t.same(await res.json(), { id: 'world', prefixes: 2 })
+  const bad = await fetch(`${base}/v1/decks/world`, { method: 'PUT', headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'text/csv' }, body: '44,UK,zero\n' })
+  t.equal(bad.status, 400)
+  t.match(await bad.json(), { message: /line 1: price "zero"/ })
+  const plan = { id: 'world', version: 2, currency: 'EUR', services: [{ name: 'voice', unit: 'seconds', match: { context: '32260@3gpp.org' }, tariff: { rate: '0.10', per: 60 }, deck: 'world' }] }
+  t.match(await call('PUT', '/v1/plans/world', plan), { status: 200, body: { id: 'world', version: 2 } })
+  t.match(await call('PUT', '/v1/plans/world', { ...plan, currency: 'eur' }), { status: 400, body: { message: /plan currency: an ISO 4217 code/ } })
+  t.match(await call('PUT', '/v1/plans/other', plan), { status: 400, body: { field: 'id' } })
+  const list = await call('GET', '/v1/plans')
+  t.ok(list.body.plans.some((p: { id: string; version: number }) => p.id === 'world' && p.version === 2))
+})
