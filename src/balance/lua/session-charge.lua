@@ -44,9 +44,13 @@ local active = acct.status == 'active'
 -- The session hash keeps one field per rating group, so an update reads and rewrites only the
 -- rating groups it reports on: m = meta JSON (written once), r:<key> = rating group JSON,
 -- fl = JSON set of rating groups holding a final unit or refused, u = last update time.
-local sessMeta = redis.call('HGET', KEYS[4], 'm')
+-- One HMGET brings the meta, the flags and every rating group this request reports on.
+local fieldNames = { 'm', 'fl' }
+for _, it in ipairs(req.items) do fieldNames[#fieldNames + 1] = 'r:' .. it.key end
+local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
 local sess = nil
-if sessMeta then sess = cjson.decode(sessMeta) end
+local isNew = false
+if sf[1] then sess = cjson.decode(sf[1]) end
 
 local anyUsage = false
 for _, it in ipairs(req.items) do
@@ -63,24 +67,22 @@ if sess == nil then
   end
   sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now }
   redis.call('HSET', KEYS[4], 'm', cjson.encode(sess))
+  isNew = true
 end
 sess.rgs = {}
 local touched = {}
 local flags = {}
-local flagsText = redis.call('HGET', KEYS[4], 'fl')
-if flagsText then flags = cjson.decode(flagsText) end
+if sf[2] then flags = cjson.decode(sf[2]) end
+local wasFlagged = next(flags) ~= nil
 
 local bk = loadBuckets(KEYS[2])
 local reservedDelta = 0
 local chargedNow = 0
 local results = {}
 
-for _, it in ipairs(req.items) do
+for idx, it in ipairs(req.items) do
   local rg = sess.rgs[it.key]
-  if rg == nil then
-    local text = redis.call('HGET', KEYS[4], 'r:' .. it.key)
-    if text then rg = cjson.decode(text) end
-  end
+  if rg == nil and sf[idx + 2] then rg = cjson.decode(sf[idx + 2]) end
   if rg == nil then
     rg = { key = it.key, rg = it.rg, sid = it.sid, ctx = it.ctx, svc = it.svc, unit = it.unit, dest = it.dest,
            destName = it.destName, used = 0, inO = 0, outO = 0, bu = 0, charged = 0, over = 0,
@@ -233,8 +235,10 @@ else
   fields[#fields + 1] = 'fl'
   fields[#fields + 1] = reauth and cjson.encode(flags) or '{}'
   redis.call('HSET', KEYS[4], unpack(fields))
-  redis.call('SADD', KEYS[5], sess.id)
-  if reauth then redis.call('SADD', KEYS[6], sess.id) else redis.call('SREM', KEYS[6], sess.id) end
+  if isNew then redis.call('SADD', KEYS[5], sess.id) end
+  if reauth ~= wasFlagged or isNew then
+    if reauth then redis.call('SADD', KEYS[6], sess.id) else redis.call('SREM', KEYS[6], sess.id) end
+  end
   redis.call('ZADD', KEYS[7], now + (num(req.validity) + num(req.grace)) * 1000, member)
 end
 
