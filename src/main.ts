@@ -100,15 +100,13 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     metricsServer.addCheck('redis', async () => ((await conn.client.ping()) === 'PONG' ? undefined : 'no PONG'))
     metricsServer.addCheck('rest-api', async () => (api.app.server.listening ? undefined : 'not listening'))
     metricsServer.beforeScrape = async () => {
-      // Cluster-wide gauges read from Redis: 64 shard keys each, cheap at scrape intervals.
-      let sessions = 0
+      // Cluster-wide gauges read from Redis: a few keys per shard, cheap at scrape intervals.
       let backlog = 0
-      for (let shard = 0; shard < SHARD_COUNT; shard++) {
-        sessions += await conn.client.zcard(keys.expiry(shard))
-        backlog += await conn.client.xlen(keys.outbox(shard))
-      }
-      metrics.activeSessions.set(sessions)
+      for (let shard = 0; shard < SHARD_COUNT; shard++) backlog += await conn.client.xlen(keys.outbox(shard))
       metrics.outboxBacklog.set(backlog)
+      const stats = await store.stats()
+      metrics.reservedAmount.set(Number(stats.reserved))
+      for (const p of ['diameter', 'radius', 'api']) metrics.activeSessions.set({ protocol: p }, stats.sessions[p] ?? 0)
     }
     await start(metricsServer)
     print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs), metrics http://${config.metrics.host}:${metricsServer.port}/metrics`)

@@ -44,6 +44,9 @@ export const keys = {
   /** zset per shard: `accountId|sessionId` scored by the time its reservations lapse */
   expiry: (shard: number) => `${PREFIX}:${shardTag(shard)}:expiry`,
   expiryOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:expiry`,
+  /** hash per shard: running totals for metrics (reserved money, open sessions per protocol) */
+  shardStats: (shard: number) => `${PREFIX}:${shardTag(shard)}:stats`,
+  shardStatsOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:stats`,
   /** stream per shard: the CDR outbox */
   outbox: (shard: number) => `${PREFIX}:${shardTag(shard)}:outbox`,
   outboxOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:outbox`,

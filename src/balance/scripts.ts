@@ -16,9 +16,9 @@ export function loadLua(name: string): string {
 
 /** name → number of KEYS; the file is src/balance/lua/<name>.lua */
 export const SCRIPTS = {
-  'session-charge': 9,
+  'session-charge': 10,
   'event-charge': 5,
-  reap: 8,
+  reap: 9,
   topup: 5,
   'bucket-add': 3,
 } as const

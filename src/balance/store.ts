@@ -325,7 +325,7 @@ export class BalanceStore {
     const r = await this.redis.reap(
       keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, sessionId),
       keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiry(shardOf(accountId)), keys.outbox(shardOf(accountId)),
-      member, String(now), node,
+      keys.shardStats(shardOf(accountId)), member, String(now), node,
     )
     if (r === 1) await this.unindexSession(sessionId)
     return r === 1
@@ -366,6 +366,20 @@ export class BalanceStore {
 
   async isEmpty(): Promise<boolean> {
     return (await this.redis.zcard(keys.accountList())) === 0 && (await this.redis.hlen(keys.plans())) === 0
+  }
+
+  /** Sum of every shard's running totals: reserved money and open sessions per protocol. */
+  async stats(): Promise<{ reserved: bigint; sessions: Record<string, number> }> {
+    let reserved = 0n
+    const sessions: Record<string, number> = {}
+    for (let shard = 0; shard < SHARD_COUNT; shard++) {
+      const h = await this.redis.hgetall(keys.shardStats(shard))
+      for (const [k, v] of Object.entries(h)) {
+        if (k === 'reserved') reserved += BigInt(v)
+        else if (k.startsWith('sessions:')) sessions[k.slice(9)] = (sessions[k.slice(9)] ?? 0) + Number(v)
+      }
+    }
+    return { reserved, sessions }
   }
 
   static readonly shardCount = SHARD_COUNT

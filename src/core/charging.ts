@@ -227,7 +227,7 @@ export class ChargingService {
     const text = await this.store.redis.sessionCharge(
       keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, req.sessionId),
       keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiryOf(accountId), keys.outboxOf(accountId),
-      keys.idempotency(accountId, req.requestId), JSON.stringify(payload),
+      keys.idempotency(accountId, req.requestId), keys.shardStatsOf(accountId), JSON.stringify(payload),
     )
     endTimer?.()
     const answer = JSON.parse(text) as LuaAnswer

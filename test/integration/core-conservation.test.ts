@@ -204,3 +204,17 @@ t.test('reaper: a lapsed reservation is released once, with a CDR of what was re
   for (let s = 0; s < SHARD_COUNT; s++) members += (await client.zrange(keys.expiry(s), 0, -1)).filter((x) => splitMember(x)[1] === 'lapsed').length
   t.equal(members, 0, 'expiry index cleaned')
 })
+
+t.test('shard stats (metrics) agree with the accounts: open sessions and reserved money', async (t) => {
+  const ids = await client.zrange(keys.accountList(), 0, -1)
+  let sessions = 0
+  let reserved = 0n
+  for (const id of ids) {
+    sessions += (await core.store.listSessions(id)).length
+    reserved += (await core.store.getAccount(id))!.reserved
+  }
+  const stats = await core.store.stats()
+  t.ok(sessions > 0, 'some sessions are open (the reaper test leaves one)')
+  t.equal(Object.values(stats.sessions).reduce((a, b) => a + b, 0), sessions)
+  t.equal(stats.reserved, reserved)
+})

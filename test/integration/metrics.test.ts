@@ -40,7 +40,7 @@ t.test('/metrics: charging, top-up and gauges appear after a scenario; labels ne
   t.match(text, /ocs_lua_duration_seconds_count\{script="session-charge"\} 1/)
   t.match(text, /ocs_topups_total 1/)
   t.match(text, /ocs_topup_amount_micro_total 1000000/)
-  t.match(text, /ocs_active_sessions 1/)
+  t.match(text, /ocs_active_sessions{protocol="diameter"} 1/)
   t.match(text, /ocs_outbox_backlog 0/)
   t.match(text, /ocs_process_resident_memory_bytes/)
   t.notMatch(text, /46700000777|m-1|${a.id}/, 'no identity, session or account id in any series')

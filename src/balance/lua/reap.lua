@@ -5,7 +5,7 @@
 --
 -- KEYS[1] account hash   KEYS[2] buckets hash   KEYS[3] ledger hash   KEYS[4] session hash
 -- KEYS[5] account sessions set   KEYS[6] account re-auth set   KEYS[7] shard expiry zset
--- KEYS[8] shard outbox stream
+-- KEYS[8] shard outbox stream   KEYS[9] shard stats hash
 -- ARGV[1] expiry member "accountId|sessionId"   ARGV[2] now (ms)   ARGV[3] node id
 -- Returns 1 when this call reaped the session, 0 when there was nothing (left) to do.
 
@@ -32,7 +32,11 @@ local released = 0
 for _, rg in pairs(sess.rgs) do released = released + releaseReservation(bk, rg) end
 writeCdrs(KEYS[8], sess, acct, now, ARGV[3], 'reaped')
 saveBuckets(KEYS[2], bk)
-if released ~= 0 then redis.call('HINCRBY', KEYS[1], 'reserved', fmt(-released)) end
+if released ~= 0 then
+  redis.call('HINCRBY', KEYS[1], 'reserved', fmt(-released))
+  redis.call('HINCRBY', KEYS[9], 'reserved', fmt(-released))
+end
+redis.call('HINCRBY', KEYS[9], 'sessions:' .. (sess.proto or '-'), -1)
 redis.call('DEL', KEYS[4])
 redis.call('SREM', KEYS[5], sess.id)
 redis.call('SREM', KEYS[6], sess.id)

@@ -7,6 +7,7 @@
 -- KEYS[4] session hash      KEYS[5] account sessions set
 -- KEYS[6] account re-auth set                          KEYS[7] shard expiry zset
 -- KEYS[8] shard outbox stream                         KEYS[9] idempotency key
+-- KEYS[10] shard stats hash (reserved money, open sessions per protocol: for metrics)
 -- ARGV[1] request JSON: {op, sessionId, accountId, plan, now, node, proto, sub, validity, grace,
 --          tz, cc (rating inputs checked against the account), idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
 --          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, a}], req, dq, thr, val, cap}]}
@@ -222,6 +223,7 @@ if req.op == 'terminate' then
   redis.call('SREM', KEYS[5], sess.id)
   redis.call('SREM', KEYS[6], sess.id)
   redis.call('ZREM', KEYS[7], member)
+  if not isNew then redis.call('HINCRBY', KEYS[10], 'sessions:' .. (sess.proto or '-'), -1) end
   closed = true
 else
   local fields = { 'u', fmt(now) }
@@ -235,7 +237,10 @@ else
   fields[#fields + 1] = 'fl'
   fields[#fields + 1] = reauth and cjson.encode(flags) or '{}'
   redis.call('HSET', KEYS[4], unpack(fields))
-  if isNew then redis.call('SADD', KEYS[5], sess.id) end
+  if isNew then
+    redis.call('SADD', KEYS[5], sess.id)
+    redis.call('HINCRBY', KEYS[10], 'sessions:' .. (sess.proto or '-'), 1)
+  end
   if reauth ~= wasFlagged or isNew then
     if reauth then redis.call('SADD', KEYS[6], sess.id) else redis.call('SREM', KEYS[6], sess.id) end
   end
@@ -243,7 +248,10 @@ else
 end
 
 saveBuckets(KEYS[2], bk)
-if reservedDelta ~= 0 then redis.call('HINCRBY', KEYS[1], 'reserved', fmt(reservedDelta)) end
+if reservedDelta ~= 0 then
+  redis.call('HINCRBY', KEYS[1], 'reserved', fmt(reservedDelta))
+  redis.call('HINCRBY', KEYS[10], 'reserved', fmt(reservedDelta))
+end
 if chargedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'charged', fmt(chargedNow)) end
 
 return finish({ status = 'ok', results = results, charged = fmt(chargedNow), closed = closed, cdrs = cdrs })

@@ -1,0 +1,81 @@
+// NAS clients from config: source address or CIDR block → shared secret, vendor profile, CoA port
+// (RFC 2865 section 3: a server MUST silently discard a request from a client it has no secret for).
+// The most specific block wins, so `10.0.0.0/8` generic and `10.1.2.3` mikrotik can live together.
+
+import ipaddr from 'ipaddr.js';
+
+import type { RadiusClientConfig } from '../config/schema.js';
+import { Lru } from '../lib/lru.js';
+import { nasProfile, type NasProfile } from './nas-profiles.js';
+
+export interface NasClient {
+  /** The config entry's address or CIDR block, as written (for logs; never the secret). */
+  readonly address: string;
+  readonly secret: string;
+  readonly profile: NasProfile;
+  /** UDP port of the NAS's RFC 5176 listener. */
+  readonly coaPort: number;
+}
+
+interface Entry {
+  readonly client: NasClient;
+  readonly range: [ipaddr.IPv4 | ipaddr.IPv6, number];
+}
+
+/** Source address of a datagram in canonical form ("::ffff:10.0.0.1" → "10.0.0.1"); undefined if not an address. */
+export function canonicalAddress(address: string): string | undefined {
+  try {
+    return ipaddr.process(address).toString();
+  } catch {
+    return undefined;
+  }
+}
+
+export class NasClients {
+  private readonly entries: Entry[];
+  /** Source address → client (or null: unknown). Bounded: spoofed sources cannot grow it. */
+  private readonly cache = new Lru<string, NasClient | null>(4096);
+
+  constructor(configs: readonly RadiusClientConfig[]) {
+    this.entries = configs.map((c) => {
+      const range: [ipaddr.IPv4 | ipaddr.IPv6, number] = c.address.includes('/')
+        ? ipaddr.parseCIDR(c.address)
+        : (() => {
+            const a = ipaddr.process(c.address);
+            return [a, a.kind() === 'ipv4' ? 32 : 128] as [ipaddr.IPv4 | ipaddr.IPv6, number];
+          })();
+      // An IPv4-mapped IPv6 block is matched as the IPv4 block it stands for.
+      if (range[0].kind() === 'ipv6' && (range[0] as ipaddr.IPv6).isIPv4MappedAddress() && range[1] >= 96) {
+        range[0] = (range[0] as ipaddr.IPv6).toIPv4Address();
+        range[1] -= 96;
+      }
+      return { client: { address: c.address, secret: c.secret, profile: nasProfile(c.vendor), coaPort: c.coaPort }, range };
+    });
+    // Longest prefix first.
+    this.entries.sort((a, b) => b.range[1] - a.range[1]);
+  }
+
+  /** The client a datagram from `address` belongs to, or undefined. */
+  lookup(address: string): NasClient | undefined {
+    const hit = this.cache.get(address);
+    if (hit !== undefined) return hit ?? undefined;
+    let found: NasClient | null = null;
+    try {
+      const a = ipaddr.process(address);
+      for (const e of this.entries) {
+        if (e.range[0].kind() === a.kind() && a.match(e.range)) {
+          found = e.client;
+          break;
+        }
+      }
+    } catch {
+      found = null;
+    }
+    this.cache.set(address, found);
+    return found ?? undefined;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+}

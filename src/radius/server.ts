@@ -1,0 +1,287 @@
+// The RADIUS front end: UDP authentication and accounting listeners (RFC 2865, RFC 2866), the
+// per-datagram pipeline in front of the handlers, and the RFC 5176 client for Disconnect/CoA.
+//
+// Every datagram goes through, in order (cheapest first):
+//   1. NAS lookup by source address          unknown → dropped, counted 'unknown-nas'   (RFC 2865 3)
+//   2. header sanity, code for this port     else    → dropped, counted 'malformed' / 'unexpected-code'
+//   3. RFC 5080 duplicate cache              answered → same reply again; in progress → dropped 'duplicate'
+//   4. in-flight bound                       full    → dropped 'overload' (the NAS retransmits)
+//   5. authenticators (constant time)        wrong   → dropped 'bad-authenticator'
+//   6. decode                                broken  → dropped 'malformed'
+//   7. handler → core → reply
+// Nothing a peer sends can throw out of the pipeline.
+
+import dgram from 'node:dgram';
+
+import type { BalanceStore } from '../balance/store.js';
+import type { Config } from '../config/schema.js';
+import type { ChargingService } from '../core/charging.js';
+import type { AccountEvents } from '../core/events.js';
+import type { Component } from '../lib/lifecycle.js';
+import type { Logger } from '../lib/logger.js';
+import type { SecretBox } from '../lib/secrets.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { AcctHandler } from './acct-handler.js';
+import { AuthHandler, REJECT_MESSAGES } from './auth-handler.js';
+import { verifyRequest } from './authenticator.js';
+import { canonicalAddress, NasClients, type NasClient } from './clients.js';
+import { CoaClient } from './coa-client.js';
+import { RadiusCode, decode, encode, type RadiusAttributeInput, type RadiusPacket } from './codec.js';
+import { DuplicateCache } from './dedup.js';
+import { defaultDictionary } from './dictionary.js';
+import { Enforcer, type FairUsagePolicy } from './enforcer.js';
+import { RadiusDecodeError } from './errors.js';
+import { SessionTable } from './sessions.js';
+
+export interface RadiusServerOptions {
+  readonly config: Config['radius'];
+  readonly charging: ChargingService;
+  readonly store: BalanceStore;
+  readonly secrets: SecretBox;
+  readonly events: AccountEvents;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Acct-Interim-Interval sent in every Access-Accept (raised to the NAS profile's minimum). Default 300. */
+  readonly interimIntervalSeconds?: number;
+  /** Requests being processed at once; beyond it datagrams are dropped and counted. Default 2000. */
+  readonly maxInFlight?: number;
+  /** Sessions remembered on this node (counters, CoA addressing). Default 200,000. */
+  readonly maxSessions?: number;
+  /** RFC 5080 duplicate cache: entries per port and how long a reply is kept. Default 65,536 / 30 s. */
+  readonly duplicateCacheSize?: number;
+  readonly duplicateTtlMs?: number;
+  /** Disconnect/CoA: first wait, retransmissions, backoff factor. Default 1000 ms, 3, ×2. */
+  readonly coa?: { readonly timeoutMs?: number; readonly retries?: number; readonly backoff?: number };
+  /** Line rate assumed to size the Session-Timeout of a NAS without CoA listener (pppd). Default 100 Mbit/s. */
+  readonly lineRateBitsPerSecond?: number;
+  /** Longest Session-Timeout sent. Default 86,400 s. */
+  readonly maxSessionTimeoutSeconds?: number;
+  /** Throttle sessions by CoA past this volume. Default: off. */
+  readonly fairUsage?: FairUsagePolicy;
+}
+
+type Port = 'auth' | 'acct';
+
+const COMMAND: Readonly<Record<Port, string>> = { auth: 'Access-Request', acct: 'Accounting-Request' };
+
+export class RadiusServer implements Component {
+  readonly name = 'radius';
+  /** Bound ports, known after start() (0 in the config = a free port was picked). */
+  authPort = 0;
+  acctPort = 0;
+
+  private readonly clients: NasClients;
+  private readonly sessions: SessionTable;
+  private readonly coa: CoaClient;
+  private readonly enforcer: Enforcer;
+  private readonly auth: AuthHandler;
+  private readonly acct: AcctHandler;
+  private readonly dup: Record<Port, DuplicateCache>;
+  private readonly maxInFlight: number;
+  private readonly running = new Set<Promise<void>>();
+  private sockets: Partial<Record<Port, dgram.Socket>> = {};
+  private unsubscribe: (() => void) | undefined;
+  private accepting = false;
+
+  constructor(private readonly opts: RadiusServerOptions) {
+    const { charging, store, secrets, metrics, log } = opts;
+    this.clients = new NasClients(opts.config.clients);
+    this.maxInFlight = opts.maxInFlight ?? 2000;
+    this.sessions = new SessionTable(opts.maxSessions ?? 200_000);
+    const wildcard = opts.config.host === '0.0.0.0' || opts.config.host === '::';
+    this.coa = new CoaClient({ log, metrics, ...(opts.coa ?? {}), ...(wildcard ? {} : { bindAddress: opts.config.host }) });
+    this.enforcer = new Enforcer({ coa: this.coa, sessions: this.sessions, charging, store, log, ...(opts.fairUsage ? { fairUsage: opts.fairUsage } : {}) });
+    this.auth = new AuthHandler({
+      charging,
+      store,
+      secrets,
+      log,
+      interimIntervalSeconds: opts.interimIntervalSeconds ?? 300,
+      lineRateBitsPerSecond: opts.lineRateBitsPerSecond ?? 100_000_000,
+      maxSessionTimeoutSeconds: opts.maxSessionTimeoutSeconds ?? 86_400,
+    });
+    this.acct = new AcctHandler({ charging, store, sessions: this.sessions, enforcer: this.enforcer, log });
+    const size = opts.duplicateCacheSize ?? 65_536;
+    const ttl = opts.duplicateTtlMs ?? 30_000;
+    this.dup = { auth: new DuplicateCache(size, ttl), acct: new DuplicateCache(size, ttl) };
+  }
+
+  async start(): Promise<void> {
+    // A broken dictionary file stops start-up here, not on the first packet.
+    defaultDictionary();
+    await this.coa.start();
+    try {
+      this.sockets.auth = await this.bind('auth', this.opts.config.authPort);
+      this.sockets.acct = await this.bind('acct', this.opts.config.acctPort);
+    } catch (err) {
+      await this.closeSockets();
+      await this.coa.stop();
+      throw err;
+    }
+    this.authPort = this.sockets.auth.address().port;
+    this.acctPort = this.sockets.acct.address().port;
+    this.unsubscribe = this.opts.events.on((e) => this.enforcer.onAccountEvent(e));
+    this.accepting = true;
+    this.opts.log.info(
+      { host: this.opts.config.host, authPort: this.authPort, acctPort: this.acctPort, clients: this.clients.size },
+      'RADIUS listening',
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.accepting = false;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    // Let requests in progress answer (bounded), then close.
+    await withTimeout(Promise.allSettled([...this.running]), 3000);
+    await withTimeout(this.enforcer.drain(), 1000);
+    await this.coa.stop();
+    await this.closeSockets();
+  }
+
+  /** Requests being processed now. */
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  private async bind(port: Port, number: number): Promise<dgram.Socket> {
+    const host = this.opts.config.host;
+    const sock = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind({ port: number, address: host, exclusive: true }, () => {
+        sock.removeListener('error', reject);
+        resolve();
+      });
+    });
+    sock.on('error', (err) => this.opts.log.warn({ port, err: err.message }, 'RADIUS socket error'));
+    sock.on('message', (msg, rinfo) => this.receive(port, sock, msg, rinfo));
+    return sock;
+  }
+
+  private async closeSockets(): Promise<void> {
+    const socks = Object.values(this.sockets);
+    this.sockets = {};
+    await Promise.all(socks.map((s) => new Promise<void>((res) => s.close(() => res()))));
+  }
+
+  private drop(reason: string): void {
+    this.opts.metrics.radiusDropped.inc({ reason });
+  }
+
+  /** Steps 1-6 of the pipeline, synchronous; step 7 runs as tracked async work. */
+  private receive(port: Port, sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (!this.accepting) return;
+    try {
+      const source = canonicalAddress(rinfo.address) ?? rinfo.address;
+      const client = this.clients.lookup(source);
+      if (client === undefined) return this.drop('unknown-nas');
+      if (msg.length < 20 || msg.readUInt16BE(2) < 20 || msg.readUInt16BE(2) > Math.min(msg.length, 4096)) {
+        this.opts.metrics.malformed.inc({ protocol: 'radius', reason: 'length' });
+        return this.drop('malformed');
+      }
+      const code = msg[0];
+      const allowed = code === RadiusCode.StatusServer || code === (port === 'auth' ? RadiusCode.AccessRequest : RadiusCode.AccountingRequest);
+      if (!allowed) return this.drop('unexpected-code');
+
+      const now = Date.now();
+      const cache = this.dup[port];
+      const dkey = DuplicateCache.key(source, rinfo.port, msg);
+      const seen = cache.check(dkey, now);
+      if (seen.kind === 'answered') {
+        this.opts.metrics.tolerated.inc({ protocol: 'radius', kind: 'retransmission' });
+        sock.send(seen.reply, rinfo.port, rinfo.address);
+        return;
+      }
+      if (seen.kind === 'pending') return this.drop('duplicate');
+      if (this.running.size >= this.maxInFlight) {
+        cache.forget(dkey);
+        this.opts.metrics.overload.inc({ protocol: 'radius' });
+        return this.drop('overload');
+      }
+      const verdict = verifyRequest(msg, client.secret);
+      if (!verdict.ok) {
+        cache.forget(dkey);
+        if (verdict.reason === 'malformed') this.opts.metrics.malformed.inc({ protocol: 'radius', reason: 'attributes' });
+        return this.drop(verdict.reason === 'malformed' ? 'malformed' : 'bad-authenticator');
+      }
+      let packet: RadiusPacket;
+      try {
+        packet = decode(msg);
+      } catch (err) {
+        cache.forget(dkey);
+        this.opts.metrics.malformed.inc({ protocol: 'radius', reason: err instanceof RadiusDecodeError ? err.code : 'decode' });
+        return this.drop('malformed');
+      }
+      const hasMa = verdict.messageAuthenticator === 'valid';
+      const work = this.process(port, packet, client, source, hasMa)
+        .then((reply) => {
+          if (reply === undefined) {
+            cache.forget(dkey);
+            return;
+          }
+          cache.answer(dkey, reply, Date.now());
+          if (this.sockets[port] === sock) sock.send(reply, rinfo.port, rinfo.address);
+        })
+        .catch((err: unknown) => {
+          cache.forget(dkey);
+          this.opts.log.error({ port, err: err instanceof Error ? err.message : String(err) }, 'RADIUS request failed');
+        });
+      this.running.add(work);
+      void work.finally(() => this.running.delete(work));
+    } catch (err) {
+      this.opts.log.error({ port, err: err instanceof Error ? err.message : String(err) }, 'RADIUS datagram handling failed');
+      this.drop('internal');
+    }
+  }
+
+  /** Step 7: the handler's decision as reply octets, or undefined for no reply. */
+  private async process(port: Port, packet: RadiusPacket, client: NasClient, source: string, hasMa: boolean): Promise<Buffer | undefined> {
+    const { metrics, log } = this.opts;
+    const command = packet.code === RadiusCode.StatusServer ? 'Status-Server' : COMMAND[port];
+    const end = metrics.requestDuration.startTimer({ protocol: 'radius', command });
+    const sign = { secret: client.secret, requestAuthenticator: packet.authenticator };
+    try {
+      if (packet.code === RadiusCode.StatusServer) {
+        // RFC 5997: alive; answered with the port's reply code, Message-Authenticator included.
+        metrics.requests.inc({ protocol: 'radius', command, type: '-', result: 'ok' });
+        return encode(
+          { code: port === 'auth' ? RadiusCode.AccessAccept : RadiusCode.AccountingResponse, identifier: packet.identifier },
+          { ...sign, messageAuthenticator: true, replyMessageAuthenticatorVector: 'request' },
+        );
+      }
+      if (port === 'auth') {
+        const d = await this.auth.handle(packet, client);
+        if (d.kind === 'drop') {
+          log.warn({ nas: source, err: d.reason }, 'Access-Request not answered: charging unavailable');
+          this.drop('unavailable');
+          metrics.requests.inc({ protocol: 'radius', command, type: '-', result: 'unavailable' });
+          return undefined;
+        }
+        metrics.requests.inc({ protocol: 'radius', command, type: '-', result: d.kind });
+        const attributes: RadiusAttributeInput[] = d.kind === 'accept' ? d.attributes : [['Reply-Message', REJECT_MESSAGES[d.reason]]];
+        if (d.kind === 'reject') log.info({ nas: source, reason: d.reason }, 'Access-Reject');
+        // Message-Authenticator in every Access reply (RFC 3579 3.2; BlastRADIUS hardening).
+        return encode({ code: d.kind === 'accept' ? RadiusCode.AccessAccept : RadiusCode.AccessReject, identifier: packet.identifier, attributes }, { ...sign, messageAuthenticator: true });
+      }
+      const d = await this.acct.handle(packet, client, source);
+      if (d.kind === 'drop') {
+        if (d.reason === 'malformed') metrics.malformed.inc({ protocol: 'radius', reason: 'accounting' });
+        this.drop(d.reason);
+        metrics.requests.inc({ protocol: 'radius', command, type: d.type, result: d.reason });
+        log.warn({ nas: source, type: d.type, reason: d.reason, err: d.detail }, 'Accounting-Request not answered');
+        return undefined;
+      }
+      metrics.requests.inc({ protocol: 'radius', command, type: d.type, result: d.result });
+      return encode({ code: RadiusCode.AccountingResponse, identifier: packet.identifier }, { ...sign, messageAuthenticator: hasMa });
+    } finally {
+      end();
+    }
+  }
+}
+
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((res) => (timer = setTimeout(res, ms)))]);
+  if (timer) clearTimeout(timer);
+}

@@ -1,0 +1,172 @@
+// Pure helpers for RADIUS accounting sessions: the session key, the core session id, cumulative
+// counters (Gigawords, 32-bit wrap), idempotent request ids, and the Class we hand out.
+// No sockets, no clock (callers pass `now`), no Redis.
+
+import { createHash, randomBytes } from 'node:crypto';
+
+import type { Identity } from '../core/types.js';
+import { get, getNumber, getString, type RadiusPacket } from './codec.js';
+
+const GIGAWORD = 2 ** 32;
+
+/**
+ * Who the NAS is, as accounting can tell: NAS-Identifier, else NAS-IP-Address / NAS-IPv6-Address,
+ * else the datagram's source address (RFC 2865 5.4 / 5.32: a request carries at least one of the
+ * first two; pppd sends NAS-Identifier only).
+ */
+export function nasIdentity(packet: RadiusPacket, sourceAddress: string): string {
+  const id = getString(packet, 'NAS-Identifier');
+  if (id !== undefined && id.length > 0) return `id:${id}`;
+  const ip = get(packet, 'NAS-IP-Address') ?? get(packet, 'NAS-IPv6-Address');
+  if (typeof ip === 'string') return `ip:${ip}`;
+  return `src:${sourceAddress}`;
+}
+
+/**
+ * The key of one RADIUS session: NAS identity + NAS-Port + Acct-Session-Id + User-Name.
+ * pppd 2.4.9 repeats its Acct-Session-Id for sessions started in the same second (even of one
+ * user), so the Acct-Session-Id alone never identifies a session; NAS-Port and User-Name keep two
+ * users' sessions apart.
+ */
+export function sessionKey(nas: string, nasPort: number | undefined, acctSessionId: string, userName: string | undefined): string {
+  return [nas, nasPort === undefined ? '-' : String(nasPort), acctSessionId, userName ?? '-'].map((p) => p.replace(/\\/g, '\\\\').replace(/\|/g, '\\|')).join('|');
+}
+
+/** The core session id of a RADIUS session: readable Acct-Session-Id prefix + a digest of the whole key. */
+export function coreSessionId(key: string, acctSessionId: string): string {
+  const digest = createHash('sha256').update(key).digest('base64url').slice(0, 22);
+  const readable = acctSessionId.replace(/[^A-Za-z0-9._%-]/g, '_').slice(0, 48);
+  return `radius:${readable}:${digest}`;
+}
+
+/** A counter as reported: the low 32 bits and, when the NAS sent it, the Gigawords count. */
+export interface ReportedCounter {
+  readonly low: number;
+  readonly gigawords: number | undefined;
+}
+
+export interface ReportedUsage {
+  readonly input: ReportedCounter;
+  readonly output: ReportedCounter;
+  readonly sessionTime: number | undefined;
+}
+
+export function reportedUsage(packet: RadiusPacket): ReportedUsage {
+  return {
+    input: { low: getNumber(packet, 'Acct-Input-Octets') ?? 0, gigawords: getNumber(packet, 'Acct-Input-Gigawords') },
+    output: { low: getNumber(packet, 'Acct-Output-Octets') ?? 0, gigawords: getNumber(packet, 'Acct-Output-Gigawords') },
+    sessionTime: getNumber(packet, 'Acct-Session-Time'),
+  };
+}
+
+export interface AdvancedCounter {
+  /** The new cumulative total (never below the previous one). */
+  readonly total: number;
+  /** The counter was taken as having wrapped past 2^32 since the last report (no Gigawords). */
+  readonly wrapped: boolean;
+  /** A NAS sending Gigawords reported less than before: ignored, nothing is refunded. */
+  readonly backwards: boolean;
+}
+
+/**
+ * The cumulative total a report stands for, given the previous total. RFC 2866 counters are
+ * cumulative for the session; RFC 2869 5.1/5.2 Gigawords count the 2^32 wraps. A NAS without
+ * Gigawords (pppd) has 32-bit counters that wrap at 4 GiB: a low value below the previous low
+ * value is a wrap, never negative usage (SPEC "What real NAS send").
+ */
+export function advanceCounter(previous: number, reported: ReportedCounter): AdvancedCounter {
+  if (reported.gigawords !== undefined) {
+    const total = reported.gigawords * GIGAWORD + reported.low;
+    if (total < previous) return { total: previous, wrapped: false, backwards: true };
+    return { total, wrapped: false, backwards: false };
+  }
+  const base = previous - (previous % GIGAWORD);
+  let total = base + reported.low;
+  let wrapped = false;
+  if (total < previous) {
+    total += GIGAWORD;
+    wrapped = true;
+  }
+  return { total, wrapped, backwards: false };
+}
+
+/**
+ * The idempotency id of one accounting report: the session, what the report says (status,
+ * counters as sent, session time) and the Class of the authorization. Acct-Delay-Time, the
+ * Identifier and the authenticator are left out, so a retransmission the NAS re-signed with a new
+ * Acct-Delay-Time is still the same request and is charged once.
+ */
+export function accountingRequestId(coreId: string, status: string, usage: ReportedUsage, cls: Buffer | undefined): string {
+  const h = createHash('sha256')
+    .update(coreId)
+    .update('\0')
+    .update(status)
+    .update(`\0${usage.input.low}/${usage.input.gigawords ?? '-'}/${usage.output.low}/${usage.output.gigawords ?? '-'}/${usage.sessionTime ?? '-'}\0`);
+  if (cls !== undefined) h.update(cls);
+  return `radius:${h.digest('base64url').slice(0, 32)}`;
+}
+
+/**
+ * When the reported event happened: Event-Timestamp when the NAS sent one (RFC 2869 5.3), else
+ * the arrival time minus Acct-Delay-Time (RFC 2866 5.2: how long the NAS has been trying to send).
+ * A delay above a day is taken as a NAS bug and ignored.
+ */
+export function eventTime(packet: RadiusPacket, now: number): number {
+  const ts = get(packet, 'Event-Timestamp');
+  if (ts instanceof Date && Number.isFinite(ts.getTime()) && ts.getTime() > 0 && ts.getTime() <= now + 60_000) return ts.getTime();
+  const delay = getNumber(packet, 'Acct-Delay-Time') ?? 0;
+  if (delay > 0 && delay <= 86_400) return now - delay * 1000;
+  return now;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Class (RFC 2865 5.25): opaque to the NAS, echoed unmodified in accounting. Ours carries a
+// nonce (each authorization is distinct) and the identity the subscriber was authorized by, so
+// any OCS node can charge the accounting of a session another node authorized, even when the
+// accounting User-Name differs (e.g. a MAC-authenticated hotspot user).
+
+const CLASS_PREFIX = 'ocs1:';
+const CLASS_KINDS: Readonly<Record<string, Identity['kind']>> = { u: 'username', m: 'msisdn', i: 'imsi', s: 'sip' };
+const KIND_CODES: Readonly<Record<Identity['kind'], string>> = { username: 'u', msisdn: 'm', imsi: 'i', sip: 's' };
+
+export function makeClass(identity: Identity, nonce: Buffer = randomBytes(9)): Buffer {
+  const head = `${CLASS_PREFIX}${nonce.toString('base64url')}:${KIND_CODES[identity.kind]}:`;
+  const value = Buffer.from(identity.value, 'utf8');
+  // 253 octets at most; an identity too long to fit is left out (accounting then uses User-Name).
+  if (Buffer.byteLength(head) + value.length > 253) return Buffer.from(`${CLASS_PREFIX}${nonce.toString('base64url')}:-:`);
+  return Buffer.concat([Buffer.from(head), value]);
+}
+
+/** The identity inside one of our Class values, or undefined (not ours, or carries none). */
+export function parseClass(cls: Buffer | undefined): { identity?: Identity } | undefined {
+  if (cls === undefined || cls.length < CLASS_PREFIX.length + 4) return undefined;
+  if (cls.subarray(0, CLASS_PREFIX.length).toString('latin1') !== CLASS_PREFIX) return undefined;
+  const text = cls.toString('utf8');
+  const rest = text.slice(CLASS_PREFIX.length);
+  const a = rest.indexOf(':');
+  if (a < 0) return undefined;
+  const b = rest.indexOf(':', a + 1);
+  if (b < 0) return undefined;
+  const kind = CLASS_KINDS[rest.slice(a + 1, b)];
+  const value = rest.slice(b + 1);
+  if (kind === undefined || value.length === 0) return {};
+  return { identity: { kind, value } };
+}
+
+/** Every Class of a packet is echoed; ours is the one with our prefix. */
+export function ourClass(packet: RadiusPacket): Buffer | undefined {
+  for (const a of packet.attributes) {
+    if (a.name === 'Class' && a.raw.length >= CLASS_PREFIX.length && a.raw.subarray(0, CLASS_PREFIX.length).toString('latin1') === CLASS_PREFIX) return a.raw;
+  }
+  return undefined;
+}
+
+/**
+ * E.164 digits from a Calling-Station-Id such as "+46700000001"; undefined for anything else (a
+ * MAC address "00-11-22-33-44-55" is not a number with the dashes removed).
+ */
+export function msisdnFrom(callingStationId: string | undefined): string | undefined {
+  if (callingStationId === undefined) return undefined;
+  const m = /^\+?([0-9]{5,15})$/.exec(callingStationId.replace(/ /g, ''));
+  return m ? m[1] : undefined;
+}
