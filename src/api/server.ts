@@ -20,7 +20,10 @@ export class ApiServer implements Component {
     deps: ApiDeps,
     private readonly log: Logger,
   ) {
-    this.app = Fastify({ loggerInstance: log.child({ component: 'api' }, { level: 'warn' }) as unknown as FastifyBaseLogger, bodyLimit: 1 << 20,
+    this.app = Fastify({ loggerInstance: log.child({ component: 'api' }) as unknown as FastifyBaseLogger,
+      // Each request is logged with its id (reqId); the default serializers never include headers, so no API key.
+      requestIdLogLabel: 'reqId',
+      bodyLimit: 1 << 20,
       // Strict input: unknown fields are refused (not silently dropped) and money never arrives as a JSON number.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     })
