@@ -29,7 +29,7 @@ export async function startTestOcs(redisUrl: string, overrides: Record<string, u
       metrics: { port: 0 },
       diameter: { port: 0 },
       radius: { authPort: 0, acctPort: 0 },
-      redis: { url: redisUrl },
+      redis: redisUrl ? { url: redisUrl } : {},
       ...overrides,
     },
   })
