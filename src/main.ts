@@ -18,6 +18,8 @@ import { SecretBox } from './lib/secrets.js'
 import { Metrics } from './metrics/metrics.js'
 import { MetricsServer } from './metrics/server.js'
 import { keys, SHARD_COUNT } from './balance/keys.js'
+import { RadiusServer } from './radius/server.js'
+import { defaultDictionary as radiusDictionary } from './radius/dictionary.js'
 
 // The composition root: builds every component from the frozen config, starts them in order,
 // and on SIGTERM/SIGINT stops them in reverse order within 5 s.
@@ -29,6 +31,7 @@ export interface Ocs {
   events: AccountEvents
   reaper: Reaper
   api: ApiServer
+  radius: RadiusServer
   metrics: Metrics
   metricsServer: MetricsServer
   secrets: SecretBox
@@ -70,6 +73,8 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
   }
 
   try {
+    // Dictionaries load before any socket opens, so a broken file stops the start.
+    radiusDictionary()
     const metrics = new Metrics()
     const secrets = await SecretBox.init(config.dataDir, config.secretsKey)
     let redisUrl: string | undefined
@@ -96,9 +101,12 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
 
     const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans, secrets, metrics }, log))
 
+    const radius = await start(new RadiusServer({ config: config.radius, charging, store, secrets, events, metrics, log }))
+
     const metricsServer = new MetricsServer(config.metrics.host, config.metrics.port, metrics, log)
     metricsServer.addCheck('redis', async () => ((await conn.client.ping()) === 'PONG' ? undefined : 'no PONG'))
     metricsServer.addCheck('rest-api', async () => (api.app.server.listening ? undefined : 'not listening'))
+    metricsServer.addCheck('radius', async () => (radius.authPort > 0 && radius.acctPort > 0 ? undefined : 'not bound'))
     metricsServer.beforeScrape = async () => {
       // Cluster-wide gauges read from Redis: a few keys per shard, cheap at scrape intervals.
       let backlog = 0
@@ -109,8 +117,8 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
       for (const p of ['diameter', 'radius', 'api']) metrics.activeSessions.set({ protocol: p }, stats.sessions[p] ?? 0)
     }
     await start(metricsServer)
-    print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs), metrics http://${config.metrics.host}:${metricsServer.port}/metrics`)
-    return { config, store, charging, events, reaper, api, metrics, metricsServer, secrets, redisUrl, stop }
+    print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs), RADIUS auth ${radius.authPort} acct ${radius.acctPort}, metrics http://${config.metrics.host}:${metricsServer.port}/metrics`)
+    return { config, store, charging, events, reaper, api, radius, metrics, metricsServer, secrets, redisUrl, stop }
   } catch (err) {
     await stop()
     throw err

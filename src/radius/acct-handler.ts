@@ -202,6 +202,7 @@ export class AcctHandler {
         return { kind: 'respond', type: status, result: answer.kind === 'unknownSubscriber' ? 'unknown-subscriber' : 'unknown-session' };
       }
 
+      s.accountId = answer.accountId;
       s.lastIn = inAdv.total;
       s.lastOut = outAdv.total;
       s.lastSessionTime = time;

@@ -109,8 +109,7 @@ export class Enforcer {
   private async restore(s: RadiusSession, reason: string): Promise<void> {
     const { store, charging, log } = this.opts;
     try {
-      const hit = s.identities.length > 0 ? await store.resolveIdentity(s.identities[0].kind, s.identities[0].value) : undefined;
-      const account = hit === undefined ? undefined : await store.getAccount(hit.account);
+      const account = s.accountId === undefined ? undefined : await store.getAccount(s.accountId);
       if (account === undefined || account.status !== 'active') return;
       const q = await quote(charging, s.identities, account.creditLimit);
       if (q.kind !== 'ok' || !(q.affordable > 0)) return;

@@ -133,8 +133,8 @@ export class RadiusServer implements Component {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     // Let requests in progress answer (bounded), then close.
-    await withTimeout(Promise.allSettled([...this.running]), 3000);
-    await withTimeout(this.enforcer.drain(), 1000);
+    await withTimeout(Promise.allSettled([...this.running]), 2000);
+    await withTimeout(this.enforcer.drain(), 500);
     await this.coa.stop();
     await this.closeSockets();
   }

@@ -26,6 +26,8 @@ export interface RadiusSession {
   nasAddress: string;
   client: NasClient;
   identities: Identity[];
+  /** The account the core charges (known once the core answered). */
+  accountId?: string;
   target: SessionTarget;
   unit: UnitType;
   /** Cumulative totals charged so far (64-bit, Gigawords and wraps resolved). */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -20,7 +20,7 @@ interface Running {
 
 function baseEnv(dir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const { OCS_REDIS_URL: _u, OCS_REDIS_CLUSTER: _c, OCS_CONFIG: _f, ...env } = process.env
-  return { ...env, OCS_DATA_DIR: dir, OCS_CONFIG: '/dev/null', OCS_HTTP_PORT: '0', OCS_METRICS_PORT: '0', OCS_DIAMETER_PORT: '0', OCS_RADIUS_AUTH_PORT: '0', OCS_RADIUS_ACCT_PORT: '0', ...extra }
+  return { ...env, OCS_DATA_DIR: dir, OCS_CONFIG: '/dev/null', OCS_HTTP_PORT: '0', OCS_METRICS_PORT: '0', OCS_DIAMETER_PORT: '0', OCS_RADIUS_AUTH_PORT: '0', OCS_RADIUS_ACCT_PORT: '0', OCS_LOG_LEVEL: 'info', ...extra }
 }
 
 async function startMain(extra: Record<string, string> = {}): Promise<Running> {
@@ -94,6 +94,15 @@ t.test('npm start defaults: embedded Redis with AOF under the data dir, demo dat
   const res = await fetch(`http://127.0.0.1:${r.httpPort}/v1/accounts`, { headers: { authorization: `Bearer ${key}` } })
   t.equal(res.status, 200)
   t.equal(((await res.json()) as { accounts: unknown[] }).accounts.length, 2)
+
+  // The demo RADIUS user against the running OCS, from radclient (FreeRADIUS's client).
+  const ports = /RADIUS auth (\d+) acct (\d+)/.exec(text)
+  t.ok(ports, 'RADIUS ports printed')
+  const rc = spawnSync('radclient', ['-x', '-r', '1', '-t', '3', `127.0.0.1:${ports![1]}`, 'auth', 'testing123'], { input: 'User-Name = "alice", User-Password = "alicepw", NAS-Identifier = "e2e-nas"\n' })
+  t.equal(rc.status, 0, `radclient: ${rc.stdout}${rc.stderr}`)
+  t.match(rc.stdout.toString(), /Received Access-Accept/)
+  const bad = spawnSync('radclient', ['-x', '-r', '1', '-t', '3', `127.0.0.1:${ports![1]}`, 'auth', 'testing123'], { input: 'User-Name = "alice", User-Password = "wrong", NAS-Identifier = "e2e-nas"\n' })
+  t.match(bad.stdout.toString(), /Received Access-Reject/)
 
   // SIGTERM: components stop in reverse order (API before Redis), within 5 s, exit 0, Redis gone.
   const t0 = Date.now()

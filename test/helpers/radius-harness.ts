@@ -1,0 +1,273 @@
+// Test harness for the RADIUS front end: a real Redis, the charging core, a RadiusServer on free
+// ports, NAS simulators sending from chosen loopback addresses (127.0.0.x, so each address can be
+// a different NAS profile), and a fake NAS CoA/Disconnect listener.
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import type { Test } from 'tap';
+
+import { BalanceStore } from '../../src/balance/store.js';
+import type { RadiusClientConfig } from '../../src/config/schema.js';
+import { AccountEvents } from '../../src/core/events.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { SecretBox } from '../../src/lib/secrets.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { chapPassword, verifyRequest } from '../../src/radius/authenticator.js';
+import { decode, encode, type RadiusAttributeInput, type RadiusPacket } from '../../src/radius/codec.js';
+import { RadiusServer, type RadiusServerOptions } from '../../src/radius/server.js';
+import { makeCore, type Core } from './core.js';
+import { startRedis, type TestRedis } from './redis.js';
+
+export const SECRET = 'testing123';
+
+/** The demo plan's RADIUS tariff: 0.005 EUR per MiB = 5000 micro-EUR per 1048576 octets, rounded up. */
+export function broadbandCost(octets: number | bigint): bigint {
+  const o = BigInt(octets);
+  return (o * 5000n + 1048575n) / 1048576n;
+}
+
+/** What `money` micro-EUR buy of the demo broadband service (as the server's quote computes it). */
+export function affordableOctets(money: bigint): number {
+  return Number((money * 2n ** 30n) / broadbandCost(2 ** 30));
+}
+
+export interface Harness {
+  redis: TestRedis;
+  core: Core;
+  events: AccountEvents;
+  metrics: Metrics;
+  secrets: SecretBox;
+  server: RadiusServer;
+}
+
+export interface HarnessOptions extends Partial<Omit<RadiusServerOptions, 'config' | 'charging' | 'store' | 'secrets' | 'events' | 'metrics' | 'log'>> {
+  clients: RadiusClientConfig[];
+  /** Share one Redis across harnesses of a file. */
+  redis?: TestRedis;
+  logLevel?: string;
+}
+
+/** Starts Redis (unless given), the core and a RadiusServer on 127.0.0.1 with free ports; all closed at teardown. */
+export async function startHarness(t: Test, opts: HarnessOptions): Promise<Harness> {
+  const redis = opts.redis ?? (await startRedis());
+  if (opts.redis === undefined) t.teardown(() => redis.stop());
+  const core = await makeCore(redis.client);
+  const events = new AccountEvents(redis.client);
+  await events.start();
+  t.teardown(() => events.stop());
+  const metrics = new Metrics(false);
+  const secrets = SecretBox.withKey(randomBytes(32));
+  const { clients, redis: _r, logLevel, ...rest } = opts;
+  const server = new RadiusServer({
+    config: { host: '127.0.0.1', authPort: 0, acctPort: 0, clients },
+    charging: core.charging,
+    store: core.store,
+    secrets,
+    events,
+    metrics,
+    log: createLogger(logLevel ?? 'silent'),
+    ...rest,
+  });
+  await server.start();
+  t.teardown(() => server.stop());
+  return { redis, core, events, metrics, secrets, server };
+}
+
+export interface SubscriberOptions {
+  balance?: bigint;
+  username: string;
+  password?: string;
+  msisdn?: string;
+  /** Only the scrypt hash (an old subscriber): CHAP is then impossible. */
+  hashOnly?: boolean;
+  status?: 'active' | 'suspended' | 'barred';
+  type?: 'prepaid' | 'postpaid';
+  creditLimit?: bigint;
+}
+
+export async function makeSubscriber(h: Harness, o: SubscriberOptions): Promise<{ accountId: string; subscriberId: string }> {
+  const store = h.core.store;
+  const acct = await store.createAccount(
+    {
+      currency: 'EUR',
+      type: o.type ?? 'prepaid',
+      plan: 'demo',
+      timezone: 'Europe/Paris',
+      language: 'en',
+      taxRegion: 'none',
+      country: 'SE',
+      status: o.status ?? 'active',
+      creditLimit: o.creditLimit ?? 0n,
+    },
+    o.balance ?? 0n,
+  );
+  const password = o.password ?? `${o.username}pw`;
+  const sub = await store.createSubscriber({
+    account: acct.id,
+    username: o.username,
+    ...(o.msisdn ? { msisdn: o.msisdn } : {}),
+    passwordHash: await BalanceStore.hashPassword(password),
+    ...(o.hashOnly ? {} : { passwordSealed: h.secrets.seal(password) }),
+  });
+  return { accountId: acct.id, subscriberId: sub.id };
+}
+
+/** Reads a counter of the registry: the sum over series whose labels include `labels`. */
+export async function metricValue(h: Harness, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = h.metrics.registry.getSingleMetric(name);
+  if (m === undefined) throw new Error(`no metric ${name}`);
+  const data = await m.get();
+  let sum = 0;
+  for (const v of data.values) {
+    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) sum += v.value;
+  }
+  return sum;
+}
+
+export interface Reply {
+  packet: RadiusPacket;
+  raw: Buffer;
+}
+
+/** A NAS: sends requests from `address` (any 127.0.0.x works on Linux loopback) and waits for replies. */
+export class NasSim {
+  private nextId = 0;
+  private readonly waiters = new Map<number, (r: Buffer) => void>();
+
+  private constructor(
+    readonly socket: dgram.Socket,
+    readonly secret: string,
+    readonly serverAuthPort: number,
+    readonly serverAcctPort: number,
+  ) {
+    socket.on('message', (msg) => {
+      if (msg.length < 20) return;
+      const w = this.waiters.get(msg[1]);
+      if (w) {
+        this.waiters.delete(msg[1]);
+        w(msg);
+      }
+    });
+  }
+
+  static async open(t: Test, h: Harness, address = '127.0.0.1', secret = SECRET): Promise<NasSim> {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((res) => socket.bind(0, address, res));
+    t.teardown(() => new Promise<void>((res) => socket.close(() => res())));
+    return new NasSim(socket, secret, h.server.authPort, h.server.acctPort);
+  }
+
+  id(): number {
+    this.nextId = (this.nextId + 1) & 0xff;
+    return this.nextId;
+  }
+
+  /** Sends raw octets and waits for the reply with the same Identifier (undefined after `timeoutMs`). */
+  sendRaw(buf: Buffer, port: number, timeoutMs = 1500): Promise<Buffer | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(buf[1]);
+        resolve(undefined);
+      }, timeoutMs);
+      this.waiters.set(buf[1], (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      this.socket.send(buf, port, '127.0.0.1');
+    });
+  }
+
+  buildAuth(attributes: RadiusAttributeInput[], opts: { identifier?: number; messageAuthenticator?: boolean } = {}): Buffer {
+    return encode({ code: 'Access-Request', identifier: opts.identifier ?? this.id(), attributes }, { secret: this.secret, messageAuthenticator: opts.messageAuthenticator ?? false });
+  }
+
+  buildAcct(attributes: RadiusAttributeInput[], opts: { identifier?: number } = {}): Buffer {
+    return encode({ code: 'Accounting-Request', identifier: opts.identifier ?? this.id(), attributes }, { secret: this.secret });
+  }
+
+  async auth(attributes: RadiusAttributeInput[], opts: { messageAuthenticator?: boolean } = {}): Promise<Reply | undefined> {
+    const raw = await this.sendRaw(this.buildAuth(attributes, opts), this.serverAuthPort);
+    return raw === undefined ? undefined : { raw, packet: decode(raw) };
+  }
+
+  pap(user: string, password: string, extra: RadiusAttributeInput[] = []): Promise<Reply | undefined> {
+    return this.auth([['User-Name', user], ['User-Password', password], ['NAS-Identifier', 'test-nas'], ['NAS-Port', 0], ...extra]);
+  }
+
+  chap(user: string, password: string, extra: RadiusAttributeInput[] = []): Promise<Reply | undefined> {
+    const challenge = randomBytes(16);
+    return this.auth([['User-Name', user], ['CHAP-Password', chapPassword(7, password, challenge)], ['CHAP-Challenge', challenge], ['NAS-Identifier', 'test-nas'], ...extra]);
+  }
+
+  async acct(attributes: RadiusAttributeInput[], opts: { identifier?: number } = {}): Promise<Reply | undefined> {
+    const raw = await this.sendRaw(this.buildAcct(attributes, opts), this.serverAcctPort);
+    return raw === undefined ? undefined : { raw, packet: decode(raw) };
+  }
+}
+
+export interface ReceivedRequest {
+  packet: RadiusPacket;
+  raw: Buffer;
+  verified: boolean;
+}
+
+export type CoaAnswer = { code: 'ack' } | { code: 'nak'; errorCause?: string } | { code: 'none' };
+
+/** A NAS's RFC 5176 listener on a free UDP port of `address`: records what arrives and answers as `answer` says. */
+export async function fakeCoaListener(
+  t: Test,
+  address: string,
+  answer: (p: RadiusPacket) => CoaAnswer = () => ({ code: 'ack' }),
+  secret = SECRET,
+): Promise<{ port: number; received: ReceivedRequest[]; next(timeoutMs?: number): Promise<ReceivedRequest | undefined> }> {
+  const socket = dgram.createSocket('udp4');
+  const received: ReceivedRequest[] = [];
+  let waiter: ((r: ReceivedRequest) => void) | undefined;
+  let consumed = 0;
+  socket.on('message', (msg, rinfo) => {
+    let packet: RadiusPacket;
+    try {
+      packet = decode(msg);
+    } catch {
+      return;
+    }
+    const verified = verifyRequest(msg, secret).ok;
+    const r = { packet, raw: msg, verified };
+    received.push(r);
+    if (waiter) {
+      const w = waiter;
+      waiter = undefined;
+      consumed++;
+      w(r);
+    }
+    if (!verified) return;
+    const a = answer(packet);
+    if (a.code === 'none') return;
+    const isDm = packet.code === 40;
+    const code = a.code === 'ack' ? (isDm ? 'Disconnect-ACK' : 'CoA-ACK') : isDm ? 'Disconnect-NAK' : 'CoA-NAK';
+    const attributes: RadiusAttributeInput[] = a.code === 'nak' && a.errorCause ? [['Error-Cause', a.errorCause]] : [];
+    socket.send(encode({ code, identifier: packet.identifier, attributes }, { secret, requestAuthenticator: packet.authenticator }), rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((res) => socket.bind(0, address, res));
+  t.teardown(() => new Promise<void>((res) => socket.close(() => res())));
+  return {
+    port: socket.address().port,
+    received,
+    next(timeoutMs = 3000) {
+      if (consumed < received.length) return Promise.resolve(received[consumed++]);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          waiter = undefined;
+          resolve(undefined);
+        }, timeoutMs);
+        waiter = (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        };
+      });
+    },
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
