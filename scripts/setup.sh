@@ -21,6 +21,7 @@ if [ "${OCS_SETUP_TEST:-0}" = 1 ]; then
   command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
   /usr/bin/python3 -c "import pyrad" >/dev/null 2>&1 || need_pkgs+=(python3-pyrad)
   command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
+  { command -v escript >/dev/null 2>&1 && ls -d /usr/lib/erlang/lib/diameter-* >/dev/null 2>&1; } || need_pkgs+=(erlang-base erlang-diameter)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

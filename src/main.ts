@@ -19,6 +19,8 @@ import { Metrics } from './metrics/metrics.js'
 import { MetricsServer } from './metrics/server.js'
 import { keys, SHARD_COUNT } from './balance/keys.js'
 import { RadiusServer } from './radius/server.js'
+import { DiameterServer } from './diameter/server.js'
+import { defaultDictionary as diameterDictionary } from './diameter/dictionary.js'
 import { defaultDictionary as radiusDictionary } from './radius/dictionary.js'
 
 // The composition root: builds every component from the frozen config, starts them in order,
@@ -32,6 +34,7 @@ export interface Ocs {
   reaper: Reaper
   api: ApiServer
   radius: RadiusServer
+  diameter: DiameterServer
   metrics: Metrics
   metricsServer: MetricsServer
   secrets: SecretBox
@@ -75,6 +78,7 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
   try {
     // Dictionaries load before any socket opens, so a broken file stops the start.
     radiusDictionary()
+    diameterDictionary()
     const metrics = new Metrics()
     const secrets = await SecretBox.init(config.dataDir, config.secretsKey)
     let redisUrl: string | undefined
@@ -102,11 +106,13 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans, secrets, metrics }, log))
 
     const radius = await start(new RadiusServer({ config: config.radius, charging, store, secrets, events, metrics, log }))
+    const diameter = await start(new DiameterServer({ config: config.diameter, charging, events, metrics, log }))
 
     const metricsServer = new MetricsServer(config.metrics.host, config.metrics.port, metrics, log)
     metricsServer.addCheck('redis', async () => ((await conn.client.ping()) === 'PONG' ? undefined : 'no PONG'))
     metricsServer.addCheck('rest-api', async () => (api.app.server.listening ? undefined : 'not listening'))
     metricsServer.addCheck('radius', async () => (radius.authPort > 0 && radius.acctPort > 0 ? undefined : 'not bound'))
+    metricsServer.addCheck('diameter', async () => (diameter.ready ? undefined : 'not listening'))
     metricsServer.beforeScrape = async () => {
       // Cluster-wide gauges read from Redis: a few keys per shard, cheap at scrape intervals.
       let backlog = 0
@@ -117,8 +123,8 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
       for (const p of ['diameter', 'radius', 'api']) metrics.activeSessions.set({ protocol: p }, stats.sessions[p] ?? 0)
     }
     await start(metricsServer)
-    print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs), RADIUS auth ${radius.authPort} acct ${radius.acctPort}, metrics http://${config.metrics.host}:${metricsServer.port}/metrics`)
-    return { config, store, charging, events, reaper, api, radius, metrics, metricsServer, secrets, redisUrl, stop }
+    print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs), Diameter ${diameter.port}, RADIUS auth ${radius.authPort} acct ${radius.acctPort}, metrics http://${config.metrics.host}:${metricsServer.port}/metrics`)
+    return { config, store, charging, events, reaper, api, radius, diameter, metrics, metricsServer, secrets, redisUrl, stop }
   } catch (err) {
     await stop()
     throw err

@@ -91,7 +91,7 @@ export class CcrRejection extends Error {
 
 interface ParsedItem {
   item: ChargeItem
-  /** Whether the client reported usage or asked for units (for logging only). */
+  /** Echoed in the answer's MSCC when the request had them. */
   ratingGroup?: number
   serviceId?: number
 }
@@ -172,7 +172,8 @@ export class GyHandler {
     const m = this.opts.metrics
     for (const irr of msg.irregularities ?? []) m.tolerated.inc({ protocol: 'diameter', kind: irr.kind })
 
-    // Session-Id first: every answer echoes it.
+    // What every answer echoes, as far as readable, before anything can refuse the request.
+    Object.assign(echo, GyHandler.echoOf(avps))
     const sidAvp = this.single(avps, 'Session-Id')
     if (sidAvp === undefined) throw new CcrRejection(RC.MISSING_AVP, 'Session-Id is missing', { name: 'Session-Id', value: '' })
     const sessionId = avpString(this.readable(msg, sidAvp))
@@ -459,7 +460,6 @@ export class GyHandler {
 
   private failure(p: ParsedCcr, a: Exclude<ChargeAnswer, { kind: 'ok' }>): GyAnswer {
     const rc = failureResultCode(a)
-    if (a.kind === 'unavailable') this.opts.metrics.overload.inc({ protocol: 'diameter' })
     return this.errorAnswer({ sessionId: p.sessionId, requestType: p.requestType, requestNumber: p.requestNumber }, rc)
   }
 
@@ -516,7 +516,8 @@ export class GyHandler {
         }
         const kids = childrenOf(a)
         if (kids === undefined) continue
-        if (everywhere || (depth === 0 && a.name === 'Multiple-Services-Credit-Control') || (depth === 1 && (a.name === 'Requested-Service-Unit' || a.name === 'Used-Service-Unit'))) {
+        const charged = (depth === 0 && a.name === 'Multiple-Services-Credit-Control') || (depth <= 1 && (a.name === 'Requested-Service-Unit' || a.name === 'Used-Service-Unit'))
+        if (everywhere || charged) {
           scan(kids, depth + 1)
         } else if (hasUnknownMandatory(kids)) {
           this.opts.metrics.tolerated.inc({ protocol: 'diameter', kind: 'unknown-mandatory-avp' })

@@ -27,6 +27,7 @@ import { RC, isProtocolError } from './results.js'
 
 export const CMD = { CER: 257, RAR: 258, ASR: 274, DWR: 280, DPR: 282, CCR: 272 } as const
 export const VENDOR_3GPP = 10415
+const STRICT = { strict: true } as const
 
 /**
  * Peer states (RFC 6733 §5.6, responder side):
@@ -109,6 +110,8 @@ export interface PeerOptions {
   dpaTimeoutMs?: number
   /** Bytes of unsent answers after which a peer that does not read is disconnected. */
   maxWriteBuffer?: number
+  /** Decode strictly: irregularities become errors answered with their Result-Code (default: tolerate and count). */
+  strict?: boolean
 }
 
 interface Pending {
@@ -151,6 +154,11 @@ export class PeerConnection {
   private stateTimer: NodeJS.Timeout | undefined
   private closedNotified = false
   private dpaWaiters: Array<() => void> = []
+  private corked = false
+  private readonly uncork = (): void => {
+    this.corked = false
+    this.socket.uncork()
+  }
 
   constructor(private readonly o: PeerOptions) {
     this.socket = o.socket
@@ -190,6 +198,12 @@ export class PeerConnection {
   /** Write an encoded message; false if the connection cannot take it. */
   send(buf: Buffer): boolean {
     if (this.state === 'Closed' || this.socket.destroyed || !this.socket.writable) return false
+    if (!this.corked) {
+      // Answers completed in the same tick (e.g. one Redis reply batch) leave in one write.
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(this.uncork)
+    }
     this.socket.write(buf)
     if (this.socket.writableLength > (this.o.maxWriteBuffer ?? 16 * 1024 * 1024)) {
       this.o.log.warn({ peer: this.label }, 'diameter peer does not read its answers: disconnecting')
@@ -203,7 +217,13 @@ export class PeerConnection {
   /** Send a request we originate and wait for its answer (undefined on timeout or disconnect). */
   request(msg: Omit<MessageInput, 'hopByHop' | 'endToEnd'>, timeoutMs: number): Promise<DiameterMessage | undefined> {
     const hbh = this.nextHopByHop()
-    const buf = encode({ ...msg, flags: { ...msg.flags, request: true }, hopByHop: hbh, endToEnd: nextEndToEnd() })
+    let buf: Buffer
+    try {
+      buf = encode({ ...msg, flags: { ...msg.flags, request: true }, hopByHop: hbh, endToEnd: nextEndToEnd() })
+    } catch (err) {
+      this.o.log.error({ peer: this.label, command: msg.commandCode, err: (err as Error).message }, 'cannot encode a request')
+      return Promise.resolve(undefined)
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(hbh)
@@ -340,7 +360,7 @@ export class PeerConnection {
   private onMessage(buf: Buffer): void {
     let msg: DiameterMessage
     try {
-      msg = decode(buf)
+      msg = decode(buf, this.o.strict === true ? STRICT : undefined)
     } catch (err) {
       if (!(err instanceof DiameterDecodeError)) throw err
       this.o.metrics.malformed.inc({ protocol: 'diameter', reason: err.code })

@@ -44,7 +44,10 @@ export interface DiameterServerOptions {
   maxInFlightPerPeer?: number
   /** Final-Unit-Action sent with the last units (default TERMINATE). */
   finalUnit?: FinalUnitPolicy
-  /** Refuse any unknown M-bit AVP (default: only where charging reads). */
+  /**
+   * Strict mode: decode strictly (irregular AVPs, reserved bits → their RFC 6733 Result-Code) and refuse
+   * any unknown M-bit AVP. Default: liberal with known peers, each tolerated irregularity counted.
+   */
   strict?: boolean
   /** How long to wait for a RAA/ASA (default 5000 ms). */
   answerTimeoutMs?: number
@@ -201,6 +204,7 @@ export class DiameterServer implements Component {
       watchdogMs: Math.round(this.opts.config.watchdogSeconds * 1000),
       cerTimeoutMs: this.opts.cerTimeoutMs,
       dpaTimeoutMs: this.opts.stopTimeoutMs,
+      strict: this.opts.strict,
       hooks: {
         capabilities: (p, cer) => this.capabilities(p, cer),
         opened: (p) => this.opened(p),
@@ -285,13 +289,15 @@ export class DiameterServer implements Component {
     const dupKey = `${origin.toLowerCase()}|${msg.endToEnd}`
     const cached = this.duplicates.get(dupKey)
     if (cached !== undefined && Date.now() - cached.at < DUPLICATE_TTL_MS) {
-      void cached.answer.then((a) => {
-        if (a === undefined) return this.process(peer, msg, dupKey, started)
-        const copy = Buffer.from(a.buf)
-        copy.writeUInt32BE(msg.hopByHop, 12)
-        peer.send(copy)
-        this.opts.metrics.requests.inc({ protocol: 'diameter', command: 'CCR', type: a.type, result: String(a.resultCode) })
-      })
+      void cached.answer
+        .then((a) => {
+          if (a === undefined) return this.process(peer, msg, dupKey, started)
+          const copy = Buffer.from(a.buf)
+          copy.writeUInt32BE(msg.hopByHop, 12)
+          peer.send(copy)
+          this.opts.metrics.requests.inc({ protocol: 'diameter', command: 'CCR', type: a.type, result: String(a.resultCode) })
+        })
+        .catch((err: unknown) => this.opts.log.error({ err: String(err) }, 'duplicate answer failed'))
       return
     }
     if (this.inFlight >= this.maxInFlight || peer.inFlight >= this.maxInFlightPerPeer) {
@@ -305,17 +311,18 @@ export class DiameterServer implements Component {
   private process(peer: PeerConnection, msg: DiameterMessage, dupKey: string, started: number): void {
     this.inFlight++
     peer.inFlight++
-    const answer = this.gy.handle(msg).then(
-      (a) => {
+    const answer = this.gy
+      .handle(msg)
+      .then((a) => {
         const buf = this.sendGy(peer, msg, a, started)
         this.trackSession(peer, a)
         return buf !== undefined && a.cacheable ? { buf, resultCode: a.resultCode, type: a.type } : undefined
-      },
-      (err: unknown) => {
-        this.opts.log.error({ err: String(err) }, 'CCR processing failed')
+      })
+      .catch((err: unknown) => {
+        // Never reached in practice (the handler answers 5012 itself); never let it become an unhandled rejection.
+        this.opts.log.error({ err: (err as Error)?.stack ?? String(err) }, 'CCR processing failed')
         return undefined
-      },
-    )
+      })
     this.remember(dupKey, answer)
     void answer.finally(() => {
       this.inFlight--
@@ -409,9 +416,10 @@ export class DiameterServer implements Component {
     for (const sid of e.sessions) {
       const kind = e.type === 'reauth' ? 'RAR' : 'ASR'
       if (this.sessionPeers.get(sid) === undefined) continue // another node holds this session's peer
-      void this.serverRequest(kind, sid).then((rc) => {
-        this.opts.log.info({ sessionId: sid, accountId: e.accountId, reason: e.reason, command: kind, resultCode: rc ?? 'timeout' }, 'server-initiated request answered')
-      })
+      void this.serverRequest(kind, sid).then(
+        (rc) => this.opts.log.info({ sessionId: sid, accountId: e.accountId, reason: e.reason, command: kind, resultCode: rc ?? 'timeout' }, 'server-initiated request answered'),
+        (err: unknown) => this.opts.log.warn({ sessionId: sid, command: kind, err: String(err) }, 'server-initiated request failed'),
+      )
     }
   }
 
