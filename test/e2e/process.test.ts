@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Redis } from 'ioredis'
+import { DiameterTestClient, ccrAvps, resultCode, msccs, granted } from '../helpers/diameter-client.js'
 
 // The built OCS as a user runs it (`npm start` = setup + node dist/main.js): embedded Redis,
 // clean SIGTERM, no orphan after SIGKILL, config errors before any socket.
@@ -101,6 +102,20 @@ t.test('npm start defaults: embedded Redis with AOF under the data dir, demo dat
   const rc = spawnSync('radclient', ['-x', '-r', '1', '-t', '3', `127.0.0.1:${ports![1]}`, 'auth', 'testing123'], { input: 'User-Name = "alice", User-Password = "alicepw", NAS-Identifier = "e2e-nas"\n' })
   t.equal(rc.status, 0, `radclient: ${rc.stdout}${rc.stderr}`)
   t.match(rc.stdout.toString(), /Received Access-Accept/)
+  // The demo prepaid subscriber over Diameter Gy: CER, CCR-I, CCR-T on the default plan.
+  const dport = Number(/Diameter (\d+),/.exec(text)![1])
+  const dc = await DiameterTestClient.connect({ port: dport })
+  t.equal(resultCode(dc.cea), 2001, 'CEA 2001')
+  const ccrI = await dc.ccr(ccrAvps({ sessionId: 'e2e;1', type: 1, number: 0, msisdn: '46700000001', mscc: [{ rg: 1, rsu: {} }] }))
+  t.equal(resultCode(ccrI), 2001, 'CCR-I 2001')
+  t.ok(granted(msccs(ccrI)[0])?.total, 'octets granted')
+  const ccrT = await dc.ccr(ccrAvps({ sessionId: 'e2e;1', type: 3, number: 1, msisdn: '46700000001', mscc: [{ rg: 1, usu: { input: 1048576, output: 1048576 } }] }))
+  t.equal(resultCode(ccrT), 2001, 'CCR-T 2001')
+  await dc.close()
+  const acctRes = await fetch(`http://127.0.0.1:${r.httpPort}/v1/accounts`, { headers: { authorization: `Bearer ${key}` } })
+  const demo = ((await acctRes.json()) as { accounts: Array<{ type: string; balance: string }> }).accounts.find((a) => a.type === 'prepaid')!
+  t.equal(demo.balance, '9.980000', '2 MiB at 0.01 EUR/MiB charged')
+
   const bad = spawnSync('radclient', ['-x', '-r', '1', '-t', '3', `127.0.0.1:${ports![1]}`, 'auth', 'testing123'], { input: 'User-Name = "alice", User-Password = "wrong", NAS-Identifier = "e2e-nas"\n' })
   t.match(bad.stdout.toString(), /Received Access-Reject/)
 
