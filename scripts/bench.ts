@@ -16,6 +16,7 @@ import { ChargingService } from '../src/core/charging.js'
 import { DEMO_PLAN, compilePlan, findService } from '../src/rating/plan.js'
 import { DestinationDeck } from '../src/rating/deck.js'
 import { chooseTariff } from '../src/rating/rate.js'
+import { benchDiameter } from './bench-diameter.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const INFLIGHT = 64
@@ -156,7 +157,9 @@ async function main(): Promise<void> {
         ),
       )
     }
-    report(results, redisVersion, ratingLines)
+    const diameterLines = await benchDiameter(SECONDS)
+    console.log(diameterLines.join('\n'))
+    report(results, redisVersion, ratingLines, diameterLines)
   } finally {
     client.disconnect()
     await redisServer.stop()
@@ -166,7 +169,7 @@ async function main(): Promise<void> {
 
 let ceilingSha = ''
 
-function report(results: Result[], redisVersion: string, ratingLines: string[]): void {
+function report(results: Result[], redisVersion: string, ratingLines: string[], diameterLines: string[]): void {
   const median = (name: string): Result => {
     const rs = results.filter((r) => r.name === name).sort((a, b) => a.perSec - b.perSec)
     return rs[Math.floor(rs.length / 2)]
@@ -202,6 +205,13 @@ function report(results: Result[], redisVersion: string, ratingLines: string[]):
     '## Rating (in-process, pure functions)',
     '',
     ...ratingLines,
+    '',
+    '## Diameter Gy, full stack',
+    '',
+    'The built OCS (`node dist/main.js`, embedded Redis, AOF everysec) in one process, `scripts/load-diameter.ts` in another;',
+    'the ceiling is the same load generator against `scripts/noop-diameter.ts`.',
+    '',
+    ...diameterLines,
     '<!-- bench:core:end -->',
   ].join('\n')
   let doc = ''

@@ -14,6 +14,8 @@ export function connectRedis(cfg: Config['redis'], url?: string): RedisClient {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: true,
     retryStrategy: (times: number) => Math.min(50 * times, 1000),
+    // Concurrent charging steps share round trips: one write and one read per event-loop tick.
+    enableAutoPipelining: true,
   }
   if (cfg.cluster && cfg.cluster.length > 0) {
     const nodes = cfg.cluster.map((hp) => {

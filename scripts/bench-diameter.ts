@@ -1,0 +1,94 @@
+// The Diameter part of `npm run bench`: the full OCS (built dist/main.js, embedded Redis with AOF
+// everysec) in its own process, the load generator (scripts/load-diameter.ts) in another, and the
+// same load generator against a no-op responder for the ceiling. Returns Markdown table lines.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const KEY = 'bench-key-0123456789abcdef'
+
+interface Load {
+  ccrs: number
+  perSec: number
+  p50: number
+  p99: number
+  results: Record<string, number>
+}
+
+function waitLine(p: ChildProcess, re: RegExp, ms = 30_000): Promise<RegExpExecArray> {
+  return new Promise((res, rej) => {
+    let buf = ''
+    const timer = setTimeout(() => rej(new Error(`timeout waiting for ${re}: ${buf.slice(-500)}`)), ms)
+    const on = (d: Buffer): void => {
+      buf += d.toString()
+      const m = re.exec(buf)
+      if (m) {
+        clearTimeout(timer)
+        res(m)
+      }
+    }
+    p.stdout?.on('data', on)
+    p.stderr?.on('data', on)
+  })
+}
+
+async function load(port: number, seconds: number, concurrency: number, rate = 0): Promise<Load> {
+  const args = ['--import', 'tsx', 'scripts/load-diameter.ts', '--port', String(port), '--json', '--quiet', '--duration', String(seconds), '--concurrency', String(concurrency), '--subscribers', '64', '--msisdn-prefix', '4679', '--msisdn-width', '6']
+  if (rate > 0) args.push('--rate', String(rate))
+  const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  p.stdout.on('data', (d) => (out += d))
+  await new Promise((r) => p.once('exit', r))
+  return JSON.parse(out.trim().split('\n').pop()!) as Load
+}
+
+export async function benchDiameter(seconds: number): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-d-'))
+  const { OCS_REDIS_URL: _u, OCS_REDIS_CLUSTER: _c, ...env } = process.env
+  const ocs = spawn(process.execPath, ['dist/main.js'], {
+    env: { ...env, OCS_CONFIG: '/dev/null', OCS_DATA_DIR: dir, OCS_API_KEY: KEY, OCS_HTTP_PORT: '0', OCS_METRICS_PORT: '0', OCS_DIAMETER_PORT: '0', OCS_RADIUS_AUTH_PORT: '0', OCS_RADIUS_ACCT_PORT: '0', OCS_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const noop = spawn(process.execPath, ['--import', 'tsx', 'scripts/noop-diameter.ts', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  try {
+    const ready = await waitLine(ocs, /REST API http:\/\/127\.0\.0\.1:(\d+)\/.*Diameter (\d+),/)
+    const http = `http://127.0.0.1:${ready[1]}`
+    const dport = Number(ready[2])
+    const nport = Number((await waitLine(noop, /listening on (\d+)/))[1])
+    const call = async (path: string, body: unknown): Promise<{ id: string }> => {
+      const r = await fetch(`${http}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      if (r.status !== 201) throw new Error(`${path}: ${r.status} ${await r.text()}`)
+      return (await r.json()) as { id: string }
+    }
+    for (let i = 0; i < 64; i++) {
+      const acct = await call('/v1/accounts', { currency: 'EUR', type: 'prepaid', plan: 'demo', balance: '1000000' })
+      await call('/v1/subscribers', { account: acct.id, msisdn: `4679${String(i).padStart(6, '0')}` })
+    }
+    const rows: string[] = ['| Diameter benchmark | round | CCR/s | p50 ms | p99 ms | answers |', '|---|---|---:|---:|---:|---|']
+    const full: Load[] = []
+    const ceil: Load[] = []
+    const half: Load[] = []
+    for (let round = 1; round <= 2; round++) {
+      const c = await load(nport, seconds, 128)
+      ceil.push(c)
+      rows.push(`| ceiling: no-op responder, 128 in flight | ${round} | ${c.perSec} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${JSON.stringify(c.results)} |`)
+      const f = await load(dport, seconds, 128)
+      full.push(f)
+      rows.push(`| OCS full stack, 128 in flight | ${round} | ${f.perSec} | ${f.p50.toFixed(2)} | ${f.p99.toFixed(2)} | ${JSON.stringify(f.results)} |`)
+      const h = await load(dport, seconds, 128, Math.round(f.perSec / 2))
+      half.push(h)
+      rows.push(`| OCS at half of that rate | ${round} | ${h.perSec} | ${h.p50.toFixed(2)} | ${h.p99.toFixed(2)} | ${JSON.stringify(h.results)} |`)
+    }
+    const best = (xs: Load[]): Load => xs.sort((x, y) => y.perSec - x.perSec)[0]
+    const f = best(full)
+    const c = best(ceil)
+    rows.push('', `**OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)}), p99 at half load ${Math.min(...half.map((h) => h.p99)).toFixed(2)} ms** (better of 2 rounds). Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.`)
+    return rows
+  } finally {
+    ocs.kill('SIGTERM')
+    noop.kill('SIGTERM')
+    await new Promise((r) => (ocs.exitCode !== null ? r(null) : ocs.once('exit', r)))
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

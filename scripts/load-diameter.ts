@@ -1,0 +1,155 @@
+// Diameter Gy load generator: data sessions CCR-I → CCR-U × n → CCR-T from many concurrent
+// sessions over one peer connection, with concurrency or rate control, a progress line each
+// second, and percentiles at the end (also as one JSON line with --json, for npm run bench).
+//
+//   tsx scripts/load-diameter.ts --port 3868 --msisdn-prefix 4670 --subscribers 64 \
+//       --concurrency 64 --duration 10 [--rate 5000] [--updates 5] [--rgs 1] [--context 32251@3gpp.org]
+import { connect } from 'node:net'
+import { once } from 'node:events'
+import { parseArgs } from 'node:util'
+import { encode, decode, findAvp, avpNumber, type AvpInput } from '../src/diameter/codec.js'
+import { DiameterFramer } from '../src/diameter/framer.js'
+
+const { values: a } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '3868' },
+    'msisdn-prefix': { type: 'string', default: '4670' },
+    'msisdn-width': { type: 'string', default: '8' },
+    subscribers: { type: 'string', default: '64' },
+    concurrency: { type: 'string', default: '64' },
+    rate: { type: 'string', default: '0' },
+    duration: { type: 'string', default: '10' },
+    updates: { type: 'string', default: '5' },
+    rgs: { type: 'string', default: '1' },
+    context: { type: 'string', default: '32251@3gpp.org' },
+    'origin-host': { type: 'string', default: `loadgen-${process.pid}.test` },
+    json: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
+  },
+})
+const N = (k: keyof typeof a): number => Number(a[k])
+const ORIGIN = a['origin-host'] as string
+
+const socket = connect({ host: a.host as string, port: N('port') })
+await once(socket, 'connect')
+socket.setNoDelay(true)
+const framer = new DiameterFramer()
+const pending = new Map<number, (rc: number) => void>()
+socket.on('data', (chunk: Buffer) => {
+  for (const buf of framer.push(chunk)) {
+    const m = decode(buf)
+    if (m.flags.request) {
+      // Answer DWR / RAR so the server keeps us open.
+      const code = m.commandCode
+      socket.write(encode({ flags: { request: false }, commandCode: code, applicationId: m.applicationId, hopByHop: m.hopByHop, endToEnd: m.endToEnd,
+        avps: [...(code === 258 ? [{ name: 'Session-Id', value: String(findAvp(m.avps, 'Session-Id')?.value) }] : []), { name: 'Result-Code', value: 2001 }, { name: 'Origin-Host', value: ORIGIN }, { name: 'Origin-Realm', value: 'test' }] }))
+      continue
+    }
+    const cb = pending.get(m.hopByHop)
+    if (cb) {
+      pending.delete(m.hopByHop)
+      cb(avpNumber(findAvp(m.avps, 'Result-Code')) ?? 0)
+    }
+  }
+})
+socket.on('error', (e) => {
+  console.error(`connection error: ${e.message}`)
+  process.exit(1)
+})
+
+let hbh = 1
+const send = (commandCode: number, applicationId: number, avps: AvpInput[]): Promise<number> => {
+  const id = hbh++ >>> 0
+  return new Promise((res) => {
+    pending.set(id, res)
+    socket.write(encode({ flags: { request: true, proxiable: true }, commandCode, applicationId, hopByHop: id, endToEnd: id, avps }))
+  })
+}
+
+const cea = await send(257, 0, [
+  { name: 'Origin-Host', value: ORIGIN }, { name: 'Origin-Realm', value: 'test' }, { name: 'Host-IP-Address', value: '127.0.0.1' },
+  { name: 'Vendor-Id', value: 0 }, { name: 'Product-Name', value: 'ocs-loadgen' }, { name: 'Auth-Application-Id', value: 4 },
+  { name: 'Vendor-Specific-Application-Id', value: [{ name: 'Vendor-Id', value: 10415 }, { name: 'Auth-Application-Id', value: 4 }] },
+])
+if (cea !== 2001) {
+  console.error(`CER refused: ${cea}`)
+  process.exit(1)
+}
+
+const latencies: number[] = []
+const results = new Map<string, number>()
+let done = 0
+let stopAt = Date.now() + N('duration') * 1000
+const rgs = Array.from({ length: N('rgs') }, (_, i) => i + 1)
+const rate = N('rate')
+let tokens = 0
+let lastRefill = Date.now()
+
+async function token(): Promise<void> {
+  if (rate <= 0) return
+  for (;;) {
+    const now = Date.now()
+    tokens = Math.min(rate, tokens + ((now - lastRefill) * rate) / 1000)
+    lastRefill = now
+    if (tokens >= 1) {
+      tokens -= 1
+      return
+    }
+    await new Promise((r) => setTimeout(r, 1))
+  }
+}
+
+async function ccr(sessionId: string, msisdn: string, type: number, number: number, used: boolean, request: boolean): Promise<void> {
+  await token()
+  const avps: AvpInput[] = [
+    { name: 'Session-Id', value: sessionId }, { name: 'Origin-Host', value: ORIGIN }, { name: 'Origin-Realm', value: 'test' },
+    { name: 'Destination-Realm', value: 'localdomain' }, { name: 'Auth-Application-Id', value: 4 },
+    { name: 'Service-Context-Id', value: a.context as string }, { name: 'CC-Request-Type', value: type }, { name: 'CC-Request-Number', value: number },
+    { name: 'Subscription-Id', value: [{ name: 'Subscription-Id-Type', value: 0 }, { name: 'Subscription-Id-Data', value: msisdn }] },
+    { name: 'Multiple-Services-Indicator', value: 1 },
+  ]
+  for (const rg of rgs) {
+    const kids: AvpInput[] = [{ name: 'Rating-Group', value: rg }]
+    if (request) kids.push({ name: 'Requested-Service-Unit', value: [] })
+    if (used) kids.push({ name: 'Used-Service-Unit', value: [{ name: 'CC-Input-Octets', value: 400_000n }, { name: 'CC-Output-Octets', value: 600_000n }] })
+    avps.push({ name: 'Multiple-Services-Credit-Control', value: kids })
+  }
+  const t0 = process.hrtime.bigint()
+  const rc = await send(272, 4, avps)
+  latencies.push(Number(process.hrtime.bigint() - t0) / 1e6)
+  const key = `${['', 'I', 'U', 'T'][type]}:${rc}`
+  results.set(key, (results.get(key) ?? 0) + 1)
+  done++
+}
+
+let sessionSeq = 0
+async function worker(w: number): Promise<void> {
+  while (Date.now() < stopAt) {
+    const sub = (w + sessionSeq * 7) % N('subscribers')
+    const msisdn = `${a['msisdn-prefix']}${String(sub).padStart(N('msisdn-width'), '0')}`
+    const sid = `${ORIGIN};${Date.now()};${sessionSeq++}`
+    await ccr(sid, msisdn, 1, 0, false, true)
+    for (let u = 1; u <= N('updates') && Date.now() < stopAt; u++) await ccr(sid, msisdn, 2, u, true, true)
+    await ccr(sid, msisdn, 3, N('updates') + 1, true, false)
+  }
+}
+
+const started = Date.now()
+let lastDone = 0
+const progress = setInterval(() => {
+  if (!a.quiet) process.stderr.write(`\r${((Date.now() - started) / 1000).toFixed(0)} s  ${done} CCRs  ${done - lastDone}/s  in flight ${pending.size}   `)
+  lastDone = done
+}, 1000)
+await Promise.all(Array.from({ length: N('concurrency') }, (_, w) => worker(w)))
+clearInterval(progress)
+const elapsed = (Date.now() - started) / 1000
+latencies.sort((x, y) => x - y)
+const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0
+const summary = { ccrs: done, seconds: elapsed, perSec: Math.round(done / elapsed), p50: pct(50), p90: pct(90), p99: pct(99), max: latencies[latencies.length - 1] ?? 0, results: Object.fromEntries(results) }
+if (!a.quiet) process.stderr.write('\n')
+if (a.json) console.log(JSON.stringify(summary))
+else console.log(`${summary.ccrs} CCRs in ${elapsed.toFixed(1)} s = ${summary.perSec}/s; p50 ${summary.p50.toFixed(2)} ms, p90 ${summary.p90.toFixed(2)} ms, p99 ${summary.p99.toFixed(2)} ms; results ${JSON.stringify(summary.results)}`)
+socket.end()
+stopAt = 0
+process.exit(0)
