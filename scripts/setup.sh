@@ -21,6 +21,7 @@ if [ "${OCS_SETUP_TEST:-0}" = 1 ]; then
   command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
   /usr/bin/python3 -c "import pyrad" >/dev/null 2>&1 || need_pkgs+=(python3-pyrad)
   command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
   { command -v escript >/dev/null 2>&1 && ls -d /usr/lib/erlang/lib/diameter-* >/dev/null 2>&1; } || need_pkgs+=(erlang-base erlang-diameter)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -31,7 +32,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null 2>&1 \
       || { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null; }
     # Debian starts a system redis on install; the OCS runs its own, so keep the port free.
-    if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; service prometheus stop >/dev/null 2>&1 || true; fi
+    if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; service prometheus stop >/dev/null 2>&1 || true; service postgresql stop >/dev/null 2>&1 || true; fi
   else
     echo "missing Debian package(s): ${need_pkgs[*]} — install with: sudo apt-get install -y ${need_pkgs[*]}" >&2
     exit 1

@@ -19,6 +19,9 @@ import { Metrics } from './metrics/metrics.js'
 import { MetricsServer } from './metrics/server.js'
 import { keys, SHARD_COUNT } from './balance/keys.js'
 import { RadiusServer } from './radius/server.js'
+import { openBillingStore } from './cdr/open-store.js'
+import { CdrWorker } from './cdr/worker.js'
+import type { BillingStore } from './cdr/types.js'
 import { DiameterServer } from './diameter/server.js'
 import { defaultDictionary as diameterDictionary } from './diameter/dictionary.js'
 import { defaultDictionary as radiusDictionary } from './radius/dictionary.js'
@@ -33,6 +36,8 @@ export interface Ocs {
   events: AccountEvents
   reaper: Reaper
   api: ApiServer
+  billing: BillingStore
+  cdrWorker: CdrWorker
   radius: RadiusServer
   diameter: DiameterServer
   metrics: Metrics
@@ -54,6 +59,16 @@ class RedisConnection implements Component {
   }
   async stop(): Promise<void> {
     await this.client.quit().catch(() => this.client.disconnect())
+  }
+}
+
+/** The billing store with the common lifecycle (closed after the CDR worker stops). */
+class BillingStoreHandle implements Component {
+  readonly name = 'billing-store'
+  constructor(readonly store: BillingStore) {}
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {
+    await this.store.close()
   }
 }
 
@@ -88,6 +103,24 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     }
     const conn = await start(new RedisConnection(connectRedis(config.redis, redisUrl)))
     conn.client.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
+    const billing = (await start(new BillingStoreHandle(await openBillingStore(config.billing.db, config.dataDir, log)))).store
+    // The CDR worker has its own connection, so CDR batches never queue ahead of charging replies.
+    const cdrConn = await start(new RedisConnection(connectRedis(config.redis, redisUrl)))
+    cdrConn.client.on('error', () => undefined)
+    const cdrWorker = await start(
+      new CdrWorker(
+        cdrConn.client,
+        billing,
+        {
+          consumer: `${config.nodeId}-${process.pid}`,
+          onBatch: (written) => metrics.cdrsWritten.inc(written),
+          onError: (_e, source) => {
+            if (source === 'store') metrics.cdrsFailed.inc()
+          },
+        },
+        log,
+      ),
+    )
     const store = new BalanceStore(conn.client)
     const plans = new PlanCache(store)
     const events = await start(new AccountEvents(conn.client, log))
@@ -103,7 +136,7 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     const { guard, generated } = await ApiKeyGuard.init(conn.client, config.apiKey)
     if (generated) print(`admin API key (printed once, stored hashed): ${generated}`)
 
-    const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans, secrets, metrics }, log))
+    const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans, secrets, metrics, billing }, log))
 
     const radius = await start(new RadiusServer({ config: config.radius, charging, store, secrets, events, metrics, log }))
     const diameter = await start(new DiameterServer({ config: config.diameter, charging, events, metrics, log }))
@@ -112,6 +145,10 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     metricsServer.addCheck('redis', async () => ((await conn.client.ping()) === 'PONG' ? undefined : 'no PONG'))
     metricsServer.addCheck('rest-api', async () => (api.app.server.listening ? undefined : 'not listening'))
     metricsServer.addCheck('radius', async () => (radius.authPort > 0 && radius.acctPort > 0 ? undefined : 'not bound'))
+    metricsServer.addCheck('billing-store', async () => {
+      await billing.ping()
+      return undefined
+    })
     metricsServer.addCheck('diameter', async () => (diameter.ready ? undefined : 'not listening'))
     metricsServer.beforeScrape = async () => {
       // Cluster-wide gauges read from Redis: a few keys per shard, cheap at scrape intervals.
@@ -124,7 +161,7 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     }
     await start(metricsServer)
     print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs), Diameter ${diameter.port}, RADIUS auth ${radius.authPort} acct ${radius.acctPort}, metrics http://${config.metrics.host}:${metricsServer.port}/metrics`)
-    return { config, store, charging, events, reaper, api, radius, diameter, metrics, metricsServer, secrets, redisUrl, stop }
+    return { config, store, charging, events, reaper, api, billing, cdrWorker, radius, diameter, metrics, metricsServer, secrets, redisUrl, stop }
   } catch (err) {
     await stop()
     throw err

@@ -6,6 +6,7 @@ import { parseMoney, formatMoney, MoneyFormatError } from '../lib/money.js'
 import { OcsError } from '../lib/errors.js'
 import type { SecretBox } from '../lib/secrets.js'
 import type { Metrics } from '../metrics/metrics.js'
+import type { BillingStore } from '../cdr/types.js'
 import { PlanError, type PlanDocument } from '../rating/plan.js'
 import { DeckError } from '../rating/deck.js'
 
@@ -15,6 +16,7 @@ export interface ApiDeps {
   events: AccountEvents
   metrics?: Metrics
   plans: PlanCache
+  billing?: BillingStore
 }
 
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'))

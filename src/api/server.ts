@@ -6,6 +6,7 @@ import type { Logger } from '../lib/logger.js'
 import { OcsError } from '../lib/errors.js'
 import type { ApiKeyGuard } from './auth.js'
 import { registerRoutes, type ApiDeps } from './routes.js'
+import { registerCdrRoutes } from '../cdr/routes.js'
 
 /** The REST management API: provisioning for the operator's back office. */
 export class ApiServer implements Component {
@@ -60,6 +61,10 @@ export class ApiServer implements Component {
     })
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
     app.register(async (scope) => registerRoutes(scope, deps))
+    if (deps.billing) {
+      const billing = deps.billing
+      app.register(async (scope) => registerCdrRoutes(scope, { store: billing }))
+    }
   }
 
   async start(): Promise<void> {

@@ -1,5 +1,8 @@
 import { Redis, Cluster } from 'ioredis'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Config } from '../config/schema.js'
+import { PORT_FILE } from './embedded-redis.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -27,4 +30,18 @@ export function connectRedis(cfg: Config['redis'], url?: string): RedisClient {
   const target = url ?? cfg.url
   if (!target) throw new Error('no Redis URL')
   return new Redis(target, common)
+}
+
+/**
+ * For tools that run beside the OCS (audit, CDR worker): the configured Redis, or the embedded one
+ * a running `npm start` on the same data dir announced in its port file.
+ */
+export function toolRedisUrl(cfg: Config): string | undefined {
+  if (cfg.redis.url || cfg.redis.cluster) return cfg.redis.url
+  try {
+    const port = readFileSync(join(cfg.dataDir, 'redis', PORT_FILE), 'utf8').trim()
+    return /^\d+$/.test(port) ? `redis://127.0.0.1:${port}` : undefined
+  } catch {
+    return undefined
+  }
 }

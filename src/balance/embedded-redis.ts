@@ -1,11 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { resolve } from 'node:path'
+import { resolve, join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Component } from '../lib/lifecycle.js'
 import type { Logger } from '../lib/logger.js'
 import { OcsError } from '../lib/errors.js'
+
+/** File in the embedded Redis data dir holding its port while it runs. */
+export const PORT_FILE = 'redis.port'
 
 /** Ask the kernel for a free loopback port. */
 export async function freePort(): Promise<number> {
@@ -30,6 +33,7 @@ export async function freePort(): Promise<number> {
 export class EmbeddedRedis implements Component {
   readonly name = 'embedded-redis'
   private child?: ChildProcess
+  private portFile?: string
   port = 0
 
   constructor(
@@ -68,6 +72,9 @@ export class EmbeddedRedis implements Component {
     )
     exited.catch(() => undefined)
     await Promise.race([this.waitReady(), exited])
+    // Tools run beside the OCS (npm run audit, npm run cdr-worker) find the embedded Redis here.
+    writeFileSync(join(dir, PORT_FILE), String(this.port))
+    this.portFile = join(dir, PORT_FILE)
     this.log.info({ port: this.port, dir }, 'embedded redis-server started')
   }
 
@@ -97,6 +104,7 @@ export class EmbeddedRedis implements Component {
   async stop(): Promise<void> {
     const child = this.child
     if (!child || child.exitCode !== null) return
+    if (this.portFile) rmSync(this.portFile, { force: true })
     const done = new Promise<void>((r) => child.once('exit', () => r()))
     child.stdin?.end() // guard sees EOF → SIGTERM to redis (fsyncs the AOF) → exits
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000)

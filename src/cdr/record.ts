@@ -9,6 +9,7 @@ export class CdrFormatError extends Error {
 }
 
 const INT = /^-?\d{1,19}$/
+const INT64_MAX = 9223372036854775807n
 const UNITS = new Set<CdrUnit>(['seconds', 'octets', 'events'])
 
 type Json = Record<string, unknown>
@@ -19,6 +20,7 @@ function str(o: Json, k: string, max = 512): string | null {
   if (typeof v === 'number' && Number.isFinite(v)) return String(v)
   if (typeof v !== 'string') throw new CdrFormatError(`${k}: expected a string`)
   if (v.length > max) throw new CdrFormatError(`${k}: longer than ${max} characters`)
+  if (v.includes('\u0000')) throw new CdrFormatError(`${k}: contains a NUL character`)
   return v
 }
 
@@ -45,7 +47,10 @@ function micro(o: Json, k: string, dflt?: bigint): bigint {
   if ((v === undefined || v === null) && dflt !== undefined) return dflt
   const s = typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v
   if (typeof s !== 'string' || !INT.test(s)) throw new CdrFormatError(`${k}: expected integer micro-units, got ${JSON.stringify(v)}`)
-  return BigInt(s)
+  const n = BigInt(s)
+  // BIGINT in both stores; beyond it SQLite's binding would throw on every retry.
+  if (n > INT64_MAX || n < -INT64_MAX - 1n) throw new CdrFormatError(`${k}: ${s} does not fit a 64-bit integer`)
+  return n
 }
 
 /** bucket id → integer string; cjson encodes an empty table as {} (or [] in some builds). */
@@ -141,8 +146,10 @@ export function recordValues(r: CdrRecord, storedMs: number): ColumnValue[] {
   ]
 }
 
-/** The SELECT list both stores read with. */
-export const SELECT_LIST = CDR_COLUMNS.filter((c) => c !== 'stored_ms').join(', ')
+/** Columns both stores read, in this order (rows are read as arrays: no per-row object of 33 keys to build twice). */
+export const READ_COLUMNS = CDR_COLUMNS.filter((c) => c !== 'stored_ms')
+export const SELECT_LIST = READ_COLUMNS.join(', ')
+const at = Object.fromEntries(READ_COLUMNS.map((c, i) => [c, i])) as Record<Exclude<CdrColumn, 'stored_ms'>, number>
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v))
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
@@ -150,46 +157,49 @@ const big = (v: unknown): bigint => (v === null || v === undefined ? 0n : BigInt
 const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
 
 function parseAmounts(v: unknown): Record<string, string> {
-  if (typeof v !== 'string' || v === '') return {}
+  if (typeof v !== 'string' || v === '' || v === '{}') return {}
   return JSON.parse(v) as Record<string, string>
 }
 
-/** A row read by either store (SQLite with safe integers → bigint, PostgreSQL int8 → string) → record. */
-export function rowToRecord(row: Record<string, unknown>): CdrRecord {
+/**
+ * A row in READ_COLUMNS order → record. Integers may come as numbers (SQLite), strings (PostgreSQL
+ * int8) or bigints; money is read as text or int8 string and turned into an exact bigint.
+ */
+export function rowToRecord(a: readonly unknown[]): CdrRecord {
   return {
-    id: String(row.id),
-    account: String(row.account),
-    msisdn: text(row.msisdn),
-    imsi: text(row.imsi),
-    sip: text(row.sip),
-    username: text(row.username),
-    sessionId: text(row.session_id),
-    node: text(row.node),
-    protocol: text(row.protocol),
-    service: text(row.service),
-    ratingGroup: numOrNull(row.rating_group),
-    serviceId: numOrNull(row.service_id),
-    serviceContext: text(row.service_context),
-    unit: text(row.unit) as CdrUnit | null,
-    start: num(row.start_ms),
-    end: num(row.end_ms),
-    durationSeconds: num(row.duration_s),
-    octetsIn: num(row.octets_in),
-    octetsOut: num(row.octets_out),
-    events: num(row.events),
-    used: num(row.used),
-    unitsFromBuckets: num(row.units_from_buckets),
-    unitBuckets: parseAmounts(row.unit_buckets),
-    destination: text(row.destination),
-    destinationName: text(row.destination_name),
-    tariff: text(row.tariff),
-    planVersion: numOrNull(row.plan_version),
-    moneyBuckets: parseAmounts(row.money_buckets),
-    total: big(row.total),
-    tax: big(row.tax),
-    currency: String(row.currency),
-    closeReason: text(row.close_reason),
-    overage: row.overage === true || row.overage === 1 || row.overage === 1n,
+    id: String(a[at.id]),
+    account: String(a[at.account]),
+    msisdn: text(a[at.msisdn]),
+    imsi: text(a[at.imsi]),
+    sip: text(a[at.sip]),
+    username: text(a[at.username]),
+    sessionId: text(a[at.session_id]),
+    node: text(a[at.node]),
+    protocol: text(a[at.protocol]),
+    service: text(a[at.service]),
+    ratingGroup: numOrNull(a[at.rating_group]),
+    serviceId: numOrNull(a[at.service_id]),
+    serviceContext: text(a[at.service_context]),
+    unit: text(a[at.unit]) as CdrUnit | null,
+    start: num(a[at.start_ms]),
+    end: num(a[at.end_ms]),
+    durationSeconds: num(a[at.duration_s]),
+    octetsIn: num(a[at.octets_in]),
+    octetsOut: num(a[at.octets_out]),
+    events: num(a[at.events]),
+    used: num(a[at.used]),
+    unitsFromBuckets: num(a[at.units_from_buckets]),
+    unitBuckets: parseAmounts(a[at.unit_buckets]),
+    destination: text(a[at.destination]),
+    destinationName: text(a[at.destination_name]),
+    tariff: text(a[at.tariff]),
+    planVersion: numOrNull(a[at.plan_version]),
+    moneyBuckets: parseAmounts(a[at.money_buckets]),
+    total: big(a[at.total]),
+    tax: big(a[at.tax]),
+    currency: String(a[at.currency]),
+    closeReason: text(a[at.close_reason]),
+    overage: a[at.overage] === true || a[at.overage] === 1 || a[at.overage] === 1n,
   }
 }
 

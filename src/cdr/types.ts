@@ -116,6 +116,8 @@ export interface BillingStore {
   insertBatch(cdrs: readonly CdrRecord[], rejects?: readonly RejectedEntry[]): Promise<InsertResult>
   /** a page ordered by (end, id), with the cursor of the next page */
   query(q: CdrQuery): Promise<CdrPage>
+  /** how many CDRs match */
+  count(filter: CdrFilter): Promise<number>
   /** every matching CDR in (end, id) order, fetched in bounded chunks (never the whole result at once) */
   iterate(filter: CdrFilter): AsyncIterable<CdrRecord>
   /** CSV (header row first) of every matching CDR, streamed with back-pressure */

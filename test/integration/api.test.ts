@@ -199,3 +199,27 @@ t.test('plans and rate decks through the API; bad ones refused naming the proble
   const list = await call('GET', '/v1/plans')
   t.ok(list.body.plans.some((p: { id: string; version: number }) => p.id === 'world' && p.version === 2))
 })
+
+t.test('a closed session reaches the billing store through the in-process CDR worker and the CDR API', async (t) => {
+  const a = await newAccount({ balance: '10' })
+  await call('POST', '/v1/subscribers', { account: a.id, msisdn: '46700000888' })
+  const ids = [{ kind: 'msisdn' as const, value: '46700000888' }]
+  await ocs.charging.initiate({ sessionId: 'cdr-e2e', requestId: 'c0', identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', requested: 60 }] })
+  await ocs.charging.terminate({ sessionId: 'cdr-e2e', requestId: 'c1', identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', used: [{ units: 90 }] }] })
+  let rows: Array<{ id: string; sessionId: string; total: string; currency: string }> = []
+  for (let i = 0; i < 100 && rows.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    rows = (await call('GET', `/v1/cdrs?account=${a.id}`)).body.cdrs
+  }
+  t.equal(rows.length, 1)
+  t.match(rows[0], { sessionId: 'cdr-e2e', total: '0.150000', currency: 'EUR' })
+  const csv = await fetch(`${base}/v1/cdrs.csv?account=${a.id}`, { headers: { authorization: `Bearer ${TEST_API_KEY}` } })
+  t.equal(csv.status, 200)
+  const lines = (await csv.text()).trim().split('\n')
+  t.equal(lines.length, 2, 'header + one row')
+  t.match(lines[1], /cdr-e2e/)
+  const usage = await call('GET', `/v1/accounts/${a.id}/usage`)
+  t.equal(usage.status, 200)
+  t.equal((await call('GET', `/v1/cdrs?account=${a.id}`, undefined)).status, 200)
+  t.equal((await api(base, '')('GET', `/v1/cdrs?account=${a.id}`)).status, 401, 'the CDR API needs the key too')
+})

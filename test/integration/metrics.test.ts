@@ -27,7 +27,7 @@ t.test('/healthz and /readyz on the metrics port', async (t) => {
   t.equal(h.status, 200)
   const r = await fetch(`${metricsBase}/readyz`)
   t.equal(r.status, 200)
-  t.match(await r.json(), { status: 'ready', checks: ['redis', 'rest-api', 'radius', 'diameter'] })
+  t.match(await r.json(), { status: 'ready', checks: ['redis', 'rest-api', 'radius', 'billing-store', 'diameter'] })
 })
 
 t.test('/metrics: charging, top-up and gauges appear after a scenario; labels never carry identities', async (t) => {

@@ -1,0 +1,77 @@
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { startTestOcs, api } from '../helpers/ocs.js'
+import type { Ocs } from '../../src/main.js'
+import { DEMO_PLAN } from '../../src/rating/plan.js'
+import { audit } from '../../src/cdr/audit.js'
+import { keys } from '../../src/balance/keys.js'
+
+let redis: TestRedis
+let ocs: Ocs
+let call: ReturnType<typeof api>
+
+t.before(async () => {
+  redis = await startRedis()
+  const s = await startTestOcs(redis.url)
+  ocs = s.ocs
+  call = api(s.base)
+  await ocs.store.putPlan(DEMO_PLAN)
+})
+t.teardown(async () => {
+  await ocs.stop()
+  await redis.stop()
+})
+
+async function drained(): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const r = await audit(redis.client, ocs.store, ocs.billing)
+    if (r.outboxBacklog === 0) return
+    await new Promise((res) => setTimeout(res, 50))
+  }
+}
+
+t.test('audit: every account balances after sessions, events, refunds, top-ups and an open session; a tampered one is listed', async (t) => {
+  const accts: string[] = []
+  for (let i = 0; i < 4; i++) {
+    const a = (await call('POST', '/v1/accounts', { currency: 'EUR', type: i % 2 ? 'postpaid' : 'prepaid', plan: 'demo', balance: i % 2 ? '0' : '3', creditLimit: i % 2 ? '5' : '0' })).body
+    accts.push(a.id)
+    await call('POST', '/v1/subscribers', { account: a.id, msisdn: `4670777000${i}` })
+    await call('POST', `/v1/accounts/${a.id}/balances`, { kind: 'money', amount: '0.5', priority: 5 })
+    const ids = [{ kind: 'msisdn' as const, value: `4670777000${i}` }]
+    for (let s = 0; s < 3; s++) {
+      const sid = `aud-${i}-${s}`
+      await ocs.charging.initiate({ sessionId: sid, requestId: `${sid}/0`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', requested: 'default' }] })
+      await ocs.charging.update({ sessionId: sid, requestId: `${sid}/1`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', requested: 'default', used: [{ units: 45 }] }] })
+      if (s < 2) await ocs.charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', used: [{ units: 70 }] }] })
+    }
+    await ocs.charging.event({ requestId: `aud-sms-${i}`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32274@3gpp.org', units: 2 }] })
+    await ocs.charging.refund({ requestId: `aud-ref-${i}`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32274@3gpp.org', units: 1 }] })
+    await call('POST', `/v1/accounts/${a.id}/topups`, { amount: '1.25' })
+  }
+  await drained()
+  const clean = await audit(redis.client, ocs.store, ocs.billing)
+  t.equal(clean.accounts, 4)
+  t.same(clean.broken, [], 'no broken account')
+  t.ok(clean.cdrsInStore >= 4 * 4, `${clean.cdrsInStore} CDRs in the store`)
+
+  // The CLI over the same Redis and billing store.
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/audit.ts'], {
+    env: { ...process.env, OCS_CONFIG: '/dev/null', OCS_REDIS_URL: redis.url, OCS_BILLING_DB: `sqlite:${ocs.config.dataDir}/billing.sqlite` },
+  })
+  t.equal(cli.status, 0, cli.stderr.toString())
+  t.match(cli.stdout.toString(), /4 accounts audited, 0 broken/)
+
+  // Money appearing from nowhere (a debit lost) is caught, with the difference.
+  const bucket = JSON.parse((await redis.client.hget(keys.buckets(accts[2]), 'main'))!) as { amount: string }
+  bucket.amount = String(BigInt(bucket.amount) + 1234n)
+  await redis.client.hset(keys.buckets(accts[2]), 'main', JSON.stringify(bucket))
+  const broken = await audit(redis.client, ocs.store, ocs.billing)
+  t.equal(broken.broken.length, 1)
+  t.match(broken.broken[0], { account: accts[2], difference: -1234n })
+  const cli2 = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/audit.ts'], {
+    env: { ...process.env, OCS_CONFIG: '/dev/null', OCS_REDIS_URL: redis.url, OCS_BILLING_DB: `sqlite:${ocs.config.dataDir}/billing.sqlite` },
+  })
+  t.equal(cli2.status, 1)
+  t.match(cli2.stdout.toString(), new RegExp(`BROKEN ${accts[2]}`))
+})
