@@ -152,11 +152,10 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     metricsServer.addCheck('diameter', async () => (diameter.ready ? undefined : 'not listening'))
     metricsServer.beforeScrape = async () => {
       // Cluster-wide gauges read from Redis: a few keys per shard, cheap at scrape intervals.
-      let backlog = 0
-      for (let shard = 0; shard < SHARD_COUNT; shard++) backlog += await conn.client.xlen(keys.outbox(shard))
-      metrics.outboxBacklog.set(backlog)
+      for (let shard = 0; shard < SHARD_COUNT; shard++) metrics.outboxBacklog.set({ shard: String(shard) }, await conn.client.xlen(keys.outbox(shard)))
       const stats = await store.stats()
       metrics.reservedAmount.set(Number(stats.reserved))
+      for (const u of ['seconds', 'octets', 'events']) metrics.reservedUnits.set({ unit: u }, stats.granted[u] ?? 0)
       for (const p of ['diameter', 'radius', 'api']) metrics.activeSessions.set({ protocol: p }, stats.sessions[p] ?? 0)
     }
     await start(metricsServer)

@@ -369,17 +369,19 @@ export class BalanceStore {
   }
 
   /** Sum of every shard's running totals: reserved money and open sessions per protocol. */
-  async stats(): Promise<{ reserved: bigint; sessions: Record<string, number> }> {
+  async stats(): Promise<{ reserved: bigint; sessions: Record<string, number>; granted: Record<string, number> }> {
     let reserved = 0n
     const sessions: Record<string, number> = {}
+    const granted: Record<string, number> = {}
     for (let shard = 0; shard < SHARD_COUNT; shard++) {
       const h = await this.redis.hgetall(keys.shardStats(shard))
       for (const [k, v] of Object.entries(h)) {
         if (k === 'reserved') reserved += BigInt(v)
         else if (k.startsWith('sessions:')) sessions[k.slice(9)] = (sessions[k.slice(9)] ?? 0) + Number(v)
+        else if (k.startsWith('granted:')) granted[k.slice(8)] = (granted[k.slice(8)] ?? 0) + Number(v)
       }
     }
-    return { reserved, sessions }
+    return { reserved, sessions, granted }
   }
 
   static readonly shardCount = SHARD_COUNT

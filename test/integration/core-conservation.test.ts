@@ -209,12 +209,17 @@ t.test('shard stats (metrics) agree with the accounts: open sessions and reserve
   const ids = await client.zrange(keys.accountList(), 0, -1)
   let sessions = 0
   let reserved = 0n
+  const granted: Record<string, number> = {}
   for (const id of ids) {
-    sessions += (await core.store.listSessions(id)).length
+    const list = await core.store.listSessions(id)
+    sessions += list.length
     reserved += (await core.store.getAccount(id))!.reserved
+    for (const s of list) for (const rg of Object.values(s.rgs as Record<string, { unit: string; res?: { n: number } }>)) if (rg.res) granted[rg.unit] = (granted[rg.unit] ?? 0) + rg.res.n
   }
   const stats = await core.store.stats()
   t.ok(sessions > 0, 'some sessions are open (the reaper test leaves one)')
   t.equal(Object.values(stats.sessions).reduce((a, b) => a + b, 0), sessions)
   t.equal(stats.reserved, reserved)
+  for (const [unit, n] of Object.entries(granted)) t.equal(stats.granted[unit], n, `granted ${unit}`)
+  t.ok(Object.keys(granted).length > 0)
 })

@@ -10,6 +10,9 @@ import { startTestOcs, api, TEST_API_KEY } from '../helpers/ocs.js'
 import { freePort } from '../../src/balance/embedded-redis.js'
 import type { Ocs } from '../../src/main.js'
 import { DEMO_PLAN } from '../../src/rating/plan.js'
+import dgram from 'node:dgram'
+import { DiameterTestClient, ccrAvps } from '../helpers/diameter-client.js'
+import { encode as encodeRadius, decode as decodeRadius } from '../../src/radius/codec.js'
 
 // Grafana dashboards and Prometheus alert rules name only metrics the OCS really exports;
 // promtool accepts the rules; a real Prometheus scrapes the OCS; labels never grow with subscribers;
@@ -53,6 +56,27 @@ function exportedNames(text: string): Set<string> {
   return names
 }
 
+/** Diameter CER + CCR-I + CCR-T and a RADIUS Access-Request + Start + Stop against the running OCS. */
+async function frontEnds(): Promise<void> {
+  const dc = await DiameterTestClient.connect({ port: ocs.diameter.port })
+  await dc.ccr(ccrAvps({ sessionId: 'obs;d1', type: 1, number: 0, msisdn: '46700001234', mscc: [{ rg: 1, rsu: {} }] }))
+  await dc.ccr(ccrAvps({ sessionId: 'obs;d1', type: 3, number: 1, msisdn: '46700001234', mscc: [{ rg: 1, usu: { input: 1000, output: 1000 } }] }))
+  await dc.close()
+  const sock = dgram.createSocket('udp4')
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
+  const ask = (buf: Buffer, port: number): Promise<Buffer> =>
+    new Promise((res) => {
+      sock.once('message', (m) => res(m))
+      sock.send(buf, port, '127.0.0.1')
+    })
+  const accept = decodeRadius(await ask(encodeRadius({ code: 'Access-Request', identifier: 1, attributes: [['User-Name', 'obs'], ['User-Password', 'obs-secret-pw'], ['NAS-Identifier', 'obs-nas'], ['NAS-Port', 1]] }, { secret: 'testing123' }), ocs.radius.authPort))
+  const cls = accept.attributes.find((a) => a.name === 'Class')?.value as Buffer
+  for (const [id, status] of [[2, 'Start'], [3, 'Stop']] as const) {
+    await ask(encodeRadius({ code: 'Accounting-Request', identifier: id, attributes: [['User-Name', 'obs'], ['Acct-Status-Type', status], ['Acct-Session-Id', 'obs-1'], ['NAS-Identifier', 'obs-nas'], ['NAS-Port', 1], ['Class', cls], ['Acct-Input-Octets', 1000], ['Acct-Output-Octets', 1000], ['Acct-Session-Time', 5]] }, { secret: 'testing123' }), ocs.radius.acctPort)
+  }
+  sock.close()
+}
+
 async function scenario(): Promise<void> {
   const a = (await call('POST', '/v1/accounts', { currency: 'EUR', type: 'prepaid', plan: 'demo', balance: '5' })).body
   await call('POST', '/v1/subscribers', { account: a.id, msisdn: '46700001234', username: 'obs', password: 'obs-secret-pw' })
@@ -60,11 +84,15 @@ async function scenario(): Promise<void> {
   const ids = [{ kind: 'msisdn' as const, value: '46700001234' }]
   await ocs.charging.initiate({ sessionId: 'obs-1', requestId: 'obs-1/0', identities: ids, protocol: 'diameter', items: [{ serviceContext: '32251@3gpp.org', requested: 'default' }] })
   await ocs.charging.event({ requestId: 'obs-sms', identities: ids, protocol: 'diameter', items: [{ serviceContext: '32274@3gpp.org', units: 1 }] })
+  await frontEnds()
 }
 
-t.test('every metric a dashboard panel or an alert rule uses appears in a live scrape', async (t) => {
+t.test('every metric a dashboard panel or an alert rule uses appears in a live scrape after the front ends ran', async (t) => {
   await scenario()
-  const live = exportedNames(await scrape())
+  const text = await scrape()
+  t.match(text, /ocs_requests_total\{protocol="diameter",command="CCR",type="INITIAL",result="2001"\} 1/)
+  t.match(text, /ocs_requests_total\{protocol="radius",command="Access-Request"/)
+  const live = exportedNames(text)
   const used = new Map<string, string>()
   for (const f of readdirSync('grafana/dashboards')) {
     const d = JSON.parse(readFileSync(join('grafana/dashboards', f), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> }
@@ -109,6 +137,10 @@ t.test('a real Prometheus scrapes the OCS and loads the rules', async (t) => {
   t.equal(up[0]?.value[1], '1', 'target up')
   const lua = await query('ocs_lua_duration_seconds_count')
   t.ok(lua.some((s) => s.metric.script === 'session-charge'), 'Lua latency series scraped')
+  const ccrs = await query('sum(ocs_requests_total{protocol="diameter",command="CCR"})')
+  t.equal(ccrs[0]?.value[1], '2', 'Prometheus reports the 2 CCRs the scenario sent')
+  const radius = await query('sum(ocs_requests_total{protocol="radius"})')
+  t.equal(radius[0]?.value[1], '3', 'and the 3 RADIUS requests')
   const rules = (await (await fetch(`http://127.0.0.1:${port}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: unknown[] }> } }
   t.ok(rules.data.groups[0].rules.length >= 8, 'alert rules loaded')
 })
@@ -136,5 +168,6 @@ t.test('no secret in the log of a full scenario', async (t) => {
   await scenario().catch(() => undefined)
   const all = logs.join('')
   t.ok(all.length > 1000, 'the scenario logged')
-  for (const secret of [TEST_API_KEY, 'obs-secret-pw', 'testing123']) t.notOk(all.includes(secret), `log never contains ${secret.slice(0, 3)}…`)
+  const sealingKey = readFileSync(join(ocs.config.dataDir, 'secrets.key'), 'utf8').trim()
+  for (const secret of [TEST_API_KEY, 'obs-secret-pw', 'testing123', sealingKey]) t.notOk(all.includes(secret), `log never contains ${secret.slice(0, 3)}…`)
 })

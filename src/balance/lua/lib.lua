@@ -234,9 +234,22 @@ local function fmtMap(m)
   return out
 end
 
+-- Outstanding granted units per unit type, accumulated by a script and added to the shard stats
+-- (the ocs_reserved_units metric) once at its end.
+local grantedDelta = {}
+local function noteGranted(unit, n)
+  if unit ~= nil and n ~= 0 then grantedDelta[unit] = (grantedDelta[unit] or 0) + n end
+end
+local function flushGranted(statsKey)
+  for unit, d in pairs(grantedDelta) do
+    if d ~= 0 then redis.call('HINCRBY', statsKey, 'granted:' .. unit, fmt(d)) end
+  end
+end
+
 local function releaseReservation(bk, rg)
   local money = 0
   if rg.res ~= nil and rg.res ~= cjson.null then
+    noteGranted(rg.unit, -num(rg.res.n))
     giveBack(bk, rg.res.ub)
     giveBack(bk, rg.res.mb)
     money = sumParts(rg.res.mb)

@@ -32,6 +32,7 @@ local released = 0
 for _, rg in pairs(sess.rgs) do released = released + releaseReservation(bk, rg) end
 writeCdrs(KEYS[8], sess, acct, now, ARGV[3], 'reaped')
 saveBuckets(KEYS[2], bk)
+flushGranted(KEYS[9])
 if released ~= 0 then
   redis.call('HINCRBY', KEYS[1], 'reserved', fmt(-released))
   redis.call('HINCRBY', KEYS[9], 'reserved', fmt(-released))

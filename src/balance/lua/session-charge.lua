@@ -188,6 +188,7 @@ for idx, it in ipairs(req.items) do
       if money > 0 then mb = takeMoney(bk, rg.svc, now, creditLimit, money, false) end
       reservedDelta = reservedDelta + sumParts(mb)
       rg.res = { n = grant, ub = ub, mb = mb, t = t }
+      noteGranted(rg.unit, grant)
       if not final then
         -- The last affordable units: nothing left in unit buckets and no money for one more increment.
         local moreU = unitsAvailable(bk, rg.unit, rg.svc, now)
@@ -248,6 +249,7 @@ else
 end
 
 saveBuckets(KEYS[2], bk)
+flushGranted(KEYS[10])
 if reservedDelta ~= 0 then
   redis.call('HINCRBY', KEYS[1], 'reserved', fmt(reservedDelta))
   redis.call('HINCRBY', KEYS[10], 'reserved', fmt(reservedDelta))
