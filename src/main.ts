@@ -113,6 +113,10 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
         billing,
         {
           consumer: `${config.nodeId}-${process.pid}`,
+          // In-process with a synchronous SQLite driver a batch holds the event loop while it commits:
+          // small batches keep that under a few ms so charging latency does not spike (a separate
+          // `npm run cdr-worker` process can take large batches).
+          batchSize: billing.kind === 'sqlite' ? 200 : 1000,
           onBatch: (written) => metrics.cdrsWritten.inc(written),
           onError: (_e, source) => {
             if (source === 'store') metrics.cdrsFailed.inc()
