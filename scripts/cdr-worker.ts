@@ -10,6 +10,7 @@ import type { Config } from '../src/config/schema.js'
 import { connectRedis, toolRedisUrl } from '../src/balance/connect.js'
 import { OcsError } from '../src/lib/errors.js'
 import { createLogger } from '../src/lib/logger.js'
+import { exitOnSignals } from '../src/lib/shutdown.js'
 import { openBillingStore, redactUrl } from '../src/cdr/open-store.js'
 import { CdrWorker, type CdrWorkerOptions } from '../src/cdr/worker.js'
 
@@ -71,27 +72,13 @@ async function main(): Promise<void> {
   await worker.start()
   log.info({ store: redactUrl(config.billing.db) }, 'cdr-worker running')
 
-  let stopping = false
-  const shutdown = (signal: string): void => {
-    if (stopping) return
-    stopping = true
-    log.info({ signal }, 'stopping')
-    const force = setTimeout(() => {
-      log.error('stop took longer than 5 s; exiting')
-      process.exit(1)
-    }, 5000)
-    force.unref()
-    void (async () => {
-      await worker.stop()
-      await store.close().catch(() => undefined)
-      // QUIT would wait in the offline queue while Redis is away: only a ready connection says goodbye.
-      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
-      else redis.disconnect()
-      process.exit(0)
-    })()
-  }
-  process.on('SIGTERM', () => shutdown('SIGTERM'))
-  process.on('SIGINT', () => shutdown('SIGINT'))
+  exitOnSignals(log, async () => {
+    await worker.stop()
+    await store.close().catch(() => undefined)
+    // QUIT would wait in the offline queue while Redis is away: only a ready connection says goodbye.
+    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
+    else redis.disconnect()
+  })
 }
 
 void main()

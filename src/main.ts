@@ -15,6 +15,7 @@ import { ApiKeyGuard } from './api/auth.js'
 import { ApiServer } from './api/server.js'
 import { loadDemoData } from './demo.js'
 import { SecretBox } from './lib/secrets.js'
+import { exitOnSignals } from './lib/shutdown.js'
 import { Metrics } from './metrics/metrics.js'
 import { MetricsServer } from './metrics/server.js'
 import { keys, SHARD_COUNT } from './balance/keys.js'
@@ -189,26 +190,7 @@ async function main(): Promise<void> {
     process.stderr.write(`OCS failed to start: ${(err as Error).message}\n`)
     process.exit(1)
   }
-  let stopping = false
-  const shutdown = (signal: string): void => {
-    if (stopping) return
-    stopping = true
-    log.info({ signal }, 'stopping')
-    const force = setTimeout(() => {
-      log.error('stop took longer than 5 s; exiting')
-      process.exit(1)
-    }, 5000)
-    force.unref()
-    ocs.stop().then(
-      () => {
-        log.info('stopped')
-        process.exit(0)
-      },
-      () => process.exit(1),
-    )
-  }
-  process.on('SIGTERM', () => shutdown('SIGTERM'))
-  process.on('SIGINT', () => shutdown('SIGINT'))
+  exitOnSignals(log, () => ocs.stop())
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) void main()
