@@ -22,6 +22,7 @@ import { keys, SHARD_COUNT } from './balance/keys.js'
 import { RadiusServer } from './radius/server.js'
 import { openBillingStore } from './cdr/open-store.js'
 import { CdrWorker } from './cdr/worker.js'
+import { CdrWorkerProcess } from './cdr/worker-process.js'
 import type { BillingStore } from './cdr/types.js'
 import { DiameterServer } from './diameter/server.js'
 import { defaultDictionary as diameterDictionary } from './diameter/dictionary.js'
@@ -38,7 +39,8 @@ export interface Ocs {
   reaper: Reaper
   api: ApiServer
   billing: BillingStore
-  cdrWorker: CdrWorker
+  /** the in-process worker when billing.worker = inline */
+  cdrWorker?: CdrWorker
   radius: RadiusServer
   diameter: DiameterServer
   metrics: Metrics
@@ -105,27 +107,37 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     const conn = await start(new RedisConnection(connectRedis(config.redis, redisUrl)))
     conn.client.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
     const billing = (await start(new BillingStoreHandle(await openBillingStore(config.billing.db, config.dataDir, log)))).store
-    // The CDR worker has its own connection, so CDR batches never queue ahead of charging replies.
-    const cdrConn = await start(new RedisConnection(connectRedis(config.redis, redisUrl)))
-    cdrConn.client.on('error', () => undefined)
-    const cdrWorker = await start(
-      new CdrWorker(
-        cdrConn.client,
-        billing,
-        {
-          consumer: `${config.nodeId}-${process.pid}`,
-          // In-process with a synchronous SQLite driver a batch holds the event loop while it commits:
-          // small batches keep that under a few ms so charging latency does not spike (a separate
-          // `npm run cdr-worker` process can take large batches).
-          batchSize: billing.kind === 'sqlite' ? 200 : 1000,
-          onBatch: (written) => metrics.cdrsWritten.inc(written),
-          onError: (_e, source) => {
-            if (source === 'store') metrics.cdrsFailed.inc()
+    let cdrWorker: CdrWorker | undefined
+    if (config.billing.worker === 'inline') {
+      // Its own connection, so CDR batches never queue ahead of charging replies.
+      const cdrConn = await start(new RedisConnection(connectRedis(config.redis, redisUrl)))
+      cdrConn.client.on('error', () => undefined)
+      cdrWorker = await start(
+        new CdrWorker(
+          cdrConn.client,
+          billing,
+          {
+            consumer: `${config.nodeId}-${process.pid}`,
+            // The synchronous SQLite driver holds the event loop while a batch commits: small batches
+            // keep that under a few ms (the default, billing.worker = process, avoids it altogether).
+            batchSize: billing.kind === 'sqlite' ? 200 : 1000,
+            onBatch: (written) => metrics.cdrsWritten.inc(written),
+            onError: (_e, source) => {
+              if (source === 'store') metrics.cdrsFailed.inc()
+            },
           },
-        },
-        log,
-      ),
-    )
+          log,
+        ),
+      )
+    } else if (config.billing.worker === 'process') {
+      await start(
+        new CdrWorkerProcess(
+          { redis: config.redis, redisUrl, billingDb: config.billing.db, dataDir: config.dataDir, consumer: `${config.nodeId}-${process.pid}-cdr`, logLevel: config.logLevel },
+          metrics,
+          log,
+        ),
+      )
+    }
     const store = new BalanceStore(conn.client)
     const plans = new PlanCache(store)
     const events = await start(new AccountEvents(conn.client, log))

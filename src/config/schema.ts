@@ -86,6 +86,10 @@ export const configSchema = z.object({
   billing: z
     .object({
       db: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:PATH or postgres://…').optional().describe('billing store; unset = sqlite:<dataDir>/billing.sqlite'),
+      worker: z
+        .enum(['process', 'inline', 'off'])
+        .default('process')
+        .describe('CDR worker: a child process of the OCS (process), in the OCS event loop (inline), or none (run `npm run cdr-worker`)'),
     })
     .prefault({}),
   charging: z

@@ -216,7 +216,9 @@ export class ChargingService {
       now,
       node: this.opts.nodeId,
       proto: req.protocol,
-      sub: resolved.sub,
+      // The subscriber identities are written on the session when it is created (initiate, or a
+      // late terminate): an update's payload leaves them out to keep the script's JSON small.
+      sub: op === 'update' ? undefined : resolved.sub,
       validity: this.opts.validitySeconds,
       grace: this.opts.reaperGraceSeconds,
       idemTtl: this.opts.idempotencySeconds,

@@ -115,6 +115,14 @@ t.test('npm start defaults: embedded Redis with AOF under the data dir, demo dat
   const acctRes = await fetch(`http://127.0.0.1:${r.httpPort}/v1/accounts`, { headers: { authorization: `Bearer ${key}` } })
   const demo = ((await acctRes.json()) as { accounts: Array<{ type: string; balance: string }> }).accounts.find((a) => a.type === 'prepaid')!
   t.equal(demo.balance, '9.980000', '2 MiB at 0.01 EUR/MiB charged')
+  // The session's CDR reaches the billing store through the CDR worker child process.
+  const demoId = ((await (await fetch(`http://127.0.0.1:${r.httpPort}/v1/accounts`, { headers: { authorization: `Bearer ${key}` } })).json()) as { accounts: Array<{ id: string; type: string }> }).accounts.find((a) => a.type === 'prepaid')!.id
+  let cdrs: Array<{ sessionId: string; total: string }> = []
+  for (let i = 0; i < 100 && cdrs.length === 0; i++) {
+    await new Promise((res) => setTimeout(res, 100))
+    cdrs = ((await (await fetch(`http://127.0.0.1:${r.httpPort}/v1/cdrs?account=${demoId}`, { headers: { authorization: `Bearer ${key}` } })).json()) as { cdrs: typeof cdrs }).cdrs
+  }
+  t.match(cdrs, [{ sessionId: 'e2e;1', total: '0.020000' }], 'CDR in the SQLite billing store')
 
   const bad = spawnSync('radclient', ['-x', '-r', '1', '-t', '3', `127.0.0.1:${ports![1]}`, 'auth', 'testing123'], { input: 'User-Name = "alice", User-Password = "wrong", NAS-Identifier = "e2e-nas"\n' })
   t.match(bad.stdout.toString(), /Received Access-Reject/)
@@ -146,10 +154,21 @@ t.test('SIGKILL of the OCS leaves no orphan redis-server', async (t) => {
   const r = await startMain()
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }))
   t.equal(redisPids(r.redisPort).length, 1, 'one redis-server child')
+  const children = execFileSync('pgrep', ['-P', String(r.proc.pid)]).toString().trim().split('\n').filter(Boolean)
+  t.ok(children.length >= 2, `the Redis guard and the CDR worker are children (${children.length})`)
   const exit = new Promise((res) => r.proc.once('exit', res))
   r.proc.kill('SIGKILL')
   await exit
   t.ok(await waitFor(() => redisPids(r.redisPort).length === 0, 5000), 'redis-server gone after its parent was killed')
+  const alive = (pid: string): boolean => {
+    try {
+      process.kill(Number(pid), 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  t.ok(await waitFor(() => children.every((p) => !alive(p)), 5000), 'no child of the killed OCS survives it')
   t.notOk(await redisAnswers(r.redisPort))
 })
 

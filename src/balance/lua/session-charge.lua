@@ -87,7 +87,7 @@ for idx, it in ipairs(req.items) do
   if rg == nil then
     rg = { key = it.key, rg = it.rg, sid = it.sid, ctx = it.ctx, svc = it.svc, unit = it.unit, dest = it.dest,
            destName = it.destName, used = 0, inO = 0, outO = 0, bu = 0, charged = 0, over = 0,
-           byB = {}, byU = {}, segs = {} }
+           byB = {}, byU = {}, nseg = 0 }
   end
   sess.rgs[it.key] = rg
   touched[#touched + 1] = it.key
@@ -100,7 +100,8 @@ for idx, it in ipairs(req.items) do
   local grantTariff = nil
   if rg.res ~= nil and rg.res ~= cjson.null then
     grantedBefore = num(rg.res.n)
-    if rg.res.t ~= nil and rg.res.t ~= cjson.null then grantTariff = rg.res.t end
+    if rg.res.t ~= nil and rg.res.t ~= cjson.null then grantTariff = rg.res.t
+    elseif rg.seg ~= nil then grantTariff = rg.seg.t end
   end
   reservedDelta = reservedDelta - releaseReservation(bk, rg)
 
@@ -121,14 +122,17 @@ for idx, it in ipairs(req.items) do
       rg.bu = num(rg.bu) + taken
       local m = units - taken
       if m > 0 then
-        local seg = rg.segs[#rg.segs]
+        -- Only the current tariff segment is kept: cumulative units and money under one tariff,
+        -- so increments apply to the segment's running total; a new tariff starts a new one.
+        local seg = rg.seg
         local t = it.tariff
         if u.a == nil then
           if grantTariff ~= nil then t = grantTariff elseif seg ~= nil then t = seg.t end
         end
         if seg == nil or seg.t.id ~= t.id then
-          seg = { t = t, first = (#rg.segs == 0), u = 0, c = 0 }
-          rg.segs[#rg.segs + 1] = seg
+          seg = { t = t, first = (num(rg.nseg) == 0), u = 0, c = 0 }
+          rg.seg = seg
+          rg.nseg = num(rg.nseg) + 1
         end
         local newC = cost(seg.t, seg.first, seg.u + m)
         local delta = newC - seg.c
@@ -160,8 +164,8 @@ for idx, it in ipairs(req.items) do
     -- Grant sizing: unit buckets of the right scope first, then money at the rated price,
     -- capped by what the balance affords (postpaid: down to minus the credit limit).
     local t = it.tariff
-    local seg = rg.segs[#rg.segs]
-    local su, sc, sfirst = 0, 0, (#rg.segs == 0)
+    local seg = rg.seg
+    local su, sc, sfirst = 0, 0, (num(rg.nseg) == 0)
     if seg ~= nil and seg.t.id == t.id then su, sc, sfirst = seg.u, seg.c, seg.first end
     local fromU = math.min(unitsAvailable(bk, rg.unit, rg.svc, now), want)
     local rest = want - fromU
@@ -187,7 +191,10 @@ for idx, it in ipairs(req.items) do
       local mb = {}
       if money > 0 then mb = takeMoney(bk, rg.svc, now, creditLimit, money, false) end
       reservedDelta = reservedDelta + sumParts(mb)
-      rg.res = { n = grant, ub = ub, mb = mb, t = t }
+      -- The grant's tariff is stored only when it is not the current segment's (it is then needed
+      -- to rate the usage reported against this grant).
+      rg.res = { n = grant, ub = ub, mb = mb }
+      if seg == nil or seg.t.id ~= t.id then rg.res.t = t end
       noteGranted(rg.unit, grant)
       if not final then
         -- The last affordable units: nothing left in unit buckets and no money for one more increment.
@@ -235,8 +242,10 @@ else
     fields[#fields + 1] = cjson.encode(rg)
   end
   local reauth = next(flags) ~= nil
-  fields[#fields + 1] = 'fl'
-  fields[#fields + 1] = reauth and cjson.encode(flags) or '{}'
+  if reauth or wasFlagged then
+    fields[#fields + 1] = 'fl'
+    fields[#fields + 1] = reauth and cjson.encode(flags) or '{}'
+  end
   redis.call('HSET', KEYS[4], unpack(fields))
   if isNew then
     redis.call('SADD', KEYS[5], sess.id)

@@ -1,0 +1,60 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { Component } from '../lib/lifecycle.js'
+import type { Logger } from '../lib/logger.js'
+import type { Metrics } from '../metrics/metrics.js'
+import { OcsError } from '../lib/errors.js'
+import type { WorkerChildConfig } from './worker-child.js'
+
+/** The CDR worker as a child process of the OCS, so SQLite commits never block charging. */
+export class CdrWorkerProcess implements Component {
+  readonly name = 'cdr-worker-process'
+  private child?: ChildProcess
+
+  constructor(
+    private readonly cfg: WorkerChildConfig,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const js = fileURLToPath(new URL('./worker-child.js', import.meta.url))
+    // Compiled: dist/cdr/worker-child.js; from sources (tests run .ts through a loader in execArgv): the .ts file.
+    const entry = existsSync(js) ? js : js.replace(/\.js$/, '.ts')
+    const child = fork(entry, [], { env: { ...process.env, OCS_CDR_WORKER: JSON.stringify(this.cfg) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.child = child
+    child.on('message', (m: { written?: number; failed?: number }) => {
+      if (m.written) this.metrics.cdrsWritten.inc(m.written)
+      if (m.failed) this.metrics.cdrsFailed.inc(m.failed)
+    })
+    await new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new OcsError('OCS_ERR_SETUP', 'CDR worker process did not start within 20 s')), 20_000)
+      child.on('message', (m: { ready?: boolean }) => {
+        if (m.ready) {
+          clearTimeout(timer)
+          res()
+        }
+      })
+      child.once('exit', (code) => {
+        clearTimeout(timer)
+        rej(new OcsError('OCS_ERR_SETUP', `CDR worker process exited (${code}) on start`))
+      })
+    })
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.log.error({ code, signal }, 'CDR worker process exited; CDRs wait in the outbox until it runs again')
+    })
+    this.log.info({ pid: child.pid }, 'CDR worker process started')
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child
+    this.child = undefined
+    if (!child || child.exitCode !== null) return
+    const done = new Promise<void>((r) => child.once('exit', () => r()))
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 4500)
+    await done
+    clearTimeout(timer)
+  }
+}
