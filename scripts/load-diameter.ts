@@ -90,7 +90,8 @@ async function token(): Promise<void> {
   if (rate <= 0) return
   for (;;) {
     const now = Date.now()
-    tokens = Math.min(rate, tokens + ((now - lastRefill) * rate) / 1000)
+    // A bucket of ~5 ms worth: a paced load, not bursts that would measure our own queueing.
+    tokens = Math.min(Math.max(1, rate / 200), tokens + ((now - lastRefill) * rate) / 1000)
     lastRefill = now
     if (tokens >= 1) {
       tokens -= 1
