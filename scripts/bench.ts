@@ -17,6 +17,9 @@ import { DEMO_PLAN, compilePlan, findService } from '../src/rating/plan.js'
 import { DestinationDeck } from '../src/rating/deck.js'
 import { chooseTariff } from '../src/rating/rate.js'
 import { benchDiameter } from './bench-diameter.js'
+import { benchCdr, fill as fillOutbox } from './bench-cdr.js'
+import { CdrWorkerProcess } from '../src/cdr/worker-process.js'
+import { Metrics } from '../src/metrics/metrics.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const INFLIGHT = 64
@@ -157,9 +160,22 @@ async function main(): Promise<void> {
         ),
       )
     }
+    // Charging while the CDR worker (a child process, as npm start runs it) drains 100,000 CDRs into SQLite.
+    const updateOp = (tag: string) => (w: number, i: number) =>
+      charging.update({ sessionId: `bench-${w}`, requestId: `bench-${w}/${tag}/${i}`, identities: [], protocol: 'diameter',
+        items: [{ serviceContext: '32251@3gpp.org', ratingGroup: 1, requested: 'default', used: [{ units: 1_000_000, inputOctets: 400_000, outputOctets: 600_000 }] }] })
+    const paused = await measure('core update, CDR worker paused', updateOp('paused'))
+    await fillOutbox(client)
+    const workerProc = new CdrWorkerProcess({ redis: { commandTimeoutMs: 1000 }, redisUrl: `redis://127.0.0.1:${redisServer.port}`, dataDir: dir, consumer: 'bench-worker', logLevel: 'warn' }, new Metrics(false), createLogger('silent'))
+    await workerProc.start()
+    const running = await measure('core update, CDR worker draining', updateOp('running'))
+    await workerProc.stop()
+    const cdrLines = await benchCdr()
+    cdrLines.push(`| charging updates/s, CDR worker paused → draining 100k CDRs into SQLite | ${paused.perSec} → ${running.perSec} (ratio ${(running.perSec / paused.perSec).toFixed(2)}) | ratio ≥ 0.9 |`)
+    console.log(cdrLines.join('\n'))
     const diameterLines = await benchDiameter(SECONDS)
     console.log(diameterLines.join('\n'))
-    report(results, redisVersion, ratingLines, diameterLines)
+    report(results, redisVersion, ratingLines, [...cdrLines, '', ...diameterLines])
   } finally {
     client.disconnect()
     await redisServer.stop()
@@ -206,9 +222,10 @@ function report(results: Result[], redisVersion: string, ratingLines: string[], 
     '',
     ...ratingLines,
     '',
-    '## Diameter Gy, full stack',
+    '## CDR flush, and Diameter Gy full stack',
     '',
-    'The built OCS (`node dist/main.js`, embedded Redis, AOF everysec) in one process, `scripts/load-diameter.ts` in another;',
+    'CDRs: the real CdrWorker draining 100,000 synthetic CDRs from the 64 outbox shards (Redis AOF everysec) into each store.',
+    'Diameter: the built OCS (`node dist/main.js`, embedded Redis, AOF everysec) in one process, `scripts/load-diameter.ts` in another;',
     'the ceiling is the same load generator against `scripts/noop-diameter.ts`.',
     '',
     ...diameterLines,

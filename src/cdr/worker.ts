@@ -32,6 +32,8 @@ export interface CdrWorkerOptions {
   batchSize: number
   /** pause after a pass that found every shard empty */
   blockMs: number
+  /** share of the time the worker may spend draining (0 < d ≤ 1); < 1 sleeps after each batch in proportion */
+  dutyCycle: number
   /** pending entries idle this long (a dead or stuck consumer's) are taken over with XAUTOCLAIM */
   claimIdleMs: number
   /** shards read concurrently in one window */
@@ -84,6 +86,7 @@ const DEFAULTS: Omit<CdrWorkerOptions, 'consumer' | 'onBatch' | 'onError'> = {
   group: 'cdr-writers',
   batchSize: 1000,
   blockMs: 200,
+  dutyCycle: 1,
   claimIdleMs: 30_000,
   shardsPerRead: 8,
   retryMinMs: 100,
@@ -122,6 +125,7 @@ export class CdrWorker implements Component {
     const o = { ...DEFAULTS, consumer: defaultConsumerName(), ...stripUndefined(options) }
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new RangeError('batchSize: a positive integer')
     if (!Number.isInteger(o.shardsPerRead) || o.shardsPerRead < 1) throw new RangeError('shardsPerRead: a positive integer')
+    if (!(o.dutyCycle > 0 && o.dutyCycle <= 1)) throw new RangeError('dutyCycle: a share of time in (0, 1]')
     this.options = Object.freeze(o)
     this.shards = Array.from({ length: SHARD_COUNT }, (_, i) => i)
     this.perShard = Math.max(1, Math.ceil(o.batchSize / Math.min(o.shardsPerRead, SHARD_COUNT)))
@@ -190,9 +194,15 @@ export class CdrWorker implements Component {
           await this.reclaim()
           this.nextReclaim = Date.now() + Math.max(1000, Math.floor(this.options.claimIdleMs / 2))
         }
+        const t0 = Date.now()
         const n = await this.pass()
         failures = 0
         if (n === 0) await this.sleep(this.options.blockMs)
+        else if (this.options.dutyCycle < 1) {
+          // Leave the CPU to charging: work at most dutyCycle of the time (backlog still drains far
+          // faster than sessions close, and waits in Redis meanwhile).
+          await this.sleep(Math.ceil(((Date.now() - t0) * (1 - this.options.dutyCycle)) / this.options.dutyCycle))
+        }
       } catch (err) {
         if (isNoGroup(err)) this.ready = false // Redis lost its data (or was flushed): recreate the groups
         this.fail(err, 'CDR outbox pass failed')
