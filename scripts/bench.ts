@@ -18,7 +18,6 @@ import { DestinationDeck } from '../src/rating/deck.js'
 import { chooseTariff } from '../src/rating/rate.js'
 import { benchDiameter } from './bench-diameter.js'
 import { benchCdr, fill as fillOutbox } from './bench-cdr.js'
-import { CdrWorkerProcess } from '../src/cdr/worker-process.js'
 import { Metrics } from '../src/metrics/metrics.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -166,6 +165,8 @@ async function main(): Promise<void> {
         items: [{ serviceContext: '32251@3gpp.org', ratingGroup: 1, requested: 'default', used: [{ units: 1_000_000, inputOctets: 400_000, outputOctets: 600_000 }] }] })
     const paused = await measure('core update, CDR worker paused', updateOp('paused'))
     await fillOutbox(client)
+    // The compiled worker, as `npm start` runs it (the sources would be compiled on the fly in the child).
+    const { CdrWorkerProcess } = (await import(new URL('../dist/cdr/worker-process.js', import.meta.url).href)) as typeof import('../src/cdr/worker-process.js')
     const workerProc = new CdrWorkerProcess({ redis: { commandTimeoutMs: 1000 }, redisUrl: `redis://127.0.0.1:${redisServer.port}`, dataDir: dir, consumer: 'bench-worker', logLevel: 'warn' }, new Metrics(false), createLogger('silent'))
     await workerProc.start()
     const running = await measure('core update, CDR worker draining', updateOp('running'))
