@@ -22,8 +22,8 @@ export class ApiServer implements Component {
     private readonly log: Logger,
   ) {
     this.app = Fastify({ loggerInstance: log.child({ component: 'api' }) as unknown as FastifyBaseLogger,
-      // Each request is logged with its id (reqId); the default serializers never include headers, so no API key.
-      requestIdLogLabel: 'reqId',
+      // Each request is logged with its id (fastify's default label, reqId); the default serializers
+      // never include headers, so no API key reaches the log.
       bodyLimit: 1 << 20,
       // Strict input: unknown fields are refused (not silently dropped) and money never arrives as a JSON number.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
