@@ -204,7 +204,10 @@ export class CdrWorker implements Component {
           await this.sleep(Math.ceil(((Date.now() - t0) * (1 - this.options.dutyCycle)) / this.options.dutyCycle))
         }
       } catch (err) {
-        if (isNoGroup(err)) this.ready = false // Redis lost its data (or was flushed): recreate the groups
+        // Recreate the groups if Redis lost them, and in any case take up our own pending entries
+        // again: a batch read before a failure (Redis paused or restarted mid-pass) is ours to
+        // finish, not something to leave for XAUTOCLAIM after claimIdleMs.
+        this.ready = false
         this.fail(err, 'CDR outbox pass failed')
         failures++
         await this.sleep(this.backoff(failures))

@@ -113,7 +113,7 @@ async function load(prefix: string, during: () => Promise<void>): Promise<Stats>
 
 async function auditClean(t: Test): Promise<void> {
   let r = await audit(ocs.store.redis, ocs.store, ocs.billing)
-  for (let i = 0; i < 100 && r.outboxBacklog > 0; i++) {
+  for (let i = 0; i < 200 && r.outboxBacklog > 0; i++) {
     await new Promise((res) => setTimeout(res, 100))
     r = await audit(ocs.store.redis, ocs.store, ocs.billing)
   }
