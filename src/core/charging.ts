@@ -206,31 +206,30 @@ export class ChargingService {
       if ('kind' in li) outcomes.set(key, li)
       else luaItems.push(li)
     }
-    // Flat string arguments (see the contract at the top of session-charge.lua): the script reads
-    // them without a JSON decode on the hot path.
-    const o = (v: string | number | undefined): string => (v === undefined ? '' : String(v))
-    const args: string[] = [
-      op, req.sessionId, accountId, resolved.planId, resolved.timezone, resolved.country, String(now), this.opts.nodeId, req.protocol,
-      String(this.opts.validitySeconds), String(this.opts.reaperGraceSeconds), String(this.opts.idempotencySeconds), o(req.closeReason),
+    const payload = {
+      op,
+      sessionId: req.sessionId,
+      accountId,
+      plan: resolved.planId,
+      tz: resolved.timezone,
+      cc: resolved.country,
+      now,
+      node: this.opts.nodeId,
+      proto: req.protocol,
       // The subscriber identities are written on the session when it is created (initiate, or a
-      // late terminate): an update leaves them out.
-      op === 'update' ? '' : JSON.stringify(resolved.sub),
-      String(luaItems.length),
-    ]
-    for (const li of luaItems) {
-      const t = li.tariff
-      args.push(
-        li.key, o(li.rg), o(li.sid), o(li.ctx), li.svc, li.unit, o(li.dest), o(li.destName), String(li.pv),
-        t.id, t.name, String(t.rate), String(t.per), String(t.first), String(t.next), String(t.fee), String(t.min),
-        (li.used ?? []).map((u) => `${u.u},${u.i},${u.o},${u.a ?? 0}`).join(';'),
-        String(li.req ?? -1), String(li.dq ?? 0), String(li.thr ?? 0), o(li.val), o(li.cap),
-      )
+      // late terminate): an update's payload leaves them out to keep the script's JSON small.
+      sub: op === 'update' ? undefined : resolved.sub,
+      validity: this.opts.validitySeconds,
+      grace: this.opts.reaperGraceSeconds,
+      idemTtl: this.opts.idempotencySeconds,
+      closeReason: req.closeReason,
+      items: luaItems,
     }
     const endTimer = this.metrics?.luaDuration.startTimer({ script: 'session-charge' })
     const text = await this.store.redis.sessionCharge(
       keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, req.sessionId),
       keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiryOf(accountId), keys.outboxOf(accountId),
-      keys.idempotency(accountId, req.requestId), keys.shardStatsOf(accountId), ...args,
+      keys.idempotency(accountId, req.requestId), keys.shardStatsOf(accountId), JSON.stringify(payload),
     )
     endTimer?.()
     const answer = JSON.parse(text) as LuaAnswer
@@ -313,7 +312,7 @@ export class ChargingService {
     if (it.used?.length) {
       // Usage is rated with the tariff of the grant it was used under; a part the client reports as
       // after a Tariff-Time-Change (`a`) with the tariff valid now.
-      li.used = it.used.map((u) => ({ u: Math.max(0, Math.floor(u.units)), i: Math.max(0, Math.floor(u.inputOctets ?? 0)), o: Math.max(0, Math.floor(u.outputOctets ?? 0)), ...(u.afterTariffChange ? { a: 1 as const } : {}) }))
+      li.used = it.used.map((u) => ({ u: Math.max(0, Math.floor(u.units)), i: u.inputOctets ?? 0, o: u.outputOctets ?? 0, ...(u.afterTariffChange ? { a: 1 as const } : {}) }))
     }
     const r0 = it.requested
     // -1: no new grant wanted; 0: the default quota (an empty or zero RSU leaves the size to us)

@@ -8,17 +8,12 @@
 -- KEYS[6] account re-auth set                          KEYS[7] shard expiry zset
 -- KEYS[8] shard outbox stream                         KEYS[9] idempotency key
 -- KEYS[10] shard stats hash (reserved money, open sessions per protocol: for metrics)
--- ARGV: flat strings, no JSON to decode on the hot path ('' = absent):
---   1 op (initiate|update|terminate)  2 sessionId  3 accountId  4 plan  5 tz  6 cc (rating inputs the
---   caller used, checked against the account)  7 now (ms)  8 node  9 proto  10 validity (s)  11 grace (s)
---   12 idemTtl (s)  13 closeReason  14 subscriber identities JSON (read only when a session is created)
---   15 item count, then 23 per item:
---     key, rg, sid, ctx, svc, unit, dest, destName, pv,
---     tariff id, name, rate, per, first, next, fee, min,
---     used ("units,in,out,after;…", after = 1 for usage after a Tariff-Time-Change: rated with this
---           tariff; other usage with the tariff of the grant it was used under),
---     req (-1 = no new grant wanted, 0 = the default quota dq, N = N units), dq, thr (quota threshold %),
---     val (grant validity when a tariff boundary is near), cap (most units before that boundary)
+-- ARGV[1] request JSON: {op, sessionId, accountId, plan, now, node, proto, sub, validity, grace,
+--          tz, cc (rating inputs checked against the account), idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
+--          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, a}], req, dq, thr, val, cap}]}
+--          used.a: usage after a Tariff-Time-Change (rated with `tariff`; other usage with the grant's tariff);
+--          val: grant validity (s) when a tariff boundary is near; cap: max units before it.
+--          req: -1 = no new grant wanted, 0 = the default quota `dq`, N = N units.
 -- Returns the answer JSON (also stored under KEYS[9] so a retransmission gets it again):
 --   {status: ok|unknownSubscriber|unknownSession|stalePlan, charged, closed, cdrs,
 --    results:[{key, kind: granted|creditLimitReached|denied|committed, units, validity,
@@ -27,29 +22,8 @@
 local stored = redis.call('GET', KEYS[9])
 if stored then return stored end
 
-local A = ARGV
-local function opt(v) if v == '' then return nil end return v end
-local function optn(v) if v == '' then return nil end return tonumber(v) end
-local req = {
-  op = A[1], sessionId = A[2], accountId = A[3], plan = A[4], tz = A[5], cc = A[6], now = tonumber(A[7]),
-  node = A[8], proto = A[9], validity = tonumber(A[10]), grace = tonumber(A[11]), idemTtl = tonumber(A[12]),
-  closeReason = opt(A[13]), items = {},
-}
-for k = 1, tonumber(A[15]) do
-  local o = 15 + (k - 1) * 23
-  local used = {}
-  for u, i, ou, a in string.gmatch(A[o + 18], '(%d+),(%d+),(%d+),(%d)') do
-    used[#used + 1] = { u = tonumber(u), i = tonumber(i), o = tonumber(ou), a = (a == '1') and 1 or nil }
-  end
-  req.items[k] = {
-    key = A[o + 1], rg = optn(A[o + 2]), sid = optn(A[o + 3]), ctx = opt(A[o + 4]), svc = A[o + 5], unit = A[o + 6],
-    dest = opt(A[o + 7]), destName = opt(A[o + 8]), pv = tonumber(A[o + 9]),
-    tariff = { id = A[o + 10], name = A[o + 11], rate = tonumber(A[o + 12]), per = tonumber(A[o + 13]), first = tonumber(A[o + 14]),
-               ['next'] = tonumber(A[o + 15]), fee = tonumber(A[o + 16]), min = tonumber(A[o + 17]) },
-    used = used, req = tonumber(A[o + 19]), dq = tonumber(A[o + 20]), thr = tonumber(A[o + 21]), val = optn(A[o + 22]), cap = optn(A[o + 23]),
-  }
-end
-local now = req.now
+local req = cjson.decode(ARGV[1])
+local now = num(req.now)
 
 local function finish(answer)
   local text = cjson.encode(answer)
@@ -92,9 +66,7 @@ if sess == nil then
     for _, it in ipairs(req.items) do results[#results + 1] = { key = it.key, kind = 'committed' } end
     return finish({ status = 'ok', results = results, charged = '0', closed = false, cdrs = 0 })
   end
-  local sub = nil
-  if A[14] ~= '' then sub = cjson.decode(A[14]) end
-  sess = { id = req.sessionId, acct = req.accountId, sub = sub, proto = req.proto, start = now }
+  sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now }
   redis.call('HSET', KEYS[4], 'm', cjson.encode(sess))
   isNew = true
 end
