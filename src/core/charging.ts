@@ -312,7 +312,7 @@ export class ChargingService {
     if (it.used?.length) {
       // Usage is rated with the tariff of the grant it was used under; a part the client reports as
       // after a Tariff-Time-Change (`a`) with the tariff valid now.
-      li.used = it.used.map((u) => ({ u: Math.max(0, Math.floor(u.units)), i: u.inputOctets ?? 0, o: u.outputOctets ?? 0, ...(u.afterTariffChange ? { a: 1 as const } : {}) }))
+      li.used = it.used.map((u) => ({ u: Math.max(0, Math.floor(u.units)), i: Math.max(0, Math.floor(u.inputOctets ?? 0)), o: Math.max(0, Math.floor(u.outputOctets ?? 0)), ...(u.afterTariffChange ? { a: 1 as const } : {}) }))
     }
     const r0 = it.requested
     // -1: no new grant wanted; 0: the default quota (an empty or zero RSU leaves the size to us)
