@@ -16,7 +16,7 @@ interface Load {
   results: Record<string, number>
 }
 
-function waitLine(p: ChildProcess, re: RegExp, ms = 30_000): Promise<RegExpExecArray> {
+export function waitLine(p: ChildProcess, re: RegExp, ms = 30_000): Promise<RegExpExecArray> {
   return new Promise((res, rej) => {
     let buf = ''
     const timer = setTimeout(() => rej(new Error(`timeout waiting for ${re}: ${buf.slice(-500)}`)), ms)

@@ -17,6 +17,7 @@ import { DEMO_PLAN, compilePlan, findService } from '../src/rating/plan.js'
 import { DestinationDeck } from '../src/rating/deck.js'
 import { chooseTariff } from '../src/rating/rate.js'
 import { benchDiameter } from './bench-diameter.js'
+import { benchRadius } from './bench-radius.js'
 import { benchCdr, fill as fillOutbox } from './bench-cdr.js'
 import { Metrics } from '../src/metrics/metrics.js'
 
@@ -176,7 +177,9 @@ async function main(): Promise<void> {
     console.log(cdrLines.join('\n'))
     const diameterLines = await benchDiameter(SECONDS)
     console.log(diameterLines.join('\n'))
-    report(results, redisVersion, ratingLines, [...cdrLines, '', ...diameterLines])
+    const radiusLines = await benchRadius(SECONDS)
+    console.log(radiusLines.join('\n'))
+    report(results, redisVersion, ratingLines, [...cdrLines, '', ...diameterLines, '', ...radiusLines])
   } finally {
     client.disconnect()
     await redisServer.stop()
@@ -223,11 +226,11 @@ function report(results: Result[], redisVersion: string, ratingLines: string[], 
     '',
     ...ratingLines,
     '',
-    '## CDR flush, and Diameter Gy full stack',
+    '## CDR flush, Diameter Gy and RADIUS full stack',
     '',
     'CDRs: the real CdrWorker draining 100,000 synthetic CDRs from the 64 outbox shards (Redis AOF everysec) into each store.',
     'Diameter: the built OCS (`node dist/main.js`, embedded Redis, AOF everysec) in one process, `scripts/load-diameter.ts` in another;',
-    'the ceiling is the same load generator against `scripts/noop-diameter.ts`.',
+    'the ceiling is the same load generator against `scripts/noop-diameter.ts`. RADIUS: the same OCS set-up with `scripts/load-radius.ts`.',
     '',
     ...diameterLines,
     '<!-- bench:core:end -->',

@@ -1,0 +1,146 @@
+// RADIUS load generator, a BNAS in a box: per session Access-Request (PAP) → Accounting Start →
+// Interim-Update × n → Stop, many sessions at once from one UDP socket, with concurrency or rate
+// control, a progress line each second and percentiles at the end (--json for npm run bench).
+//
+//   tsx scripts/load-radius.ts --auth-port 1812 --acct-port 1813 --secret testing123 \
+//       --user-prefix user --subscribers 64 --password pw --concurrency 64 --duration 10 [--rate N] [--interims 5]
+import dgram from 'node:dgram'
+import { parseArgs } from 'node:util'
+import { encode, decode, codeName, RadiusCode, type RadiusAttributeInput } from '../src/radius/codec.js'
+
+const { values: a } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    'auth-port': { type: 'string', default: '1812' },
+    'acct-port': { type: 'string', default: '1813' },
+    secret: { type: 'string', default: 'testing123' },
+    'user-prefix': { type: 'string', default: 'user' },
+    password: { type: 'string', default: 'pw' },
+    subscribers: { type: 'string', default: '64' },
+    concurrency: { type: 'string', default: '64' },
+    rate: { type: 'string', default: '0' },
+    duration: { type: 'string', default: '10' },
+    interims: { type: 'string', default: '5' },
+    json: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
+  },
+})
+const N = (k: keyof typeof a): number => Number(a[k])
+const secret = a.secret as string
+
+const sock = dgram.createSocket('udp4')
+await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
+// The Identifier is one byte: each of 256 ids is a slot; a request waits for a free slot.
+const waiting = new Map<number, (m: Buffer | undefined) => void>()
+const freeIds: number[] = Array.from({ length: 256 }, (_, i) => i)
+const idWaiters: Array<(id: number) => void> = []
+sock.on('message', (m) => {
+  const cb = waiting.get(m[1])
+  if (cb) {
+    waiting.delete(m[1])
+    cb(m)
+  }
+})
+const takeId = (): Promise<number> => (freeIds.length ? Promise.resolve(freeIds.pop()!) : new Promise((r) => idWaiters.push(r)))
+const giveId = (id: number): void => {
+  const w = idWaiters.shift()
+  if (w) w(id)
+  else freeIds.push(id)
+}
+
+const latencies: number[] = []
+const interimLat: number[] = []
+const results = new Map<string, number>()
+let done = 0
+const rate = N('rate')
+let tokens = 0
+let last = Date.now()
+async function token(): Promise<void> {
+  if (rate <= 0) return
+  for (;;) {
+    const now = Date.now()
+    tokens = Math.min(Math.max(1, rate / 200), tokens + ((now - last) * rate) / 1000)
+    last = now
+    if (tokens >= 1) {
+      tokens -= 1
+      return
+    }
+    await new Promise((r) => setTimeout(r, 1))
+  }
+}
+
+/** Sends one request, retransmitting after 2 s like a NAS (up to 3 times); returns the reply or undefined. */
+async function send(code: 'Access-Request' | 'Accounting-Request', attributes: RadiusAttributeInput[], port: number, kind: string): Promise<Buffer | undefined> {
+  await token()
+  const id = await takeId()
+  const buf = encode({ code, identifier: id, attributes }, { secret })
+  const t0 = process.hrtime.bigint()
+  let reply: Buffer | undefined
+  for (let attempt = 0; attempt < 3 && !reply; attempt++) {
+    reply = await new Promise<Buffer | undefined>((res) => {
+      const timer = setTimeout(() => {
+        waiting.delete(id)
+        res(undefined)
+      }, 2000)
+      waiting.set(id, (m) => {
+        clearTimeout(timer)
+        res(m)
+      })
+      sock.send(buf, port, a.host as string)
+    })
+  }
+  giveId(id)
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6
+  latencies.push(ms)
+  if (kind === 'Interim-Update') interimLat.push(ms)
+  const outcome = reply ? codeName(decode(reply).code) : 'timeout'
+  const key = `${kind}:${outcome}`
+  results.set(key, (results.get(key) ?? 0) + 1)
+  done++
+  return reply
+}
+
+let stopAt = Date.now() + N('duration') * 1000
+let seq = 0
+async function worker(w: number): Promise<void> {
+  while (Date.now() < stopAt) {
+    const user = `${a['user-prefix']}${(w + seq * 7) % N('subscribers')}`
+    const sid = `lg${process.pid}-${seq++}`
+    const nas: RadiusAttributeInput[] = [['NAS-Identifier', 'loadgen-nas'], ['NAS-Port', w]]
+    const accept = await send('Access-Request', [['User-Name', user], ['User-Password', a.password as string], ...nas], N('auth-port'), 'Access-Request')
+    if (!accept || decode(accept).code !== RadiusCode.AccessAccept) continue
+    const cls = decode(accept).attributes.find((x) => x.name === 'Class')?.value
+    const base: RadiusAttributeInput[] = [['User-Name', user], ['Acct-Session-Id', sid], ...nas, ...(cls ? ([['Class', cls]] as RadiusAttributeInput[]) : [])]
+    await send('Accounting-Request', [...base, ['Acct-Status-Type', 'Start']], N('acct-port'), 'Start')
+    let octets = 0
+    for (let i = 1; i <= N('interims') && Date.now() < stopAt; i++) {
+      octets += 1_000_000
+      await send('Accounting-Request', [...base, ['Acct-Status-Type', 'Interim-Update'], ['Acct-Input-Octets', octets / 2], ['Acct-Output-Octets', octets / 2], ['Acct-Session-Time', i * 60]], N('acct-port'), 'Interim-Update')
+    }
+    await send('Accounting-Request', [...base, ['Acct-Status-Type', 'Stop'], ['Acct-Input-Octets', octets / 2], ['Acct-Output-Octets', octets / 2], ['Acct-Session-Time', 400]], N('acct-port'), 'Stop')
+  }
+}
+
+const started = Date.now()
+let lastDone = 0
+const progress = setInterval(() => {
+  if (!a.quiet) process.stderr.write(`\r${((Date.now() - started) / 1000).toFixed(0)} s  ${done} requests  ${done - lastDone}/s   `)
+  lastDone = done
+}, 1000)
+await Promise.all(Array.from({ length: N('concurrency') }, (_, w) => worker(w)))
+clearInterval(progress)
+const elapsed = (Date.now() - started) / 1000
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((x, y) => x - y)
+  return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))] ?? 0
+}
+const summary = {
+  requests: done, seconds: elapsed, perSec: Math.round(done / elapsed), interimsPerSec: Math.round(interimLat.length / elapsed),
+  p50: pct(latencies, 50), p99: pct(latencies, 99), interimP99: pct(interimLat, 99), results: Object.fromEntries(results),
+}
+if (!a.quiet) process.stderr.write('\n')
+if (a.json) console.log(JSON.stringify(summary))
+else console.log(`${summary.requests} requests in ${elapsed.toFixed(1)} s = ${summary.perSec}/s (${summary.interimsPerSec} interims/s); p50 ${summary.p50.toFixed(2)} ms, p99 ${summary.p99.toFixed(2)} ms; ${JSON.stringify(summary.results)}`)
+stopAt = 0
+sock.close()
+process.exit(0)
