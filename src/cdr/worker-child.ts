@@ -30,8 +30,8 @@ const worker = new CdrWorker(
   store,
   {
     consumer: cfg.consumer,
-    // Beside the OCS on the same cores: drain at most a third of the time so charging keeps its CPU.
-    dutyCycle: 0.3,
+    // Beside the OCS on the same cores: drain at most a fifth of the time so charging keeps its CPU.
+    dutyCycle: 0.2,
     onBatch: (written) => send({ written }),
     onError: (_e, source) => {
       if (source === 'store') send({ failed: 1 })
