@@ -23,6 +23,8 @@ const { values: a } = parseArgs({
     updates: { type: 'string', default: '5' },
     rgs: { type: 'string', default: '1' },
     context: { type: 'string', default: '32251@3gpp.org' },
+    /** octets (data: USU input/output octets) or time (voice: USU CC-Time) */
+    units: { type: 'string', default: 'octets' },
     'origin-host': { type: 'string', default: `loadgen-${process.pid}.test` },
     json: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
@@ -113,7 +115,10 @@ async function ccr(sessionId: string, msisdn: string, type: number, number: numb
   for (const rg of rgs) {
     const kids: AvpInput[] = [{ name: 'Rating-Group', value: rg }]
     if (request) kids.push({ name: 'Requested-Service-Unit', value: [] })
-    if (used) kids.push({ name: 'Used-Service-Unit', value: [{ name: 'CC-Input-Octets', value: 400_000n }, { name: 'CC-Output-Octets', value: 600_000n }] })
+    if (used) {
+      const usu: AvpInput[] = a.units === 'time' ? [{ name: 'CC-Time', value: 30 }] : [{ name: 'CC-Input-Octets', value: 400_000n }, { name: 'CC-Output-Octets', value: 600_000n }]
+      kids.push({ name: 'Used-Service-Unit', value: usu })
+    }
     avps.push({ name: 'Multiple-Services-Credit-Control', value: kids })
   }
   const t0 = process.hrtime.bigint()
