@@ -198,14 +198,7 @@ export class ChargingService {
   private async runSession(op: SessionOp, req: SessionRequest, resolved: Resolved): Promise<ChargeAnswer | 'stalePlan'> {
     const { accountId } = resolved
     const now = req.eventTime ?? Date.now()
-    const outcomes = new Map<string, ItemOutcome>()
-    const luaItems: LuaItem[] = []
-    for (const it of req.items) {
-      const key = itemKey(it)
-      const li = this.rateItem(key, it, resolved, now)
-      if ('kind' in li) outcomes.set(key, li)
-      else luaItems.push(li)
-    }
+    const { outcomes, luaItems } = this.rateItems(req.items, resolved, now)
     const payload = {
       op,
       sessionId: req.sessionId,
@@ -253,14 +246,7 @@ export class ChargingService {
       if (!resolved) return { kind: 'unknownSubscriber' }
       const { accountId } = resolved
       const now = req.eventTime ?? Date.now()
-      const outcomes = new Map<string, ItemOutcome>()
-      const luaItems: LuaItem[] = []
-      for (const it of req.items) {
-        const key = itemKey(it)
-        const li = this.rateItem(key, it, resolved, now)
-        if ('kind' in li) outcomes.set(key, li)
-        else luaItems.push({ ...li, units: it.units })
-      }
+      const { outcomes, luaItems } = this.rateItems(req.items, resolved, now)
       const payload = {
         op,
         requestId: req.requestId,
@@ -293,6 +279,19 @@ export class ChargingService {
     } catch (err) {
       return this.unavailable(err)
     }
+  }
+
+  /** Rates every item: those that cannot be rated become outcomes at once, the rest go to the script. */
+  private rateItems(items: Array<ChargeItem & { units?: number }>, r: Resolved, now: number): { outcomes: Map<string, ItemOutcome>; luaItems: LuaItem[] } {
+    const outcomes = new Map<string, ItemOutcome>()
+    const luaItems: LuaItem[] = []
+    for (const it of items) {
+      const key = itemKey(it)
+      const li = this.rateItem(key, it, r, now)
+      if ('kind' in li) outcomes.set(key, li)
+      else luaItems.push(it.units === undefined ? li : { ...li, units: it.units })
+    }
+    return { outcomes, luaItems }
   }
 
   /** Rates one item: the service, its tariff (destination, time band) and the grant limits a tariff boundary sets. */
