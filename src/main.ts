@@ -155,7 +155,17 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
 
     const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans, secrets, metrics, billing }, log))
 
-    const radius = await start(new RadiusServer({ config: config.radius, charging, store, secrets, events, metrics, log }))
+    const radius = await start(new RadiusServer({
+        config: config.radius,
+        charging,
+        store,
+        secrets,
+        events,
+        metrics,
+        log,
+        interimIntervalSeconds: config.radius.interimIntervalSeconds,
+        ...(config.radius.fairUsage ? { fairUsage: config.radius.fairUsage } : {}),
+      }))
     const diameter = await start(new DiameterServer({ config: config.diameter, charging, events, metrics, log }))
 
     const metricsServer = new MetricsServer(config.metrics.host, config.metrics.port, metrics, log)

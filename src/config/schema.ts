@@ -58,6 +58,17 @@ export const configSchema = z.object({
       host: host.default('0.0.0.0').describe('RADIUS listen address'),
       authPort: port.default(1812).describe('RADIUS authentication UDP port'),
       acctPort: port.default(1813).describe('RADIUS accounting UDP port'),
+      interimIntervalSeconds: z.number().int().min(60).max(86400).default(300).describe('Acct-Interim-Interval sent in Access-Accept'),
+      fairUsage: z
+        .object({
+          thresholdOctets: z.number().int().min(1).describe('session volume (in + out) past which the session is throttled by CoA-Request'),
+          restrict: z
+            .partialRecord(z.enum(NAS_VENDORS), z.array(z.tuple([z.string().min(1), z.union([z.string(), z.number()])])))
+            .optional()
+            .describe('CoA attributes per NAS profile; default: the profile\'s (e.g. Mikrotik-Rate-Limit "1M/1M")'),
+        })
+        .optional()
+        .describe('fair usage: throttle a session past a volume with a CoA-Request (NAS profiles with a CoA listener)'),
       clients: z
         .array(radiusClient)
         .default([{ address: '127.0.0.0/8', secret: 'testing123', vendor: 'generic', coaPort: 3799 }])

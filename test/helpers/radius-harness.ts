@@ -58,7 +58,7 @@ export async function startHarness(t: Test, opts: HarnessOptions): Promise<Harne
   const secrets = SecretBox.withKey(randomBytes(32));
   const { clients, redis: _r, logLevel, ...rest } = opts;
   const server = new RadiusServer({
-    config: { host: '127.0.0.1', authPort: 0, acctPort: 0, clients },
+    config: { host: '127.0.0.1', authPort: 0, acctPort: 0, interimIntervalSeconds: 300, clients },
     charging: core.charging,
     store: core.store,
     secrets,
