@@ -229,15 +229,7 @@ export class ChargingService {
     if (answer.status === 'stalePlan') return 'stalePlan'
     if (answer.status === 'unknownSession') return { kind: 'unknownSession' }
     if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
-    for (const r of asArray(answer.results)) outcomes.set(r.key, this.outcome(r, luaItems))
-    return {
-      kind: 'ok',
-      accountId,
-      outcomes: req.items.map((it) => outcomes.get(itemKey(it))!).filter(Boolean),
-      charged: BigInt(answer.charged ?? '0'),
-      closed: answer.closed ?? false,
-      cdrs: answer.cdrs ?? 0,
-    }
+    return this.okAnswer(accountId, req.items, outcomes, answer, luaItems, { closed: answer.closed ?? false, cdrs: answer.cdrs ?? 0 })
   }
 
   private async eventLike(op: 'debit' | 'refund', req: EventRequest): Promise<ChargeAnswer> {
@@ -267,17 +259,28 @@ export class ChargingService {
       endTimer?.()
       const answer = JSON.parse(text) as LuaAnswer
       if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
-      for (const r of asArray(answer.results)) outcomes.set(r.key, this.outcome(r, luaItems))
-      return {
-        kind: 'ok',
-        accountId,
-        outcomes: req.items.map((it) => outcomes.get(itemKey(it))!).filter(Boolean),
-        charged: BigInt(answer.charged ?? '0'),
-        closed: true,
-        cdrs: luaItems.length,
-      }
+      return this.okAnswer(accountId, req.items, outcomes, answer, luaItems, { closed: true, cdrs: luaItems.length })
     } catch (err) {
       return this.unavailable(err)
+    }
+  }
+
+  /** The script's per-item results merged with the items rating refused, in request order. */
+  private okAnswer(
+    accountId: string,
+    items: ChargeItem[],
+    outcomes: Map<string, ItemOutcome>,
+    answer: LuaAnswer,
+    luaItems: LuaItem[],
+    close: { closed: boolean; cdrs: number },
+  ): ChargeAnswer {
+    for (const r of asArray(answer.results)) outcomes.set(r.key, this.outcome(r, luaItems))
+    return {
+      kind: 'ok',
+      accountId,
+      outcomes: items.map((it) => outcomes.get(itemKey(it))!).filter(Boolean),
+      charged: BigInt(answer.charged ?? '0'),
+      ...close,
     }
   }
 

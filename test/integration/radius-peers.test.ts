@@ -17,6 +17,7 @@ import { decode, get } from '../../src/radius/codec.js';
 import { allCdrs, money } from '../helpers/core.js';
 import { startRedis } from '../helpers/redis.js';
 import { affordableOctets, broadbandCost, metricValue, NasSim, SECRET, makeSubscriber, sleep, startHarness, type Harness } from '../helpers/radius-harness.js';
+import { run, type RunResult } from '../helpers/run.js';
 
 const FIXTURES = new URL('../fixtures/radius/pppd-2.4.9-radius.so/', import.meta.url);
 const OUR_DICTIONARIES = fileURLToPath(new URL('../../dictionaries/radius', import.meta.url));
@@ -37,31 +38,6 @@ async function harness(t: Test, vendor: 'generic' | 'mikrotik' | 'pppd', coaPort
   return startHarness(t, { redis, clients: [{ address: '127.0.0.1', secret: SECRET, vendor, coaPort }] });
 }
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], input = ''): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (err) => {
-      clearTimeout(killer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
 
 const quick = ['-t', '2', '-r', '1'];
 

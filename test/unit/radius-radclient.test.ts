@@ -11,6 +11,7 @@ import t, { type Test } from 'tap';
 
 import { passwordsEqual, userPassword, verifyChap, verifyRequest, type RadiusVerdict } from '../../src/radius/authenticator.js';
 import { decode, encode, get, getEnum, type RadiusAttributeInput, type RadiusPacket } from '../../src/radius/codec.js';
+import { run, type RunResult } from '../helpers/run.js';
 
 const SECRET = 'testing123';
 const PASSWORD = 'alicepw';
@@ -95,37 +96,15 @@ async function startResponder(t: Test, opts: ResponderOptions = {}): Promise<{ p
   return { port: socket.address().port, seen };
 }
 
-interface RadclientResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs radclient with `input` on stdin; -t/-r keep a missing reply short. */
-function radclient(args: string[], input = ''): Promise<RadclientResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('radclient', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const killer = setTimeout(() => child.kill('SIGKILL'), 20000);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (err) => {
-      clearTimeout(killer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+function radclient(args: string[], input = ''): Promise<RunResult> {
+  return run('radclient', args, input);
 }
 
 const target = (port: number) => `127.0.0.1:${port}`;
 
 /** radclient exited 0; its output is shown only when it did not. */
-function expectSuccess(t: Test, r: RadclientResult, what: string): void {
+function expectSuccess(t: Test, r: RunResult, what: string): void {
   t.equal(r.code, 0, what);
   if (r.code !== 0) t.comment(r.stdout + r.stderr);
 }
