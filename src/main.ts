@@ -10,6 +10,8 @@ import { BalanceStore } from './balance/store.js'
 import { PlanCache } from './core/plan-cache.js'
 import { ChargingService } from './core/charging.js'
 import { Reaper } from './core/reaper.js'
+import { CycleRunner } from './core/cycles.js'
+import { loadPlanFiles } from './core/plan-files.js'
 import { AccountEvents } from './core/events.js'
 import { ApiKeyGuard } from './api/auth.js'
 import { ApiServer } from './api/server.js'
@@ -37,6 +39,7 @@ export interface Ocs {
   charging: ChargingService
   events: AccountEvents
   reaper: Reaper
+  cycles: CycleRunner
   api: ApiServer
   billing: BillingStore
   /** the in-process worker when billing.worker = inline */
@@ -150,10 +153,13 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
       const lines = await loadDemoData(store, secrets, log)
       for (const l of lines ?? []) print(l)
     }
+    for (const l of await loadPlanFiles(store, config.plansDir)) log.info({ plan: l }, 'plan file stored')
+    const cycles = new CycleRunner(store, plans, { nodeId: config.nodeId, intervalMs: config.charging.cycleIntervalMs, retryMs: config.charging.cycleRetrySeconds * 1000 }, events, log)
+    await start(cycles)
     const { guard, generated } = await ApiKeyGuard.init(conn.client, config.apiKey)
     if (generated) print(`admin API key (printed once, stored hashed): ${generated}`)
 
-    const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans, secrets, metrics, billing }, log))
+    const api = await start(new ApiServer(config.http.host, config.http.port, guard, { store, events, plans, secrets, metrics, billing, cycles }, log))
 
     const radius = await start(new RadiusServer({
         config: config.radius,
@@ -187,7 +193,7 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     }
     await start(metricsServer)
     print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs), Diameter ${diameter.port}, RADIUS auth ${radius.authPort} acct ${radius.acctPort}, metrics http://${config.metrics.host}:${metricsServer.port}/metrics`)
-    return { config, store, charging, events, reaper, api, billing, cdrWorker, radius, diameter, metrics, metricsServer, secrets, redisUrl, stop }
+    return { config, store, charging, events, reaper, cycles, api, billing, cdrWorker, radius, diameter, metrics, metricsServer, secrets, redisUrl, stop }
   } catch (err) {
     await stop()
     throw err

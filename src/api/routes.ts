@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
-import { BalanceStore, type Account, type Bucket, type Subscriber, IDENTITY_FIELDS } from '../balance/store.js'
+import { BalanceStore, activePlan, type Account, type Bucket, type Subscriber, IDENTITY_FIELDS } from '../balance/store.js'
 import type { AccountEvents } from '../core/events.js'
 import type { PlanCache } from '../core/plan-cache.js'
+import type { CycleRunner } from '../core/cycles.js'
 import { parseMoney, formatMoney, MoneyFormatError } from '../lib/money.js'
 import { OcsError } from '../lib/errors.js'
 import type { SecretBox } from '../lib/secrets.js'
@@ -17,6 +18,8 @@ export interface ApiDeps {
   metrics?: Metrics
   plans: PlanCache
   billing?: BillingStore
+  /** starts billing cycles (allowances, recurring fees) for new accounts and after top-ups */
+  cycles?: CycleRunner
 }
 
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'))
@@ -30,7 +33,7 @@ const accountOut = {
   type: 'object',
   properties: {
     id: { type: 'string' }, currency: { type: 'string' }, type: { type: 'string' }, plan: { type: 'string' },
-    timezone: { type: 'string' }, language: { type: 'string' }, taxRegion: { type: 'string' }, country: { type: 'string' },
+    timezone: { type: 'string' }, language: { type: 'string' }, taxRegion: { type: 'string' }, country: { type: 'string' }, segment: { type: 'string' },
     status: { type: 'string' }, creditLimit: { type: 'string' }, balance: { type: 'string' }, reserved: { type: 'string' },
     createdAt: { type: 'string' },
   },
@@ -42,6 +45,7 @@ const accountPatchProps = {
   language: { type: 'string', pattern: '^[a-z]{2,3}(-[A-Za-z0-9]+)*$' },
   taxRegion: { type: 'string', minLength: 1, maxLength: 32 },
   country: { type: 'string', pattern: '^[A-Z]{2}$' },
+  segment: { type: 'string', pattern: '^[A-Za-z0-9_-]{0,32}$', description: 'customer segment that promotions may target' },
   status: { type: 'string', enum: ['active', 'suspended', 'barred'] },
   creditLimit: moneyString,
 }
@@ -80,6 +84,18 @@ function money(text: string, field: string): bigint {
     if (err instanceof MoneyFormatError) throw new OcsError('OCS_ERR_VALIDATION', `${field}: ${err.message}`, field)
     throw err
   }
+}
+
+/** Decimal places of a currency (ISO 4217 minor units: EUR 2, JPY 0, BHD 3). */
+function currencyDigits(currency: string): number {
+  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
+}
+
+/** An amount finer than the currency's minor unit (e.g. 1.5 JPY) is refused. */
+function checkPrecision(amount: bigint, currency: string, field: string): void {
+  const digits = currencyDigits(currency)
+  const quantum = 10n ** BigInt(6 - Math.min(6, digits))
+  if (amount % quantum !== 0n) throw new OcsError('OCS_ERR_VALIDATION', `${field}: ${currency} amounts have ${digits} decimal${digits === 1 ? '' : 's'}`, field)
 }
 
 function checkAccountFields(b: { currency?: string; timezone?: string }): void {
@@ -126,7 +142,7 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   }
 
   // ---------- accounts ----------
-  app.post<{ Body: { currency: string; type: 'prepaid' | 'postpaid'; plan: string; timezone?: string; language?: string; taxRegion?: string; country?: string; status?: 'active' | 'suspended' | 'barred'; creditLimit?: string; balance?: string } }>(
+  app.post<{ Body: { currency: string; type: 'prepaid' | 'postpaid'; plan: string; timezone?: string; language?: string; taxRegion?: string; country?: string; segment?: string; status?: 'active' | 'suspended' | 'barred'; creditLimit?: string; balance?: string } }>(
     '/v1/accounts',
     {
       schema: {
@@ -148,14 +164,19 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       if (b.type === 'prepaid' && creditLimit !== 0n) throw new OcsError('OCS_ERR_VALIDATION', 'creditLimit: only postpaid accounts have a credit limit', 'creditLimit')
       const initial = money(b.balance ?? '0', 'balance')
       if (initial < 0n) throw new OcsError('OCS_ERR_VALIDATION', 'balance: must not be negative', 'balance')
+      checkPrecision(initial, b.currency, 'balance')
+      checkPrecision(creditLimit, b.currency, 'creditLimit')
       if (!(await plans.get(b.plan))) throw new OcsError('OCS_ERR_VALIDATION', `plan: no plan "${b.plan}"`, 'plan')
       const acct = await store.createAccount(
         {
           currency: b.currency, type: b.type, plan: b.plan, timezone: b.timezone ?? 'UTC', language: b.language ?? 'en',
           taxRegion: b.taxRegion ?? 'default', country: b.country ?? 'ZZ', status: b.status ?? 'active', creditLimit,
+          ...(b.segment ? { segment: b.segment } : {}),
         },
         initial,
       )
+      // The first cycle starts now: its allowances exist (and its fees are paid) when this returns.
+      await deps.cycles?.renew(acct.id)
       reply.code(201)
       return accountJson({ ...acct, reserved: 0n }, await store.buckets(acct.id))
     },
@@ -193,10 +214,11 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       if (b.creditLimit !== undefined) {
         patch.creditLimit = money(b.creditLimit, 'creditLimit')
         if (patch.creditLimit < 0n) throw new OcsError('OCS_ERR_VALIDATION', 'creditLimit: must not be negative', 'creditLimit')
+        checkPrecision(patch.creditLimit, before.currency, 'creditLimit')
         if ((b.type ?? before.type) === 'prepaid' && patch.creditLimit !== 0n) throw new OcsError('OCS_ERR_VALIDATION', 'creditLimit: only postpaid accounts have a credit limit', 'creditLimit')
       }
       if (b.plan !== undefined && !(await plans.get(b.plan))) throw new OcsError('OCS_ERR_VALIDATION', `plan: no plan "${b.plan}"`, 'plan')
-      for (const k of ['type', 'plan', 'timezone', 'language', 'taxRegion', 'country', 'status'] as const) {
+      for (const k of ['type', 'plan', 'timezone', 'language', 'taxRegion', 'country', 'segment', 'status'] as const) {
         if (b[k] !== undefined) (patch as Record<string, unknown>)[k] = b[k]
       }
       if (!(await store.updateAccount(before.id, patch))) throw notFound('account', before.id)
@@ -206,6 +228,8 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       } else if ((patch.plan && patch.plan !== before.plan) || (patch.status === 'active' && before.status !== 'active')) {
         await events.publish({ type: 'reauth', accountId: before.id, sessions, reason: patch.plan ? 'plan' : 'status' })
       }
+      // A plan with another cycle starts its own cycle now (its allowances and fees).
+      if (patch.plan && patch.plan !== before.plan) await deps.cycles?.renew(before.id)
       const a = await loadAccount(before.id)
       return accountJson(a, await store.buckets(a.id))
     },
@@ -222,9 +246,9 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     { schema: { tags: ['balances'], params: { type: 'object', properties: { id } }, body: bucketIn } },
     async (req, reply) => {
       const b = req.body
-      await loadAccount(req.params.id)
+      const acct = await loadAccount(req.params.id)
       let amount: bigint
-      if (b.kind === 'money') amount = money(b.amount, 'amount')
+      if (b.kind === 'money') checkPrecision((amount = money(b.amount, 'amount')), acct.currency, 'amount')
       else if (/^\d+$/.test(b.amount)) amount = BigInt(b.amount)
       else throw new OcsError('OCS_ERR_VALIDATION', `amount: ${b.kind} buckets hold a whole number of units`, 'amount')
       const from = b.validFrom ? Date.parse(b.validFrom) : undefined
@@ -250,8 +274,11 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     async (req, reply) => {
       const amount = money(req.body.amount, 'amount')
       if (amount <= 0n) throw new OcsError('OCS_ERR_VALIDATION', 'amount: must be positive', 'amount')
+      checkPrecision(amount, (await loadAccount(req.params.id)).currency, 'amount')
       const r = await store.topup(req.params.id, amount, req.body.reference)
       if (!r) throw notFound('account', req.params.id)
+      // A cycle waiting for its fees starts as soon as the balance can pay them.
+      await deps.cycles?.renew(req.params.id)
       deps.metrics?.topups.inc()
       deps.metrics?.topupAmount.inc(Number(amount))
       await events.publish({ type: 'reauth', accountId: req.params.id, sessions: r.reauth, reason: 'topup' })
@@ -334,8 +361,15 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
 
   // ---------- plans ----------
   app.get('/v1/plans', { schema: { tags: ['plans'] } }, async () => {
-    const all = await store.loadPlans()
-    return { plans: [...all.values()].map((p) => ({ id: p.id, version: p.version, currency: p.currency, services: p.services.map((s) => s.name) })) }
+    const now = Date.now()
+    const all = await store.loadPlanVersions()
+    return {
+      plans: [...all.values()].map((versions) => {
+        const p = activePlan(versions, now) ?? versions[0]
+        const scheduled = versions.filter((v) => v.version > p.version).map((v) => ({ version: v.version, activeFrom: new Date(v.activeFrom ?? 0).toISOString() }))
+        return { id: p.id, version: p.version, currency: p.currency, services: p.services.map((s) => s.name), scheduled }
+      }),
+    }
   })
 
   // Rate decks: CSV `prefix,destination,price,first_increment,next_increment,connect_fee`.

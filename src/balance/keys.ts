@@ -50,6 +50,9 @@ export const keys = {
   /** stream per shard: the CDR outbox */
   outbox: (shard: number) => `${PREFIX}:${shardTag(shard)}:outbox`,
   outboxOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:outbox`,
+  /** zset per shard: account ids scored by the time their next billing cycle starts (renewal due) */
+  cycles: (shard: number) => `${PREFIX}:${shardTag(shard)}:cycles`,
+  cyclesOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:cycles`,
 
   /** string: subscriber JSON (global key; holds its account id) */
   subscriber: (subscriberId: string) => `${PREFIX}:sub:${subscriberId}`,
@@ -68,6 +71,25 @@ export const keys = {
   apiKeyHash: () => `${PREFIX}:admin:apikey`,
   /** pub/sub channel: account events (top-up, plan change, bar) for the front ends */
   eventsChannel: () => `${PREFIX}:events`,
+}
+
+// RADIUS front end (issue 6, several OCS nodes on one Redis): the state of a RADIUS session that
+// any node must be able to act on. A session's keys carry its account's hash tag; the per-NAS
+// index is global (a NAS's sessions span accounts).
+const radiusNasPart = (nasIdentity: string): string => nasIdentity.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+
+export const radiusKeys = {
+  /**
+   * hash: one RADIUS session — m = meta JSON (session key, NAS identity, RFC 5176 identification,
+   * identities; written once), a = NAS address, b = cumulative counters when the core session was
+   * (re)opened, c = last cumulative counters charged, u/r/g = unit, NAS-enforced cap, final grant,
+   * f = fair-usage state, x = closed (then it expires soon)
+   */
+  session: (accountId: string, coreSessionId: string) => `${acctBase(accountId)}:rad:${coreSessionId}`,
+  /** string: a node's claim on one Disconnect/CoA action of a session (SET NX PX): the holder sends */
+  claim: (accountId: string, coreSessionId: string, action: string) => `${acctBase(accountId)}:rad:${coreSessionId}:claim:${action}`,
+  /** zset: open RADIUS sessions of one NAS, `accountId|coreSessionId` scored by start time (global key) */
+  nasSessions: (nasIdentity: string) => `${PREFIX}:radnas:${radiusNasPart(nasIdentity)}`,
 }
 
 export type IdentityKind = 'msisdn' | 'imsi' | 'sip' | 'username'

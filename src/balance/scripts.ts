@@ -21,6 +21,7 @@ export const SCRIPTS = {
   reap: 9,
   topup: 5,
   'bucket-add': 3,
+  'cycle-renew': 6,
 } as const
 
 export type ScriptName = keyof typeof SCRIPTS
@@ -31,6 +32,7 @@ export interface ScriptCommands {
   reap(...args: string[]): Promise<number>
   topup(...args: string[]): Promise<string>
   bucketAdd(...args: string[]): Promise<number>
+  cycleRenew(...args: string[]): Promise<string>
 }
 
 const camel = (n: string): string => n.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())

@@ -23,6 +23,8 @@ export interface Account {
   language: string
   taxRegion: string
   country: string
+  /** customer segment promotions may target (e.g. "student"); empty = none */
+  segment?: string
   status: AccountStatus
   creditLimit: bigint
   createdAt: number
@@ -118,6 +120,8 @@ export class BalanceStore {
       .exec()
     await this.redis.zadd(keys.accountList(), createdAt, id)
     if (initialBalance > 0n) await this.topup(id, initialBalance)
+    // Its first billing cycle is due now (the cycle runner starts it: allowances, recurring fees).
+    await this.redis.zadd(keys.cyclesOf(id), createdAt, id)
     return acct
   }
 
@@ -131,6 +135,7 @@ export class BalanceStore {
       language: a.language,
       taxRegion: a.taxRegion,
       country: a.country,
+      ...(a.segment ? { segment: a.segment } : {}),
       status: a.status,
       creditLimit: a.creditLimit.toString(),
       createdAt: String(a.createdAt),
@@ -149,6 +154,7 @@ export class BalanceStore {
       language: h.language,
       taxRegion: h.taxRegion,
       country: h.country,
+      ...(h.segment ? { segment: h.segment } : {}),
       status: h.status as AccountStatus,
       creditLimit: BigInt(h.creditLimit ?? '0'),
       createdAt: Number(h.createdAt),
@@ -333,9 +339,18 @@ export class BalanceStore {
 
   // ---------- plans ----------
 
-  async putPlan(doc: PlanDocument): Promise<CompiledPlan> {
+  /**
+   * Stores a plan version. Versions are kept per plan id: the one in force is the highest version
+   * whose `activeFrom` has passed; later ones wait for their time (scheduled activation). Storing
+   * an existing version number replaces it; versions superseded before `now` are dropped.
+   */
+  async putPlan(doc: PlanDocument, now = Date.now()): Promise<CompiledPlan> {
     const plan = compilePlan(doc)
-    await this.redis.hset(keys.plans(), plan.id, JSON.stringify(doc))
+    const text = await this.redis.hget(keys.plans(), plan.id)
+    const docs = (text ? planDocs(text) : []).filter((d) => compilePlan(d).version !== plan.version)
+    docs.push(doc)
+    const kept = prunePlanVersions(docs.map((d) => ({ doc: d, plan: compilePlan(d) })), now)
+    await this.redis.hset(keys.plans(), plan.id, JSON.stringify(kept.map((v) => v.doc)))
     await this.redis.incr(keys.plansVersion())
     return plan
   }
@@ -357,10 +372,21 @@ export class BalanceStore {
     return Number((await this.redis.get(keys.plansVersion())) ?? '0')
   }
 
-  async loadPlans(): Promise<Map<string, CompiledPlan>> {
+  /** Every stored version of every plan, oldest first. */
+  async loadPlanVersions(): Promise<Map<string, CompiledPlan[]>> {
     const h = await this.redis.hgetall(keys.plans())
+    const m = new Map<string, CompiledPlan[]>()
+    for (const [id, text] of Object.entries(h)) m.set(id, planDocs(text).map((d) => compilePlan(d)).sort((a, b) => a.version - b.version))
+    return m
+  }
+
+  /** The plan versions in force at `at`. */
+  async loadPlans(at = Date.now()): Promise<Map<string, CompiledPlan>> {
     const m = new Map<string, CompiledPlan>()
-    for (const [id, text] of Object.entries(h)) m.set(id, compilePlan(JSON.parse(text)))
+    for (const [id, versions] of await this.loadPlanVersions()) {
+      const active = activePlan(versions, at)
+      if (active) m.set(id, active)
+    }
     return m
   }
 
@@ -385,6 +411,27 @@ export class BalanceStore {
   }
 
   static readonly shardCount = SHARD_COUNT
+}
+
+/** A stored plan field: a JSON list of versions (a single document from before versioning). */
+function planDocs(text: string): PlanDocument[] {
+  const v = JSON.parse(text) as PlanDocument | PlanDocument[]
+  return Array.isArray(v) ? v : [v]
+}
+
+/** The version in force at `at`: the highest version whose activation time has come. */
+export function activePlan(versions: readonly CompiledPlan[], at: number): CompiledPlan | undefined {
+  let best: CompiledPlan | undefined
+  for (const p of versions) if ((p.activeFrom ?? 0) <= at && (!best || p.version > best.version)) best = p
+  return best
+}
+
+/** Keeps the version in force at `now` and every later one still waiting for its time. */
+function prunePlanVersions<T extends { plan: CompiledPlan }>(versions: T[], now: number): T[] {
+  const active = activePlan(versions.map((v) => v.plan), now)
+  return versions
+    .filter((v) => v.plan === active || (v.plan.version > (active?.version ?? 0) && (v.plan.activeFrom ?? 0) > now))
+    .sort((a, b) => a.plan.version - b.plan.version)
 }
 
 /** "accountId|sessionId" — the session id may itself contain '|', the account id never does. */

@@ -39,6 +39,7 @@ export const configSchema = z.object({
   nodeId: z.string().min(1).default('ocs-1').describe('this OCS node\'s name, written on every CDR it closes'),
   apiKey: z.string().min(16).optional().describe('admin API key; when unset one is generated on first start and printed once'),
   secretsKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, '32 bytes, base64-encoded').optional().describe('key sealing subscriber passwords (set the same on every node); unset = a key file in dataDir'),
+  plansDir: z.string().min(1).default('./config/plans').describe('directory of plan files (YAML/JSON) stored at start when their version is new'),
   demoData: z.boolean().default(true).describe('load the demo plan and two demo subscribers into an empty store'),
   diameter: z
     .object({
@@ -115,6 +116,8 @@ export const configSchema = z.object({
       validitySeconds: z.number().int().min(1).max(86400).default(900).describe('Validity-Time of a grant'),
       reaperGraceSeconds: z.number().int().min(0).max(86400).default(120).describe('an unreported reservation is released after validity + this'),
       reaperIntervalMs: z.number().int().min(50).max(600000).default(5000).describe('how often each node looks for expired reservations'),
+      cycleIntervalMs: z.number().int().min(50).max(600000).default(5000).describe('how often each node starts billing cycles that are due (recurring fees, allowances)'),
+      cycleRetrySeconds: z.number().int().min(1).max(86400).default(3600).describe('retry a cycle start whose fees the balance could not pay after this long (a top-up retries at once)'),
       quotaThresholdPercent: z.number().int().min(0).max(99).default(20).describe('Time/Volume-Quota-Threshold as a percentage of the grant'),
       idempotencySeconds: z.number().int().min(300).max(86400).default(600).describe('how long a request id\'s answer is kept for retransmissions (≥ 5 min)'),
     })

@@ -2,7 +2,7 @@ import { BalanceStore } from '../balance/store.js'
 import { keys, shardOf } from '../balance/keys.js'
 import type { PlanCache } from './plan-cache.js'
 import { findService, type CompiledPlan, type LuaTariff, type UnitType } from '../rating/plan.js'
-import { chooseTariff, price } from '../rating/rate.js'
+import { chooseTariff, cycleAt, price, type RatingContext } from '../rating/rate.js'
 import type { Logger } from '../lib/logger.js'
 import { Lru } from '../lib/lru.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -12,6 +12,7 @@ import {
   type ChargeAnswer,
   type ChargeItem,
   type EventRequest,
+  type FairUsageState,
   type Identity,
   type ItemOutcome,
   type SessionRequest,
@@ -49,6 +50,8 @@ interface LuaItem {
   thr?: number
   units?: number
   amount?: string
+  /** fair usage: octets per cycle, the action past them, and the tariff for action `price` */
+  fup?: { lim: number; act: FairUsageState['action']; t?: LuaTariff; fid?: string; url?: string }
 }
 
 interface LuaResult {
@@ -60,6 +63,7 @@ interface LuaResult {
   threshold?: number
   reason?: string
   amount?: string
+  fup?: { a: FairUsageState['action']; f?: string; r?: string }
 }
 
 interface LuaAnswer {
@@ -76,8 +80,21 @@ interface Resolved {
   planId: string
   timezone: string
   country: string
+  currency: string
+  taxRegion: string
+  segment: string
   plan?: CompiledPlan
   sub: Record<string, string>
+}
+
+/** The account attributes rating depends on; each is re-checked inside the charging script. */
+interface AccountProfile {
+  plan: string
+  timezone: string
+  country: string
+  currency: string
+  taxRegion: string
+  segment: string
 }
 
 /**
@@ -89,7 +106,7 @@ export class ChargingService {
   /** Session id → account id never changes for a session's life, so it is cached (bounded). */
   private readonly sessionAccounts = new Lru<string, string>(200_000)
   /** Account → plan id, validated inside every charging script: a stale entry costs one retry. */
-  private readonly accountPlans = new Lru<string, { plan: string; timezone: string; country: string }>(200_000)
+  private readonly accountPlans = new Lru<string, AccountProfile>(200_000)
 
   constructor(
     private readonly store: BalanceStore,
@@ -139,16 +156,16 @@ export class ChargingService {
   /** Price of the given units per item, without changing anything. */
   async priceEnquiry(req: EventRequest): Promise<ChargeAnswer> {
     try {
-      const r = await this.resolveByIdentity(req.identities)
-      if (!r) return { kind: 'unknownSubscriber' }
       const at = req.eventTime ?? Date.now()
+      const r = await this.resolveByIdentity(req.identities, at)
+      if (!r) return { kind: 'unknownSubscriber' }
       const outcomes: ItemOutcome[] = req.items.map((it) => {
         const key = itemKey(it)
         const svc = r.plan && findService(r.plan, it)
         if (!svc || !r.plan) return { kind: 'ratingFailed', key, reason: 'no service in the plan matches' }
-        const p = price(r.plan, svc, it.units, it.destination, { at, timezone: r.timezone, country: r.country, decks: this.plans.decks })
+        const p = price(r.plan, svc, it.units, it.destination, this.ratingContext(r, at))
         if (!p.ok) return { kind: 'ratingFailed', key, reason: p.reason }
-        return { kind: 'priced', key, unit: svc.unit, units: it.units, amount: p.amount, currency: r.plan.currency }
+        return { kind: 'priced', key, unit: svc.unit, units: it.units, amount: p.amount, currency: r.currency || r.plan.currency }
       })
       return { kind: 'ok', accountId: r.accountId, outcomes, charged: 0n, closed: false, cdrs: 0 }
     } catch (err) {
@@ -160,6 +177,7 @@ export class ChargingService {
 
   private async session(op: SessionOp, req: SessionRequest): Promise<ChargeAnswer> {
     try {
+      const at = req.eventTime ?? Date.now()
       let resolved: Resolved | undefined
       if (op !== 'initiate') {
         let accountId = this.sessionAccounts.get(req.sessionId)
@@ -167,9 +185,9 @@ export class ChargingService {
           accountId = await this.store.sessionAccount(req.sessionId)
           if (accountId) this.sessionAccounts.set(req.sessionId, accountId)
         }
-        if (accountId) resolved = await this.resolveAccount(accountId, req.identities)
+        if (accountId) resolved = await this.resolveAccount(accountId, req.identities, at)
       }
-      resolved ??= await this.resolveByIdentity(req.identities)
+      resolved ??= await this.resolveByIdentity(req.identities, at)
       if (!resolved) return op === 'update' && req.identities.length === 0 ? { kind: 'unknownSession' } : { kind: 'unknownSubscriber' }
       if (op === 'initiate') {
         // Any node can then route this session's updates without the subscriber identity.
@@ -180,7 +198,7 @@ export class ChargingService {
       if (answer === 'stalePlan') {
         // The account's plan changed since we cached it: resolve afresh and rate again, once.
         this.accountPlans.delete(resolved.accountId)
-        const fresh = await this.resolveAccount(resolved.accountId, req.identities)
+        const fresh = await this.resolveAccount(resolved.accountId, req.identities, at)
         if (!fresh) return { kind: 'unknownSubscriber' }
         answer = await this.runSession(op, req, fresh)
         if (answer === 'stalePlan') return { kind: 'unavailable', reason: 'plan changed twice during one request' }
@@ -206,6 +224,10 @@ export class ChargingService {
       plan: resolved.planId,
       tz: resolved.timezone,
       cc: resolved.country,
+      tr: resolved.taxRegion,
+      sg: resolved.segment,
+      // the billing cycle the fair-usage counter belongs to (only when a rating group has fair usage)
+      cy: resolved.plan && luaItems.some((i) => i.fup) ? cycleAt(resolved.plan, resolved.timezone, now).id : undefined,
       now,
       node: this.opts.nodeId,
       proto: req.protocol,
@@ -234,10 +256,10 @@ export class ChargingService {
 
   private async eventLike(op: 'debit' | 'refund', req: EventRequest): Promise<ChargeAnswer> {
     try {
-      const resolved = await this.resolveByIdentity(req.identities)
+      const now = req.eventTime ?? Date.now()
+      const resolved = await this.resolveByIdentity(req.identities, now)
       if (!resolved) return { kind: 'unknownSubscriber' }
       const { accountId } = resolved
-      const now = req.eventTime ?? Date.now()
       const { outcomes, luaItems } = this.rateItems(req.items, resolved, now)
       const payload = {
         op,
@@ -303,9 +325,13 @@ export class ChargingService {
     if (!plan) return { kind: 'ratingFailed', key, reason: 'account has no valid plan' }
     const svc = findService(plan, it)
     if (!svc) return { kind: 'ratingFailed', key, reason: 'no service in the plan matches' }
-    const choice = chooseTariff(plan, svc, it.destination, { at: now, timezone: r.timezone, country: r.country, decks: this.plans.decks })
+    const choice = chooseTariff(plan, svc, it.destination, this.ratingContext(r, now))
     if (!choice.ok) return { kind: 'ratingFailed', key, reason: choice.reason }
     const li: LuaItem = { key, svc: svc.name, unit: svc.unit, pv: plan.version, tariff: choice.tariff }
+    if (choice.fup) {
+      const f = choice.fup
+      li.fup = { lim: f.limit, act: f.action, ...(f.tariff ? { t: f.tariff } : {}), ...(f.filterId ? { fid: f.filterId } : {}), ...(f.redirectUrl ? { url: f.redirectUrl } : {}) }
+    }
     if (it.ratingGroup !== undefined) li.rg = it.ratingGroup
     if (it.serviceId !== undefined) li.sid = it.serviceId
     if (it.serviceContext !== undefined) li.ctx = it.serviceContext
@@ -321,6 +347,9 @@ export class ChargingService {
     li.req = r0 === undefined || r0 === null ? -1 : r0 === 'default' ? 0 : Math.max(0, Math.floor(r0))
     li.dq = svc.quota ?? this.opts.defaultQuota[svc.unit]
     li.thr = this.opts.quotaThresholdPercent
+    // A scheduled plan version taking over is a tariff boundary too.
+    const activation = this.plans.nextActivation(plan.id, now)
+    if (activation !== undefined && (choice.boundary === undefined || activation < choice.boundary)) choice.boundary = activation
     if (choice.boundary !== undefined) {
       // A grant never crosses a tariff boundary: it is valid until the boundary, and a time grant
       // holds no more seconds than are left before it.
@@ -337,6 +366,7 @@ export class ChargingService {
         const unit = items.find((i) => i.key === r.key)?.unit ?? 'events'
         const o: ItemOutcome = { kind: 'granted', key: r.key, unit, units: r.units ?? 0, validity: r.validity ?? 0, finalUnit: !!r.finalUnit, threshold: r.threshold ?? 0 }
         if (r.amount !== undefined) o.amount = BigInt(r.amount)
+        if (r.fup) o.fairUsage = { action: r.fup.a, ...(r.fup.f ? { filterId: r.fup.f } : {}), ...(r.fup.r ? { redirectUrl: r.fup.r } : {}) }
         return o
       }
       case 'refunded':
@@ -355,25 +385,39 @@ export class ChargingService {
     return Math.max(86400, (this.opts.validitySeconds + this.opts.reaperGraceSeconds) * 4)
   }
 
-  private async resolveByIdentity(ids: Identity[]): Promise<Resolved | undefined> {
+  private async resolveByIdentity(ids: Identity[], at = Date.now()): Promise<Resolved | undefined> {
     for (const id of ids) {
       const hit = await this.store.resolveIdentity(id.kind, id.value)
-      if (hit) return this.resolveAccount(hit.account, ids)
+      if (hit) return this.resolveAccount(hit.account, ids, at)
     }
     return undefined
   }
 
-  private async resolveAccount(accountId: string, ids: Identity[]): Promise<Resolved | undefined> {
+  /** The account's rating profile and the plan version in force at `at` (the event time). */
+  private async resolveAccount(accountId: string, ids: Identity[], at = Date.now()): Promise<Resolved | undefined> {
     let profile = this.accountPlans.get(accountId)
     if (profile === undefined) {
-      const [plan, timezone, country] = await this.store.redis.hmget(keys.account(accountId), 'plan', 'timezone', 'country')
+      const [plan, timezone, country, currency, taxRegion, segment] = await this.store.redis.hmget(keys.account(accountId), 'plan', 'timezone', 'country', 'currency', 'taxRegion', 'segment')
       if (plan === null) return undefined
-      profile = { plan, timezone: timezone ?? 'UTC', country: country ?? '' }
+      profile = { plan, timezone: timezone ?? 'UTC', country: country ?? '', currency: currency ?? '', taxRegion: taxRegion ?? '', segment: segment ?? '' }
       this.accountPlans.set(accountId, profile)
     }
     const sub: Record<string, string> = {}
     for (const id of ids) sub[id.kind] ??= id.value
-    return { accountId, planId: profile.plan, timezone: profile.timezone, country: profile.country, plan: await this.plans.get(profile.plan), sub }
+    const { plan, ...rest } = profile
+    return { accountId, planId: plan, ...rest, plan: await this.plans.get(plan, at), sub }
+  }
+
+  private ratingContext(r: Resolved, at: number): RatingContext {
+    return {
+      at,
+      timezone: r.timezone,
+      country: r.country,
+      decks: this.plans.decks,
+      ...(r.currency ? { currency: r.currency } : {}),
+      ...(r.taxRegion ? { taxRegion: r.taxRegion } : {}),
+      ...(r.segment ? { segment: r.segment } : {}),
+    }
   }
 
   private unavailable(err: unknown): { kind: 'unavailable'; reason: string } {

@@ -1,4 +1,4 @@
-import type { BalanceStore } from '../balance/store.js'
+import { activePlan, type BalanceStore } from '../balance/store.js'
 import type { CompiledPlan } from '../rating/plan.js'
 import type { DestinationDeck } from '../rating/deck.js'
 
@@ -7,7 +7,7 @@ import type { DestinationDeck } from '../rating/deck.js'
  * and each node reloads its compiled copy when the counter moves (checked at most every `ttlMs`).
  */
 export class PlanCache {
-  private plans = new Map<string, CompiledPlan>()
+  private plans = new Map<string, CompiledPlan[]>()
   private deckMap = new Map<string, DestinationDeck>()
   private version = -1
   private checkedAt = 0
@@ -18,9 +18,21 @@ export class PlanCache {
     private readonly ttlMs = 1000,
   ) {}
 
-  async get(id: string): Promise<CompiledPlan | undefined> {
+  /** The version of plan `id` in force at `at` (scheduled versions take over at their activeFrom). */
+  async get(id: string, at = Date.now()): Promise<CompiledPlan | undefined> {
     if (Date.now() - this.checkedAt > this.ttlMs) await this.refresh()
-    return this.plans.get(id)
+    const versions = this.plans.get(id)
+    return versions && activePlan(versions, at)
+  }
+
+  /** When the next scheduled version of plan `id` after `at` takes over, if one is waiting. */
+  nextActivation(id: string, at: number): number | undefined {
+    let next: number | undefined
+    const current = activePlan(this.plans.get(id) ?? [], at)
+    for (const p of this.plans.get(id) ?? []) {
+      if (p.activeFrom !== undefined && p.activeFrom > at && p.version > (current?.version ?? 0) && (next === undefined || p.activeFrom < next)) next = p.activeFrom
+    }
+    return next
   }
 
   /** Rate decks of the same version as the plans. */
@@ -34,7 +46,7 @@ export class PlanCache {
       try {
         const v = await this.store.plansVersion()
         if (v !== this.version) {
-          this.plans = await this.store.loadPlans()
+          this.plans = await this.store.loadPlanVersions()
           this.deckMap = await this.store.loadDecks()
           this.version = v
         }

@@ -54,8 +54,20 @@ export interface EventRequest {
   items: Array<ChargeItem & { units: number }>
 }
 
+/**
+ * The plan's fair-usage policy for this rating group once the account's octets in the current
+ * billing cycle passed the limit: Diameter turns it into Final-Unit-Indication RESTRICT_ACCESS
+ * (Filter-Id) or REDIRECT (Redirect-Server), RADIUS into a CoA-Request. `price` only changes the
+ * tariff, which the core already applied.
+ */
+export interface FairUsageState {
+  action: 'restrict' | 'redirect' | 'price'
+  filterId?: string
+  redirectUrl?: string
+}
+
 export type ItemOutcome =
-  | { kind: 'granted'; key: string; unit: UnitType; units: number; validity: number; finalUnit: boolean; threshold: number; amount?: bigint }
+  | { kind: 'granted'; key: string; unit: UnitType; units: number; validity: number; finalUnit: boolean; threshold: number; amount?: bigint; fairUsage?: FairUsageState }
   | { kind: 'committed'; key: string }
   | { kind: 'creditLimitReached'; key: string }
   | { kind: 'denied'; key: string; reason: string }

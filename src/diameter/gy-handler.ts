@@ -431,7 +431,12 @@ export class GyHandler {
     }
     out.push({ name: 'Result-Code', value: rc })
     if (o.kind === 'granted' && p.requestType !== RT.EVENT) {
+      // Out of credit wins (TERMINATE/configured action); otherwise a crossed fair-usage limit
+      // makes this grant the last one at full service: after it the gateway restricts or redirects.
+      const fup = o.fairUsage
       if (o.finalUnit) out.push(this.finalUnitIndication())
+      else if (fup?.action === 'restrict') out.push(this.finalUnitIndication({ action: 'RESTRICT_ACCESS', filterIds: fup.filterId ? [fup.filterId] : [] }))
+      else if (fup?.action === 'redirect' && fup.redirectUrl) out.push(this.finalUnitIndication({ action: 'REDIRECT', address: fup.redirectUrl, addressType: 'URL' }))
       if (o.threshold > 0) {
         const name = o.unit === 'seconds' ? 'Time-Quota-Threshold' : o.unit === 'octets' ? 'Volume-Quota-Threshold' : 'Unit-Quota-Threshold'
         out.push({ name, value: Math.min(o.threshold, 0xffffffff) })
@@ -440,8 +445,8 @@ export class GyHandler {
     return out
   }
 
-  private finalUnitIndication(): AvpInput {
-    const f = this.opts.finalUnit ?? { action: 'TERMINATE' }
+  private finalUnitIndication(policy?: FinalUnitPolicy): AvpInput {
+    const f = policy ?? this.opts.finalUnit ?? { action: 'TERMINATE' }
     const kids: AvpInput[] = [{ name: 'Final-Unit-Action', value: f.action }]
     if (f.action === 'REDIRECT') {
       kids.push({

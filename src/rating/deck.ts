@@ -7,7 +7,7 @@ import { parseMoney } from '../lib/money.js'
 export interface DeckEntry {
   prefix: string
   destination: string
-  /** micro-units per 60 s (the carrier CSV quotes per-minute prices) */
+  /** micro-units (of the deck currency) per 60 s (the carrier CSV quotes per-minute prices) */
   ratePerMinute: number
   first: number
   next: number
@@ -22,7 +22,14 @@ export class DestinationDeck {
   private readonly map = new Map<string, DeckEntry>()
   private maxLen = 0
 
-  constructor(readonly id: string, entries: Iterable<DeckEntry> = []) {
+  /** the currency of the deck's prices; undefined = the plan currency */
+  readonly currency?: string
+
+  constructor(readonly id: string, entries: Iterable<DeckEntry> = [], options: { currency?: string } = {}) {
+    if (options.currency !== undefined) {
+      if (!/^[A-Z]{3}$/.test(options.currency)) throw new DeckError(`deck ${id}: currency "${options.currency}" is not an ISO 4217 code`)
+      this.currency = options.currency
+    }
     for (const e of entries) this.add(e)
   }
 
@@ -46,11 +53,11 @@ export class DestinationDeck {
 
   /**
    * CSV in the usual carrier shape: `prefix,destination,price,first_increment,next_increment,connect_fee`
-   * (price per minute and fee in the plan currency, increments in seconds). A header row is skipped;
-   * a bad row is refused with its line number.
+   * (price per minute and fee in `options.currency`, default the plan currency; increments in
+   * seconds). A header row is skipped; a bad row is refused with its line number.
    */
-  static fromCsv(id: string, text: string): DestinationDeck {
-    const deck = new DestinationDeck(id)
+  static fromCsv(id: string, text: string, options: { currency?: string } = {}): DestinationDeck {
+    const deck = new DestinationDeck(id, [], options)
     let line = 0
     let start = 0
     while (start < text.length) {

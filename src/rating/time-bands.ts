@@ -38,30 +38,77 @@ function parts(tz: string, at: number): { y: number; mo: number; d: number; h: n
   return { y: +p.year, mo: +p.month, d: +p.day, h: +p.hour, mi: +p.minute, s: +p.second, wd: p.weekday.toLowerCase().slice(0, 3) as Weekday }
 }
 
-// Local date/weekday/minute only change per minute (zone offsets are whole minutes), so they are
-// memoised per (zone, UTC minute): Intl formatting costs microseconds, a Map hit nanoseconds.
-const partsCache = new Map<string, LocalParts>()
+// Local date/weekday/minute come from the zone's UTC offset, which is constant between DST
+// transitions: the offset is memoised per zone for the span around the last instant asked (Intl
+// formatting costs microseconds, a span check nanoseconds), and the date/weekday per local day.
+const HOUR = 3_600_000
+const DAY = 86_400_000
+interface ZoneSpan {
+  from: number
+  to: number
+  offset: number
+}
+const zoneSpans = new Map<string, ZoneSpan[]>()
 
-export function localParts(tz: string, at: number): LocalParts {
-  const key = `${tz}|${Math.floor(at / 60_000)}`
-  let lp = partsCache.get(key)
-  if (!lp) {
-    lp = computeLocalParts(tz, at)
-    if (partsCache.size >= 4096) partsCache.clear()
-    partsCache.set(key, lp)
-  }
-  return lp
+function intlOffset(tz: string, at: number): number {
+  const p = parts(tz, at)
+  return Date.UTC(p.y, p.mo - 1, p.d, p.h, p.mi, p.s) - Math.floor(at / 1000) * 1000
 }
 
-function computeLocalParts(tz: string, at: number): LocalParts {
-  const p = parts(tz, at)
-  return { date: `${p.y}-${String(p.mo).padStart(2, '0')}-${String(p.d).padStart(2, '0')}`, weekday: p.wd, minute: p.h * 60 + p.mi }
+/**
+ * UTC offset of `tz` at `at`, in ms. The day around `at` is checked at both ends: when the offset
+ * is the same (no zone changes its offset twice within a day), it holds all day; otherwise the
+ * transition minute is found by bisection and the side holding `at` is kept.
+ */
+function zoneOffset(tz: string, at: number): number {
+  let spans = zoneSpans.get(tz)
+  if (spans) {
+    for (const s of spans) if (at >= s.from && at < s.to) return s.offset
+  } else {
+    if (zoneSpans.size >= 1000) zoneSpans.clear()
+    zoneSpans.set(tz, (spans = []))
+  }
+  const from = Math.floor(at / HOUR) * HOUR
+  const to = from + DAY
+  const o1 = intlOffset(tz, from)
+  const o2 = intlOffset(tz, to)
+  let span: ZoneSpan
+  if (o1 === o2) span = { from, to, offset: o1 }
+  else {
+    // the first minute with the new offset, in (from, to]
+    let lo = 0
+    let hi = DAY / 60_000
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1
+      if (intlOffset(tz, from + mid * 60_000) === o1) lo = mid
+      else hi = mid
+    }
+    const edge = from + hi * 60_000
+    span = at < edge ? { from, to: edge, offset: o1 } : { from: edge, to, offset: intlOffset(tz, edge) }
+  }
+  if (spans.length >= 8) spans.shift()
+  spans.push(span)
+  return span.offset
+}
+
+const dayInfo = new Map<number, { date: string; weekday: Weekday }>()
+
+export function localParts(tz: string, at: number): LocalParts {
+  const local = at + zoneOffset(tz, at)
+  const day = Math.floor(local / DAY)
+  let info = dayInfo.get(day)
+  if (!info) {
+    const d = new Date(day * DAY)
+    info = { date: `${String(d.getUTCFullYear()).padStart(4, '0')}-${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}`, weekday: WEEKDAYS[d.getUTCDay()] }
+    if (dayInfo.size >= 20_000) dayInfo.clear()
+    dayInfo.set(day, info)
+  }
+  return { date: info.date, weekday: info.weekday, minute: Math.floor((local - day * DAY) / 60_000) }
 }
 
 /** UTC offset of `tz` at instant `at`, in ms. */
 export function offsetMs(tz: string, at: number): number {
-  const p = parts(tz, at)
-  return Date.UTC(p.y, p.mo - 1, p.d, p.h, p.mi, p.s) - Math.floor(at / 1000) * 1000
+  return zoneOffset(tz, at)
 }
 
 /** The instant of local wall time y-mo-d hh:mm in `tz` (in a DST gap: the first instant after it). */
@@ -74,10 +121,8 @@ export function localToUtc(tz: string, y: number, mo: number, d: number, minute:
   return utc
 }
 
-const hm = (s: string): number => {
-  const [h, m] = s.split(':').map(Number)
-  return h * 60 + m
-}
+/** "HH:MM" → minutes after midnight (the schema guarantees the shape). */
+const hm = (s: string): number => ((s.charCodeAt(0) - 48) * 10 + s.charCodeAt(1) - 48) * 60 + (s.charCodeAt(3) - 48) * 10 + s.charCodeAt(4) - 48
 
 function inBand(b: TimeBand, lp: LocalParts, holidays: ReadonlySet<string>): boolean {
   const day = holidays.has(lp.date) ? 'hol' : lp.weekday
@@ -90,7 +135,8 @@ function inBand(b: TimeBand, lp: LocalParts, holidays: ReadonlySet<string>): boo
 /** The first band that covers instant `at`, or undefined (the base tariff). */
 export function bandAt(bands: readonly TimeBand[], holidays: ReadonlySet<string>, tz: string, at: number): TimeBand | undefined {
   const lp = localParts(tz, at)
-  return bands.find((b) => inBand(b, lp, holidays))
+  for (const b of bands) if (inBand(b, lp, holidays)) return b
+  return undefined
 }
 
 /**
@@ -107,9 +153,9 @@ export function nextBandChange(bands: readonly TimeBand[], holidays: ReadonlySet
     edges.add(hm(b.to) % 1440)
   }
   const sorted = [...edges].sort((a, b) => a - b)
-  const p = parts(tz, at)
+  const [y, mo, d] = localParts(tz, at).date.split('-').map(Number)
   for (let day = 0; day <= horizonDays; day++) {
-    const base = new Date(Date.UTC(p.y, p.mo - 1, p.d + day))
+    const base = new Date(Date.UTC(y, mo - 1, d + day))
     for (const minute of sorted) {
       const u = localToUtc(tz, base.getUTCFullYear(), base.getUTCMonth() + 1, base.getUTCDate(), minute)
       if (u <= at) continue

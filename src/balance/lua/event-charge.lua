@@ -38,7 +38,14 @@ for _, it in ipairs(req.items) do
     tariff = it.tariff and it.tariff.name, planVersion = it.pv, tax = '0', currency = acct.currency, overage = false,
   }
   if req.op == 'refund' then
-    local amount = it.amount ~= nil and num(it.amount) or cost(it.tariff, true, units)
+    local amount, tax
+    if it.amount ~= nil then
+      amount = num(it.amount)
+      tax = taxInside(it.tariff, amount)
+    else
+      amount, tax = costTax(it.tariff, true, units)
+    end
+    cdr.tax = fmt(-tax)
     local main = bk.byId['main']
     main.amount = main.amount + amount
     main.dirty = true
@@ -54,7 +61,7 @@ for _, it in ipairs(req.items) do
     results[#results + 1] = { key = it.key, kind = 'denied', reason = acct.status }
   else
     local fromU = math.min(unitsAvailable(bk, it.unit, it.svc, now), units)
-    local price = cost(it.tariff, true, units - fromU)
+    local price, tax = costTax(it.tariff, true, units - fromU)
     if price > moneyAvailable(bk, it.svc, now, creditLimit) then
       results[#results + 1] = { key = it.key, kind = 'creditLimitReached' }
     else
@@ -69,6 +76,7 @@ for _, it in ipairs(req.items) do
       cdr.moneyBuckets = fmtMap(byB)
       cdr.unitsFromBuckets = fmt(fromU)
       cdr.total = fmt(price)
+      cdr.tax = fmt(tax)
       cdr.closeReason = 'event'
       redis.call('XADD', KEYS[4], '*', 'cdr', cjson.encode(cdr))
       results[#results + 1] = { key = it.key, kind = 'granted', units = units, amount = fmt(price) }

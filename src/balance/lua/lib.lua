@@ -6,14 +6,15 @@ local function fmt(n) return string.format('%.0f', n) end
 local function num(v) if v == nil or v == cjson.null then return 0 end return tonumber(v) or 0 end
 
 -- floor(a*b/c) and ceil(a*b/c) for non-negative integers without overflowing 2^53:
--- split a = q*c + r so only r*b (< b*c) is multiplied.
+-- split a = q*c + r so only r*b (< b*c) is multiplied. Below 2^53 the float quotient is off by at
+-- most one, so one correction step each way is exact — and a script can never spin on huge input.
 local function mulDivFloor(a, b, c)
   local q = math.floor(a / c)
   local r = a - q * c
   local p = r * b
   local f = math.floor(p / c)
-  while f * c > p do f = f - 1 end
-  while (f + 1) * c <= p do f = f + 1 end
+  if f * c > p then f = f - 1 end
+  if (f + 1) * c <= p then f = f + 1 end
   return q * b + f
 end
 local function mulDivCeil(a, b, c)
@@ -21,15 +22,44 @@ local function mulDivCeil(a, b, c)
   local r = a - q * c
   local p = r * b
   local f = math.floor(p / c)
-  while f * c > p do f = f - 1 end
-  while (f + 1) * c <= p do f = f + 1 end
+  if f * c > p then f = f - 1 end
+  if (f + 1) * c <= p then f = f + 1 end
   if f * c < p then f = f + 1 end
   return q * b + f
 end
 
--- Tariff t = {rate, per, first, next, fee, min}: `rate` micro-units per `per` units, billed in a
--- first increment then next increments (60/60, 30/6, 1/1), a connection fee and a minimum charge.
+-- floor(a/c) for non-negative integers, corrected for the rounding of the float division (one step
+-- suffices below 2^53; beyond it amounts are meaningless anyway and must not make a script spin).
+local function idiv(a, c)
+  local f = math.floor(a / c)
+  if f * c > a then f = f - 1 end
+  if (f + 1) * c <= a then f = f + 1 end
+  return f
+end
+
+-- a*b/c rounded half up to a multiple of q, exactly (a < 2^53; b, c ≤ ~2e6; q divides 10^6).
+-- a = h*c + l, so a*b/c = h*b + l*b/c with l*b small; then the integer part I and the remainder
+-- R/c are rounded to quanta without ever forming a*b.
+local function mulDivRoundQ(a, b, c, q)
+  local h = idiv(a, c)
+  local l = a - h * c
+  local lb = l * b
+  local fl = idiv(lb, c)
+  local i = h * b + fl
+  local r = lb - fl * c
+  local qa = idiv(i, q)
+  local qb = i - qa * q
+  return (qa + idiv(2 * (qb * c + r) + q * c, 2 * q * c)) * q
+end
+
+local function isNil(v) return v == nil or v == cjson.null end
+
+-- Tariff t = {rate, per, first, next, fee, min, tiers?, tx?, ti?, q?}: `rate` micro-units per `per`
+-- units, billed in a first increment then next increments (60/60, 30/6, 1/1), a connection fee
+-- and a minimum charge; tiers = [{from, rate, per}] change the price from `from` billed units on;
+-- tx = tax in ppm (ti = 1: prices include it); q = currency quantum (charges round up to it).
 -- A later segment of the same rating group (after a tariff change) starts with `next` and no fee.
+-- The same arithmetic as src/rating/cost.ts, exactly (cross-checked in test/unit/lua-cost.test.ts).
 local function segTariff(t, isFirst)
   local first = math.max(1, num(t.first))
   local nxt = math.max(1, num(t.next))
@@ -44,12 +74,72 @@ local function billedUnits(t, isFirst, u)
   return first + math.ceil((u - first) / nxt) * nxt
 end
 
-local function cost(t, isFirst, u)
-  if u <= 0 then return 0 end
+local function simpleTariff(t)
+  return (isNil(t.tiers) or #t.tiers == 0) and num(t.tx) == 0 and num(t.q) <= 1
+end
+
+-- Net price of b billed units (fee included, before the minimum and rounding).
+local function netRaw(t, fee, b)
+  local tiers = t.tiers
+  if isNil(tiers) or #tiers == 0 then return fee + mulDivCeil(b, num(t.rate), math.max(1, num(t.per))) end
+  local c, lo, rate, per = fee, 0, num(t.rate), math.max(1, num(t.per))
+  for i = 1, #tiers do
+    local hi = num(tiers[i].from)
+    if b <= hi then return c + mulDivCeil(b - lo, rate, per) end
+    if hi > lo then c = c + mulDivCeil(hi - lo, rate, per); lo = hi end
+    rate = num(tiers[i].rate)
+    per = math.max(1, num(tiers[i].per))
+  end
+  return c + mulDivCeil(b - lo, rate, per)
+end
+
+-- gross (what is debited) and the tax inside it, for u units of a segment.
+local function costParts(t, isFirst, u)
+  if u <= 0 then return 0, 0 end
   local _, _, fee, minc = segTariff(t, isFirst)
-  local c = fee + mulDivCeil(billedUnits(t, isFirst, u), num(t.rate), math.max(1, num(t.per)))
+  local c = netRaw(t, fee, billedUnits(t, isFirst, u))
   if c < minc then c = minc end
-  return c
+  local q = num(t.q)
+  if q > 1 then
+    local f = idiv(c, q)
+    if f * q < c then f = f + 1 end
+    c = f * q
+  end
+  local tx = num(t.tx)
+  if tx <= 0 then return c, 0 end
+  if q < 1 then q = 1 end
+  if num(t.ti) == 1 then
+    local net = mulDivRoundQ(c, 1000000, 1000000 + tx, q)
+    return c, c - net
+  end
+  local tax = mulDivRoundQ(c, tx, 1000000, q)
+  return c + tax, tax
+end
+
+local function cost(t, isFirst, u)
+  if simpleTariff(t) then
+    if u <= 0 then return 0 end
+    local _, _, fee, minc = segTariff(t, isFirst)
+    local c = fee + mulDivCeil(billedUnits(t, isFirst, u), num(t.rate), math.max(1, num(t.per)))
+    if c < minc then c = minc end
+    return c
+  end
+  local g = costParts(t, isFirst, u)
+  return g
+end
+
+-- gross and the tax inside it (0 for tariffs without tax).
+local function costTax(t, isFirst, u)
+  if simpleTariff(t) then return cost(t, isFirst, u), 0 end
+  return costParts(t, isFirst, u)
+end
+
+-- The tax inside an amount charged or refunded outside the segment arithmetic (a refund by amount).
+local function taxInside(t, amount)
+  local tx = num(t and t.tx)
+  if tx <= 0 or amount <= 0 then return 0 end
+  local q = math.max(1, num(t.q))
+  return amount - mulDivRoundQ(amount, 1000000, 1000000 + tx, q)
 end
 
 local UNLIMITED = 4503599627370496 -- 2^52
@@ -60,16 +150,54 @@ local function affordableUnits(t, isFirst, u0, c0, budget)
   local total = c0 + budget
   local first, nxt, fee, minc = segTariff(t, isFirst)
   local rate = num(t.rate)
-  if rate <= 0 then
-    if u0 > 0 or total >= math.max(fee, minc) then return UNLIMITED end
-    return 0
+  if simpleTariff(t) then
+    if rate <= 0 then
+      if u0 > 0 or total >= math.max(fee, minc) then return UNLIMITED end
+      return 0
+    end
+    local x = total - fee
+    if x < 0 or total < minc then return 0 end
+    local bmax = mulDivFloor(x, math.max(1, num(t.per)), rate)
+    if bmax < first then return 0 end
+    local aligned = first + math.floor((bmax - first) / nxt) * nxt
+    local u = aligned - u0
+    if u < 0 then return 0 end
+    return u
   end
-  local x = total - fee
-  if x < 0 or total < minc then return 0 end
-  local bmax = mulDivFloor(x, math.max(1, num(t.per)), rate)
-  if bmax < first then return 0 end
-  local aligned = first + math.floor((bmax - first) / nxt) * nxt
-  local u = aligned - u0
+  -- Tiers, tax or a currency quantum: search over aligned amounts first + k*next (cost is monotone).
+  local function fits(k)
+    local c = cost(t, isFirst, first + k * nxt)
+    return c < UNLIMITED and c <= total
+  end
+  if not fits(0) then return 0 end
+  local kmax = math.floor((UNLIMITED - first) / nxt)
+  -- a starting guess from the plain per-unit price with tax on top
+  local guess = 1
+  if rate > 0 then
+    local tx = num(t.tx)
+    local net = total
+    if tx > 0 and num(t.ti) ~= 1 then net = mulDivFloor(total, 1000000, 1000000 + tx) end
+    local b = mulDivFloor(math.max(0, net - fee), math.max(1, num(t.per)), rate)
+    guess = math.max(1, math.floor((b - first) / nxt))
+  end
+  local lo, hi
+  if guess > kmax then guess = kmax end
+  if fits(guess) then
+    lo, hi = guess, guess * 2 + 1
+    while hi <= kmax and fits(hi) do lo = hi; hi = hi * 2 + 1 end
+    if hi > kmax then
+      if fits(kmax) then return UNLIMITED end
+      hi = kmax
+    end
+  else
+    lo, hi = 0, guess
+  end
+  -- invariant: fits(lo), not fits(hi)
+  while hi - lo > 1 do
+    local mid = math.floor((lo + hi) / 2)
+    if fits(mid) then lo = mid else hi = mid end
+  end
+  local u = first + lo * nxt - u0
   if u < 0 then return 0 end
   return u
 end
@@ -199,10 +327,12 @@ local function takeMoney(bk, svc, now, creditLimit, amount, force)
   return parts, left, over
 end
 
--- Give back reserved units/money to the buckets they came from (main when a bucket is gone).
-local function giveBack(bk, parts)
+-- Give back reserved units/money to the buckets they came from (money to main when its bucket is
+-- gone; units of a removed allowance are not turned into money).
+local function giveBack(bk, parts, isMoney)
   for _, p in ipairs(parts or {}) do
-    local b = bk.byId[p[1]] or bk.byId['main']
+    local b = bk.byId[p[1]]
+    if b == nil and isMoney then b = bk.byId['main'] end
     if b ~= nil then
       b.amount = b.amount + num(p[2])
       b.dirty = true
@@ -250,8 +380,8 @@ local function releaseReservation(bk, rg)
   local money = 0
   if rg.res ~= nil and rg.res ~= cjson.null then
     noteGranted(rg.unit, -num(rg.res.n))
-    giveBack(bk, rg.res.ub)
-    giveBack(bk, rg.res.mb)
+    giveBack(bk, rg.res.ub, false)
+    giveBack(bk, rg.res.mb, true)
     money = sumParts(rg.res.mb)
   end
   rg.res = nil
@@ -276,7 +406,7 @@ local function writeCdrs(outboxKey, sess, acct, now, node, reason)
         inputOctets = fmt(num(rg.inO)), outputOctets = fmt(num(rg.outO)),
         unitsFromBuckets = fmt(num(rg.bu)), unitBuckets = fmtMap(rg.byU),
         destination = rg.dest, destinationName = rg.destName, tariff = rg.tname, planVersion = rg.pv,
-        moneyBuckets = fmtMap(rg.byB), total = fmt(num(rg.charged)), tax = '0', currency = acct.currency,
+        moneyBuckets = fmtMap(rg.byB), total = fmt(num(rg.charged)), tax = fmt(num(rg.tax)), currency = acct.currency,
         closeReason = reason, overage = (rg.overuse == true) or num(rg.over) > 0,
       }
       redis.call('XADD', outboxKey, '*', 'cdr', cjson.encode(cdr))

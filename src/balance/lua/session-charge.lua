@@ -14,10 +14,12 @@
 --          used.a: usage after a Tariff-Time-Change (rated with `tariff`; other usage with the grant's tariff);
 --          val: grant validity (s) when a tariff boundary is near; cap: max units before it.
 --          req: -1 = no new grant wanted, 0 = the default quota `dq`, N = N units.
+--          fup: fair usage {lim (octets per cycle), act: restrict|redirect|price, t (tariff past the
+--          limit, for price), fid (Filter-Id), url (redirect)}; req.cy = the billing cycle id now.
 -- Returns the answer JSON (also stored under KEYS[9] so a retransmission gets it again):
 --   {status: ok|unknownSubscriber|unknownSession|stalePlan, charged, closed, cdrs,
 --    results:[{key, kind: granted|creditLimitReached|denied|committed, units, validity,
---              finalUnit, threshold}]}
+--              finalUnit, threshold, fup: {a, f, r} once the fair-usage limit is passed}]}
 
 local stored = redis.call('GET', KEYS[9])
 if stored then return stored end
@@ -31,16 +33,21 @@ local function finish(answer)
   return text
 end
 
-local af = redis.call('HMGET', KEYS[1], 'id', 'plan', 'status', 'creditLimit', 'currency', 'timezone', 'country')
+local af = redis.call('HMGET', KEYS[1], 'id', 'plan', 'status', 'creditLimit', 'currency', 'timezone', 'country', 'taxRegion', 'segment', 'fupC', 'fupO')
 local acct = { id = af[1] or nil, plan = af[2], status = af[3], creditLimit = af[4], currency = af[5] }
 if not af[1] then return finish({ status = 'unknownSubscriber', results = {} }) end
 -- The caller rated with a cached plan id, time zone and country; if the account changed any of
 -- them, it must re-rate. Nothing is stored under the idempotency key for this answer.
-if (req.plan ~= nil and af[2] ~= req.plan) or (req.tz ~= nil and af[6] ~= req.tz) or (req.cc ~= nil and (af[7] or '') ~= req.cc) then
+if (req.plan ~= nil and af[2] ~= req.plan) or (req.tz ~= nil and af[6] ~= req.tz) or (req.cc ~= nil and (af[7] or '') ~= req.cc)
+  or (req.tr ~= nil and (af[8] or '') ~= req.tr) or (req.sg ~= nil and (af[9] or '') ~= req.sg) then
   return cjson.encode({ status = 'stalePlan' })
 end
 local creditLimit = num(acct.creditLimit)
 local active = acct.status == 'active'
+-- Octets counted against the fair-usage limit in this billing cycle (a new cycle starts at 0).
+local fupO = 0
+if req.cy ~= nil and af[10] == req.cy then fupO = num(af[11]) end
+local fupO0 = fupO
 
 -- The session hash keeps one field per rating group, so an update reads and rewrites only the
 -- rating groups it reports on: m = meta JSON (written once), r:<key> = rating group JSON,
@@ -105,15 +112,38 @@ for idx, it in ipairs(req.items) do
   end
   reservedDelta = reservedDelta - releaseReservation(bk, rg)
 
-  -- Debit what was used, segment by segment (a Tariff-Time-Change splits usage in two).
-  local usedNow = 0
+  -- Fair usage: octets past the cycle limit are priced with the fair-usage tariff (action price),
+  -- so a report crossing the limit is split in two pieces.
+  local fup = it.fup
+  if isNil(fup) then fup = nil end
+  local pieces = {}
   for _, u in ipairs(it.used or {}) do
     local units = num(u.u)
     if units > 0 then
-      usedNow = usedNow + units
-      rg.used = num(rg.used) + units
+      if fup ~= nil then
+        local below = math.max(0, math.min(units, num(fup.lim) - fupO))
+        fupO = fupO + units
+        if fup.act == 'price' and not isNil(fup.t) and below < units then
+          if below > 0 then pieces[#pieces + 1] = { u = below, a = u.a } end
+          pieces[#pieces + 1] = { u = units - below, ft = fup.t }
+        else
+          pieces[#pieces + 1] = { u = units, a = u.a }
+        end
+      else
+        pieces[#pieces + 1] = { u = units, a = u.a }
+      end
       rg.inO = num(rg.inO) + num(u.i)
       rg.outO = num(rg.outO) + num(u.o)
+    end
+  end
+
+  -- Debit what was used, segment by segment (a Tariff-Time-Change splits usage in two).
+  local usedNow = 0
+  for _, u in ipairs(pieces) do
+    local units = u.u
+    if units > 0 then
+      usedNow = usedNow + units
+      rg.used = num(rg.used) + units
       local taken, parts = takeUnits(bk, rg.unit, rg.svc, now, units)
       if #parts > 0 then
         if next(rg.byU) == nil then rg.byU = {} end
@@ -126,18 +156,22 @@ for idx, it in ipairs(req.items) do
         -- so increments apply to the segment's running total; a new tariff starts a new one.
         local seg = rg.seg
         local t = it.tariff
-        if u.a == nil then
+        if u.ft ~= nil then
+          t = u.ft
+        elseif u.a == nil then
           if grantTariff ~= nil then t = grantTariff elseif seg ~= nil then t = seg.t end
         end
         if seg == nil or seg.t.id ~= t.id then
-          seg = { t = t, first = (num(rg.nseg) == 0), u = 0, c = 0 }
+          seg = { t = t, first = (num(rg.nseg) == 0), u = 0, c = 0, x = 0 }
           rg.seg = seg
           rg.nseg = num(rg.nseg) + 1
         end
-        local newC = cost(seg.t, seg.first, seg.u + m)
+        local newC, newX = costTax(seg.t, seg.first, seg.u + m)
         local delta = newC - seg.c
+        rg.tax = num(rg.tax) + newX - num(seg.x)
         seg.u = seg.u + m
         seg.c = newC
+        seg.x = newX
         if delta > 0 then
           local mparts, _, over = takeMoney(bk, rg.svc, now, creditLimit, delta, true)
           if next(rg.byB) == nil then rg.byB = {} end
@@ -153,6 +187,9 @@ for idx, it in ipairs(req.items) do
 
   local want = num(it.req)
   if want == 0 then want = num(it.dq) end
+  local fupCrossed = fup ~= nil and fupO >= num(fup.lim)
+  -- Below the fair-usage limit a grant stops at it, so the crossing falls on a grant boundary.
+  if fup ~= nil and not fupCrossed and want > num(fup.lim) - fupO then want = num(fup.lim) - fupO end
   -- A tariff boundary ahead: no more units than fit before it.
   if it.cap ~= nil and it.cap ~= cjson.null and want > num(it.cap) then want = num(it.cap) end
   if req.op == 'terminate' or num(it.req) < 0 then
@@ -164,6 +201,7 @@ for idx, it in ipairs(req.items) do
     -- Grant sizing: unit buckets of the right scope first, then money at the rated price,
     -- capped by what the balance affords (postpaid: down to minus the credit limit).
     local t = it.tariff
+    if fupCrossed and fup.act == 'price' and not isNil(fup.t) then t = fup.t end
     local seg = rg.seg
     local su, sc, sfirst = 0, 0, (num(rg.nseg) == 0)
     if seg ~= nil and seg.t.id == t.id then su, sc, sfirst = seg.u, seg.c, seg.first end
@@ -208,6 +246,7 @@ for idx, it in ipairs(req.items) do
         key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= cjson.null) and num(it.val) or num(req.validity), finalUnit = final,
         threshold = math.floor(grant * num(it.thr) / 100),
       }
+      if fupCrossed then results[#results].fup = { a = fup.act, f = fup.fid, r = fup.url } end
     end
   end
 end
@@ -264,5 +303,6 @@ if reservedDelta ~= 0 then
   redis.call('HINCRBY', KEYS[10], 'reserved', fmt(reservedDelta))
 end
 if chargedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'charged', fmt(chargedNow)) end
+if req.cy ~= nil and (fupO ~= fupO0 or af[10] ~= req.cy) then redis.call('HSET', KEYS[1], 'fupC', req.cy, 'fupO', fmt(fupO)) end
 
 return finish({ status = 'ok', results = results, charged = fmt(chargedNow), closed = closed, cdrs = cdrs })

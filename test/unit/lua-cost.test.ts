@@ -1,0 +1,72 @@
+// The tariff arithmetic exists twice: in TypeScript (src/rating/cost.ts: price enquiries, re-rating)
+// and in Lua (src/balance/lua/lib.lua: every debit). This runs the Lua functions inside a real
+// redis-server on thousands of random tariffs — tiers, inclusive/exclusive tax, currency quanta —
+// and requires the same gross, tax and affordable units to the micro-unit.
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { startRedis } from '../helpers/redis.js'
+import { affordableUnits, costParts } from '../../src/rating/cost.js'
+import type { LuaTariff } from '../../src/rating/plan.js'
+
+const harness = `${readFileSync(new URL('../../src/balance/lua/lib.lua', import.meta.url), 'utf8')}
+local out = {}
+for _, c in ipairs(cjson.decode(ARGV[1])) do
+  local g, x = costTax(c.t, c.f, c.u)
+  local c0 = cost(c.t, c.f, c.u0)
+  local a = affordableUnits(c.t, c.f, c.u0, c0, c.b)
+  out[#out + 1] = { fmt(g), fmt(x), fmt(a) }
+end
+return cjson.encode(out)
+`
+
+function rng(seed: number): () => number {
+  let s = seed
+  return () => {
+    s = (s + 0x6d2b79f5) | 0
+    let x = Math.imul(s ^ (s >>> 15), 1 | s)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+t.test('Lua and TypeScript price every tariff identically', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const rand = rng(20261126)
+  const int = (n: number): number => Math.floor(rand() * n)
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]
+  const cases: Array<{ t: LuaTariff; f: boolean; u: number; u0: number; b: number }> = []
+  for (let i = 0; i < 4000; i++) {
+    const unitVolume = rand() < 0.4
+    const per = unitVolume ? pick([1, 1024, 1_048_576]) : pick([1, 60])
+    const tariff: LuaTariff = {
+      id: `t${i}`, name: 't', rate: pick([0, 1, 7, 999, 10_000, 100_000, 600_000, 1_234_567]), per,
+      first: unitVolume ? 1 : pick([1, 30, 60]), next: unitVolume ? pick([1, 1024]) : pick([1, 6, 60]),
+      fee: pick([0, 0, 50_000, 1]), min: pick([0, 0, 100_000, 3]),
+    }
+    if (rand() < 0.4) {
+      const from1 = 1 + int(unitVolume ? 5_000_000 : 600)
+      tariff.tiers = [{ from: from1, rate: pick([0, 5, 5_000, 300_000]), per }]
+      if (rand() < 0.5) tariff.tiers.push({ from: from1 + 1 + int(unitVolume ? 5_000_000 : 600), rate: pick([1, 2_500, 150_000]), per: pick([per, 1]) })
+    }
+    if (rand() < 0.5) tariff.tx = pick([200_000, 88_750, 70_000, 1, 999_999])
+    if (tariff.tx && rand() < 0.5) tariff.ti = 1
+    if (rand() < 0.5) tariff.q = pick([10, 1000, 10_000, 1_000_000])
+    const u = int(4) === 0 ? int(3) : int(unitVolume ? 50_000_000 : 7200)
+    cases.push({ t: tariff, f: rand() < 0.8, u, u0: int(2) === 0 ? 0 : int(unitVolume ? 10_000_000 : 600), b: pick([0, 1, 999, 10_000, 1_000_000, 25_000_000, int(1e9)]) })
+  }
+  let mismatches = 0
+  for (let from = 0; from < cases.length; from += 500) {
+    const batch = cases.slice(from, from + 500)
+    const got = JSON.parse((await redis.client.eval(harness, 0, JSON.stringify(batch))) as string) as Array<[string, string, string]>
+    batch.forEach((c, j) => {
+      const want = costParts(c.t, c.u, c.f)
+      const wantA = affordableUnits(c.t, c.f, c.u0, BigInt(c.b))
+      const [g, x, a] = got[j]
+      if (BigInt(g) !== want.gross || BigInt(x) !== want.tax || Number(a) !== wantA) {
+        if (mismatches++ < 5) t.fail(`case ${from + j}: ${JSON.stringify(c)} → Lua ${g}/${x}/${a}, TS ${want.gross}/${want.tax}/${wantA}`)
+      }
+    })
+  }
+  t.equal(mismatches, 0, `${cases.length} random tariffs: gross, tax and affordable units agree`)
+})
