@@ -8,7 +8,7 @@ import { OcsError } from '../lib/errors.js'
 import type { SecretBox } from '../lib/secrets.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { BillingStore } from '../cdr/types.js'
-import { PlanError, type PlanDocument } from '../rating/plan.js'
+import { PlanError, type CompiledPlan, type PlanDocument, type Prices } from '../rating/plan.js'
 import { DeckError } from '../rating/deck.js'
 
 export interface ApiDeps {
@@ -98,6 +98,17 @@ function checkPrecision(amount: bigint, currency: string, field: string): void {
   if (amount % quantum !== 0n) throw new OcsError('OCS_ERR_VALIDATION', `${field}: ${currency} amounts have ${digits} decimal${digits === 1 ? '' : 's'}`, field)
 }
 
+/**
+ * An account must be able to pay its plan's prices: in the plan currency, through an exchange rate,
+ * or with explicit prices in its currency for every service and fee.
+ */
+function checkPlanCurrency(plan: CompiledPlan, currency: string): void {
+  if (currency === plan.currency || plan.exchangeRates.has(currency)) return
+  const priced = (p: Prices): boolean => p[currency] !== undefined
+  const ok = plan.services.every((s) => priced(s.prices.rate) && s.prices.tiers.every((x) => priced(x.rate))) && plan.fees.every((f) => priced(f.amount))
+  if (!ok) throw new OcsError('OCS_ERR_VALIDATION', `currency: plan ${plan.id} has no prices in ${currency} and no exchange rate for it`, 'currency')
+}
+
 function checkAccountFields(b: { currency?: string; timezone?: string }): void {
   if (b.currency !== undefined && !CURRENCIES.has(b.currency)) throw new OcsError('OCS_ERR_VALIDATION', `currency: "${b.currency}" is not an ISO 4217 code`, 'currency')
   if (b.timezone !== undefined && !TIMEZONES.has(b.timezone)) throw new OcsError('OCS_ERR_VALIDATION', `timezone: "${b.timezone}" is not an IANA time zone`, 'timezone')
@@ -166,7 +177,9 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       if (initial < 0n) throw new OcsError('OCS_ERR_VALIDATION', 'balance: must not be negative', 'balance')
       checkPrecision(initial, b.currency, 'balance')
       checkPrecision(creditLimit, b.currency, 'creditLimit')
-      if (!(await plans.get(b.plan))) throw new OcsError('OCS_ERR_VALIDATION', `plan: no plan "${b.plan}"`, 'plan')
+      const plan = await plans.get(b.plan)
+      if (!plan) throw new OcsError('OCS_ERR_VALIDATION', `plan: no plan "${b.plan}"`, 'plan')
+      checkPlanCurrency(plan, b.currency)
       const acct = await store.createAccount(
         {
           currency: b.currency, type: b.type, plan: b.plan, timezone: b.timezone ?? 'UTC', language: b.language ?? 'en',
@@ -217,7 +230,11 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
         checkPrecision(patch.creditLimit, before.currency, 'creditLimit')
         if ((b.type ?? before.type) === 'prepaid' && patch.creditLimit !== 0n) throw new OcsError('OCS_ERR_VALIDATION', 'creditLimit: only postpaid accounts have a credit limit', 'creditLimit')
       }
-      if (b.plan !== undefined && !(await plans.get(b.plan))) throw new OcsError('OCS_ERR_VALIDATION', `plan: no plan "${b.plan}"`, 'plan')
+      if (b.plan !== undefined) {
+        const plan = await plans.get(b.plan)
+        if (!plan) throw new OcsError('OCS_ERR_VALIDATION', `plan: no plan "${b.plan}"`, 'plan')
+        checkPlanCurrency(plan, before.currency)
+      }
       for (const k of ['type', 'plan', 'timezone', 'language', 'taxRegion', 'country', 'segment', 'status'] as const) {
         if (b[k] !== undefined) (patch as Record<string, unknown>)[k] = b[k]
       }
@@ -374,17 +391,22 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
 
   // Rate decks: CSV `prefix,destination,price,first_increment,next_increment,connect_fee`.
   app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 64 << 20 }, (_req, body, done) => done(null, body))
-  app.put<{ Params: { id: string }; Body: string }>('/v1/decks/:id', { schema: { tags: ['plans'], params: { type: 'object', properties: { id } } } }, async (req) => {
-    if (typeof req.body !== 'string') throw new OcsError('OCS_ERR_VALIDATION', 'body: send the deck as text/csv', 'body')
-    try {
-      const deck = await store.putDeck(req.params.id, req.body)
-      await plans.refresh()
-      return { id: deck.id, prefixes: deck.size }
-    } catch (err) {
-      if (err instanceof DeckError) throw new OcsError('OCS_ERR_VALIDATION', err.message, 'body')
-      throw err
-    }
-  })
+  app.put<{ Params: { id: string }; Querystring: { currency?: string }; Body: string }>(
+    '/v1/decks/:id',
+    { schema: { tags: ['plans'], params: { type: 'object', properties: { id } }, querystring: { type: 'object', properties: { currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'currency of the deck prices (default: the plan currency)' } } } } },
+    async (req) => {
+      if (typeof req.body !== 'string') throw new OcsError('OCS_ERR_VALIDATION', 'body: send the deck as text/csv', 'body')
+      checkAccountFields({ currency: req.query.currency })
+      try {
+        const deck = await store.putDeck(req.params.id, req.body, req.query.currency)
+        await plans.refresh()
+        return { id: deck.id, prefixes: deck.size, ...(req.query.currency ? { currency: req.query.currency } : {}) }
+      } catch (err) {
+        if (err instanceof DeckError) throw new OcsError('OCS_ERR_VALIDATION', err.message, 'body')
+        throw err
+      }
+    },
+  )
 
   app.put<{ Params: { id: string }; Body: PlanDocument }>('/v1/plans/:id', { schema: { tags: ['plans'], params: { type: 'object', properties: { id } }, body: { type: 'object' } } }, async (req) => {
     if (req.body.id !== req.params.id) throw new OcsError('OCS_ERR_VALIDATION', 'id: must match the URL', 'id')

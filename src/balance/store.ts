@@ -355,17 +355,27 @@ export class BalanceStore {
     return plan
   }
 
-  /** Stores a destination rate deck (validated first) and bumps the plan version so every node reloads. */
-  async putDeck(id: string, csv: string): Promise<DestinationDeck> {
-    const deck = DestinationDeck.fromCsv(id, csv)
-    await this.redis.hset(keys.decks(), id, csv)
+  /**
+   * Stores a destination rate deck (validated first) and bumps the plan version so every node
+   * reloads. `currency`: the deck's prices are in it (a wholesale deck in USD) and are converted
+   * with the plan's exchange rates; unset = the plan currency.
+   */
+  async putDeck(id: string, csv: string, currency?: string): Promise<DestinationDeck> {
+    const deck = DestinationDeck.fromCsv(id, csv, currency ? { currency } : {})
+    await this.redis.hset(keys.decks(), id, currency ? JSON.stringify({ currency, csv }) : csv)
     await this.redis.incr(keys.plansVersion())
     return deck
   }
 
   async loadDecks(): Promise<Map<string, DestinationDeck>> {
     const h = await this.redis.hgetall(keys.decks())
-    return new Map(Object.entries(h).map(([id, csv]) => [id, DestinationDeck.fromCsv(id, csv)]))
+    return new Map(
+      Object.entries(h).map(([id, text]) => {
+        // A CSV deck never starts with "{"; a deck with a currency is stored as JSON.
+        const d = text.startsWith('{') ? (JSON.parse(text) as { currency: string; csv: string }) : { csv: text }
+        return [id, DestinationDeck.fromCsv(id, d.csv, 'currency' in d ? { currency: d.currency } : {})]
+      }),
+    )
   }
 
   async plansVersion(): Promise<number> {

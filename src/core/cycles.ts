@@ -74,7 +74,15 @@ export class CycleRunner implements Component {
         return 'noPlan'
       }
       const cycle = cycleAt(plan, timezone ?? 'UTC', now)
-      const fees = recurringFees(plan, currency ?? plan.currency, taxRegion ?? '')
+      let fees: ReturnType<typeof recurringFees>
+      try {
+        fees = recurringFees(plan, currency ?? plan.currency, taxRegion ?? '')
+      } catch (err) {
+        // e.g. the plan cannot price its fee in the account currency: nothing is charged or granted.
+        this.log?.warn({ account: accountId, plan: planId, err: (err as Error).message }, 'billing cycle cannot start')
+        await this.store.redis.zadd(keys.cyclesOf(accountId), now + this.opts.retryMs, accountId)
+        return 'noPlan'
+      }
       const bundles = (plan.bundles ?? []).map((b) => ({
         name: b.name, kind: b.unit, amount: b.amount, priority: b.priority ?? 10, ...(b.services?.length ? { scope: b.services } : {}),
       }))
