@@ -1,12 +1,16 @@
 // The Diameter part of `npm run bench`: the full OCS (built dist/main.js, embedded Redis with AOF
 // everysec) in its own process, the load generator (scripts/load-diameter.ts) in another, and the
-// same load generator against a no-op responder for the ceiling. Returns Markdown table lines.
-import { spawn, type ChildProcess } from 'node:child_process'
+// same load generator against a no-op responder for the ceiling. The same message mix also comes
+// from a client nobody here wrote: Erlang/OTP's diameter application (test/erlang/cc_client.escript
+// in load mode), when escript and erlang-diameter are installed. Returns Markdown table lines.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const KEY = 'bench-key-0123456789abcdef'
+const ESCRIPT = fileURLToPath(new URL('../test/erlang/cc_client.escript', import.meta.url))
 
 interface Load {
   ccrs: number
@@ -43,6 +47,28 @@ async function load(port: number, seconds: number, concurrency: number, rate = 0
   return JSON.parse(out.trim().split('\n').pop()!) as Load
 }
 
+/** escript, when Erlang/OTP with its diameter application is installed (Debian erlang-base, erlang-diameter). */
+function erlangEscript(): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', 'ls -d /usr/lib/erlang/lib/diameter-* >/dev/null && command -v escript'], { encoding: 'utf8' }).trim() || undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The same mix from the Erlang/OTP diameter client: one connection, `concurrency` Erlang processes. */
+async function loadErlang(escript: string, port: number, seconds: number, concurrency: number, dir: string): Promise<Load> {
+  const tmp = mkdtempSync(join(dir, 'erl-'))
+  const args = [ESCRIPT, 'load', '127.0.0.1', String(port), '4679', '6', '64', String(concurrency), String(seconds), '5', tmp]
+  const p = spawn(escript, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  p.stdout.on('data', (d) => (out += d))
+  const code = await new Promise((r) => p.once('exit', r))
+  const last = out.trim().split('\n').pop() ?? ''
+  if (code !== 0 || !last.startsWith('{')) throw new Error(`Erlang load client failed (${String(code)}): ${out.slice(-1000)}`)
+  return JSON.parse(last) as Load
+}
+
 export async function benchDiameter(seconds: number): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-d-'))
   const { OCS_REDIS_URL: _u, OCS_REDIS_CLUSTER: _c, ...env } = process.env
@@ -69,6 +95,9 @@ export async function benchDiameter(seconds: number): Promise<string[]> {
     const full: Load[] = []
     const ceil: Load[] = []
     const half: Load[] = []
+    const erl: Load[] = []
+    const erlCeil: Load[] = []
+    const escript = erlangEscript()
     for (let round = 1; round <= 2; round++) {
       const c = await load(nport, seconds, 128)
       ceil.push(c)
@@ -79,11 +108,24 @@ export async function benchDiameter(seconds: number): Promise<string[]> {
       const h = await load(dport, seconds, 128, Math.round(f.perSec / 2))
       half.push(h)
       rows.push(`| OCS at half of that rate | ${round} | ${h.perSec} | ${h.p50.toFixed(2)} | ${h.p99.toFixed(2)} | ${JSON.stringify(h.results)} |`)
+      if (escript !== undefined) {
+        const ec = await loadErlang(escript, nport, seconds, 128, dir)
+        erlCeil.push(ec)
+        rows.push(`| ceiling: no-op responder, Erlang OTP diameter client, 128 in flight | ${round} | ${ec.perSec} | ${ec.p50.toFixed(2)} | ${ec.p99.toFixed(2)} | ${JSON.stringify(ec.results)} |`)
+        const e = await loadErlang(escript, dport, seconds, 128, dir)
+        erl.push(e)
+        rows.push(`| OCS full stack, Erlang OTP diameter client, 128 in flight | ${round} | ${e.perSec} | ${e.p50.toFixed(2)} | ${e.p99.toFixed(2)} | ${JSON.stringify(e.results)} |`)
+      }
     }
     const best = (xs: Load[]): Load => xs.sort((x, y) => y.perSec - x.perSec)[0]
     const f = best(full)
     const c = best(ceil)
-    rows.push('', `**OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)}), p99 at half load ${Math.min(...half.map((h) => h.p99)).toFixed(2)} ms** (better of 2 rounds). Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.`)
+    const e = erl.length > 0 ? best(erl) : undefined
+    const erlNote =
+      e === undefined
+        ? ' Erlang OTP diameter client: not run (escript or erlang-diameter missing).'
+        : ` Erlang OTP diameter client (test/erlang/cc_client.escript load mode, same mix, 128 Erlang processes on one connection): ${e.perSec} CCR/s, p50 ${e.p50.toFixed(2)} ms, p99 ${e.p99.toFixed(2)} ms; its own ceiling against the no-op responder ${best(erlCeil).perSec} CCR/s.`
+    rows.push('', `**OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)}), p99 at half load ${Math.min(...half.map((h) => h.p99)).toFixed(2)} ms** (better of 2 rounds). Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`)
     return rows
   } finally {
     ocs.kill('SIGTERM')

@@ -23,6 +23,7 @@ if [ "${OCS_SETUP_TEST:-0}" = 1 ]; then
   command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
   { command -v escript >/dev/null 2>&1 && ls -d /usr/lib/erlang/lib/diameter-* >/dev/null 2>&1; } || need_pkgs+=(erlang-base erlang-diameter)
+  { command -v freeDiameterd >/dev/null 2>&1 && [ -e /usr/lib/freeDiameter/rt_default.fdx ]; } || need_pkgs+=(freediameter)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -63,6 +63,17 @@ interface CompiledPeer {
   ranges: Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>
 }
 
+/**
+ * Where a session's server-initiated requests go: `peer` is the connection its CCRs came in on (the
+ * next hop, maybe a relay), `host`/`realm` the credit-control client itself, which the RAR/ASR names
+ * as Destination-Host/Destination-Realm so that a relay can route it (RFC 6733 §6.1).
+ */
+interface SessionRoute {
+  peer: string
+  host: string
+  realm: string
+}
+
 interface CachedAnswer {
   at: number
   answer: Promise<{ buf: Buffer; resultCode: number; type: string } | undefined>
@@ -87,8 +98,8 @@ export class DiameterServer implements Component {
   private readonly connections = new Set<PeerConnection>()
   /** Open peers by lower-cased Origin-Host: a reconnect replaces the old connection at once. */
   private readonly peers = new Map<string, PeerConnection>()
-  /** Session-Id → Origin-Host (lower case) of the peer that sent its CCRs to this node. */
-  private readonly sessionPeers = new Lru<string, string>(200_000)
+  /** Session-Id → the peer connection (lower-case Origin-Host) that sent its CCRs to this node, and the client behind it. */
+  private readonly sessionPeers = new Lru<string, SessionRoute>(200_000)
   private readonly duplicates = new Map<string, CachedAnswer>()
   private inFlight = 0
   private drainWaiters: Array<() => void> = []
@@ -315,7 +326,7 @@ export class DiameterServer implements Component {
       .handle(msg)
       .then((a) => {
         const buf = this.sendGy(peer, msg, a, started)
-        this.trackSession(peer, a)
+        this.trackSession(peer, msg, a)
         return buf !== undefined && a.cacheable ? { buf, resultCode: a.resultCode, type: a.type } : undefined
       })
       .catch((err: unknown) => {
@@ -346,14 +357,21 @@ export class DiameterServer implements Component {
     }
   }
 
-  private trackSession(peer: PeerConnection, a: GyAnswer): void {
+  private trackSession(peer: PeerConnection, req: DiameterMessage, a: GyAnswer): void {
     if (a.sessionId === undefined || peer.originHost === undefined) return
     if (a.requestType === 3) {
       this.sessionPeers.delete(a.sessionId)
       return
     }
     if ((a.requestType === 1 || a.requestType === 2) && (a.resultCode < 3000 || (a.resultCode >= 4000 && a.resultCode < 5000))) {
-      this.sessionPeers.set(a.sessionId, peer.originHost.toLowerCase())
+      // A CCR that went through a relay or proxy carries Route-Record (RFC 6733 §6.1.9): then its
+      // Origin-Host/Realm name the client behind it. Otherwise the peer is the client.
+      const relayed = findAvp(req.avps, 'Route-Record') !== undefined
+      this.sessionPeers.set(a.sessionId, {
+        peer: peer.originHost.toLowerCase(),
+        host: (relayed ? avpString(findAvp(req.avps, 'Origin-Host')) : undefined) ?? peer.originHost,
+        realm: (relayed ? avpString(findAvp(req.avps, 'Origin-Realm')) : undefined) ?? peer.originRealm ?? '',
+      })
     }
   }
 
@@ -361,11 +379,11 @@ export class DiameterServer implements Component {
   private sendGy(peer: PeerConnection, req: DiameterMessage, a: GyAnswer, started: number): Buffer | undefined {
     let buf: Buffer
     try {
-      buf = encode({ ...answerHeader(req, a.error), avps: a.avps })
+      buf = encode({ ...answerHeader(req, a.error), avps: withProxyInfo(req, a.avps) })
     } catch (err) {
       this.opts.log.error({ err: (err as Error).message, sessionId: a.sessionId }, 'CCA encoding failed')
       a = this.gy.errorAnswer({ sessionId: a.sessionId, requestType: a.requestType }, RC.UNABLE_TO_COMPLY)
-      buf = encode({ ...answerHeader(req, false), avps: a.avps })
+      buf = encode({ ...answerHeader(req, false), avps: withProxyInfo(req, a.avps) })
     }
     peer.send(buf)
     const m = this.opts.metrics
@@ -386,7 +404,7 @@ export class DiameterServer implements Component {
       { name: 'Error-Message', value: message.slice(0, 200) },
     )
     if (failedAvp) avps.push({ name: 'Failed-AVP', value: [failedAvp] })
-    peer.send(encode({ ...answerHeader(req, isProtocolError(resultCode)), avps }))
+    peer.send(encode({ ...answerHeader(req, isProtocolError(resultCode)), avps: withProxyInfo(req, avps) }))
     this.opts.metrics.requests.inc({ protocol: 'diameter', command, type: '-', result: String(resultCode) })
   }
 
@@ -424,15 +442,16 @@ export class DiameterServer implements Component {
   }
 
   private async serverRequest(kind: 'RAR' | 'ASR', sessionId: string): Promise<number | undefined> {
-    const host = this.sessionPeers.get(sessionId)
-    const peer = host === undefined ? undefined : this.peers.get(host)
-    if (peer === undefined || peer.state !== 'Open') return undefined
+    const route = this.sessionPeers.get(sessionId)
+    const peer = route === undefined ? undefined : this.peers.get(route.peer)
+    if (route === undefined || peer === undefined || peer.state !== 'Open') return undefined
     const avps: AvpInput[] = [
       { name: 'Session-Id', value: sessionId },
       { name: 'Origin-Host', value: this.local.originHost },
       { name: 'Origin-Realm', value: this.local.originRealm },
-      { name: 'Destination-Realm', value: peer.originRealm ?? '' },
-      { name: 'Destination-Host', value: peer.originHost ?? '' },
+      // The client that sent the CCRs, which a relay between us routes to (RFC 4006 §5.5, RFC 6733 §6.1).
+      { name: 'Destination-Realm', value: route.realm },
+      { name: 'Destination-Host', value: route.host },
       { name: 'Auth-Application-Id', value: CREDIT_CONTROL_APPLICATION },
     ]
     if (kind === 'RAR') avps.push({ name: 'Re-Auth-Request-Type', value: 'AUTHORIZE_ONLY' })
@@ -449,6 +468,15 @@ export class DiameterServer implements Component {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+/**
+ * The answer's AVPs followed by the request's Proxy-Info AVPs, unchanged and in their order: RFC 6733
+ * §6.2 (a proxy that added Proxy-Info to a request finds its state in the answer, §6.7.3).
+ */
+export function withProxyInfo(req: Pick<DiameterMessage, 'avps'>, avps: AvpInput[]): AvpInput[] {
+  const proxyInfo = findAvps(req.avps, 'Proxy-Info')
+  return proxyInfo.length === 0 ? avps : [...avps, ...proxyInfo]
 }
 
 /**

@@ -7,37 +7,57 @@
 %% dir, connects to the OCS (CER/CEA), lets the watchdogs exchange DWR/DWA, then runs a data session
 %% (CCR-I/U/T) and two events (SMS direct debit, price enquiry), printing one line per answer:
 %%   CCA-I rc=2001 mscc_rc=2001 gsu_total=1048576 validity=900 ...
-%% Usage: cc_client.escript Host Port Msisdn TmpDir
+%% With the flag "rar" it prints "SESSION <Session-Id>" after CCA-I and waits (10 s at most) for the
+%% OCS's Re-Auth-Request on that session, printing "RAR dest_host=... dest_realm=...", before going on
+%% (test/e2e/diameter-freediameter.test.ts: the RAR has to find its way back through a relay).
+%%
+%% Load mode (scripts/bench-diameter.ts): the same message mix as scripts/load-diameter.ts (data
+%% sessions CCR-I, Updates x CCR-U with 1 MB used, CCR-T; one MSCC, rating group 1) from Concurrency
+%% Erlang processes over one connection for Seconds, then one JSON line:
+%%   {"ccrs":N,"seconds":S,"perSec":R,"p50":ms,"p90":ms,"p99":ms,"max":ms,"results":{"I:2001":N,...}}
+%%
+%% Usage: cc_client.escript Host Port Msisdn TmpDir [rar]
+%%        cc_client.escript load Host Port MsisdnPrefix MsisdnWidth Subscribers Concurrency Seconds Updates TmpDir
 -mode(compile).
 
-main([Host, PortS, Msisdn, Tmp]) ->
-    try run(Host, list_to_integer(PortS), Msisdn, Tmp) of
+main(["load", Host, PortS, Prefix, WidthS, SubsS, ConcS, SecsS, UpdS, Tmp]) ->
+    guard(fun() ->
+        load(Host, list_to_integer(PortS), Prefix, list_to_integer(WidthS), list_to_integer(SubsS),
+             list_to_integer(ConcS), list_to_integer(SecsS), list_to_integer(UpdS), Tmp)
+    end);
+main([Host, PortS, Msisdn, Tmp | Flags]) when Flags =:= []; Flags =:= ["rar"] ->
+    guard(fun() -> run(Host, list_to_integer(PortS), Msisdn, Tmp, Flags =:= ["rar"]) end);
+main(_) ->
+    io:format("usage: cc_client.escript Host Port Msisdn TmpDir [rar]~n"
+              "       cc_client.escript load Host Port MsisdnPrefix MsisdnWidth Subscribers Concurrency Seconds Updates TmpDir~n"),
+    halt(2).
+
+guard(F) ->
+    try F() of
         ok -> halt(0)
     catch
         C:E:St ->
             io:format("ERROR ~p:~p ~p~n", [C, E, St]),
             halt(1)
-    end;
-main(_) ->
-    io:format("usage: cc_client.escript Host Port Msisdn TmpDir~n"),
-    halt(2).
+    end.
 
 -define(OH, "erlang.client.test").
 -define(OR, "client.test").
 
-run(Host, Port, Msisdn, Tmp) ->
+%% Compile the dictionary and the callbacks, start the diameter service and connect: returns once
+%% the peer is up (CER/CEA done).
+connect(Host, Port, Tmp, ProductName) ->
     Here = filename:dirname(escript:script_name()),
     ok = compile_dict(filename:join(Here, "ocs_cc.dia"), Tmp),
     ok = compile_module(filename:join(Here, "ocs_cc_cb.erl"), Tmp),
     true = code:add_patha(Tmp),
     register(cc_client_main, self()),
-    persistent_term:put(ocs_cc_tw, 400),
     ok = diameter:start(),
     ok = diameter:start_service(cc_client, [
         {'Origin-Host', ?OH},
         {'Origin-Realm', ?OR},
         {'Vendor-Id', 0},
-        {'Product-Name', "OTP diameter interop client"},
+        {'Product-Name', ProductName},
         {'Auth-Application-Id', [4]},
         {'Supported-Vendor-Id', [10415]},
         {decode_format, map},
@@ -47,10 +67,15 @@ run(Host, Port, Msisdn, Tmp) ->
     {ok, _} = diameter:add_transport(cc_client, {connect, [
         {transport_module, diameter_tcp},
         {transport_config, [{raddr, Addr}, {rport, Port}, {reuseaddr, true}]},
-        %% Tw through {M,F,A}, evaluated when the watchdog timer is armed: first shorter than the
-        %% OCS's (so this client sends DWR), then longer (so the OCS does).
+        %% Tw through {M,F,A}, evaluated when the watchdog timer is armed.
         {watchdog_timer, {ocs_cc_cb, tw, []}}]}),
-    receive {peer_up, _} -> io:format("PEER-UP~n") after 5000 -> erlang:error(no_peer_up) end,
+    receive {peer_up, _} -> ok after 5000 -> erlang:error(no_peer_up) end.
+
+run(Host, Port, Msisdn, Tmp, WaitRar) ->
+    %% Tw first shorter than the OCS's (so this client sends DWR), then longer (so the OCS does).
+    persistent_term:put(ocs_cc_tw, 400),
+    ok = connect(Host, Port, Tmp, "OTP diameter interop client"),
+    io:format("PEER-UP~n"),
     timer:sleep(1500),
     persistent_term:put(ocs_cc_tw, 10000),
     timer:sleep(3000),
@@ -70,6 +95,7 @@ run(Host, Port, Msisdn, Tmp) ->
         {'Multiple-Services-Indicator', 1},
         {'Multiple-Services-Credit-Control', [[{'Requested-Service-Unit', [[{'CC-Total-Octets', 1048576}]]}, {'Rating-Group', [10]}]]}]]),
     report("CCA-I", I),
+    case WaitRar of true -> wait_rar(Sid); false -> ok end,
     U = call(['CCR' | Base(2, 1, Data, Sid) ++ [
         {'Multiple-Services-Indicator', 1},
         {'Multiple-Services-Credit-Control', [[{'Requested-Service-Unit', [[{'CC-Total-Octets', 1048576}]]},
@@ -93,6 +119,17 @@ run(Host, Port, Msisdn, Tmp) ->
     ok = diameter:stop_service(cc_client),
     io:format("DONE~n"),
     ok.
+
+%% The OCS's Re-Auth-Request for Sid (answered 2001 by ocs_cc_cb:handle_request/3).
+wait_rar(Sid) ->
+    io:format("SESSION ~s~n", [Sid]),
+    SidB = list_to_binary(Sid),
+    receive
+        {request, ['RAR' | #{'Session-Id' := SidB} = R]} ->
+            io:format("RAR dest_host=~s dest_realm=~s origin_host=~s~n",
+                      [maps:get('Destination-Host', R), maps:get('Destination-Realm', R), maps:get('Origin-Host', R)])
+    after 10000 -> erlang:error(no_rar)
+    end.
 
 call(Msg) ->
     case diameter:call(cc_client, cc, Msg, [{timeout, 5000}]) of
@@ -147,3 +184,69 @@ write_beam({ok, Mod, Bin, _Warnings}, Tmp) ->
     write_beam({ok, Mod, Bin}, Tmp);
 write_beam(Error, _Tmp) ->
     erlang:error({compile_failed, Error}).
+
+%% ---------------------------------------------------------------------------------------------
+%% Load mode
+
+load(Host, Port, Prefix, Width, Subs, Conc, Secs, Updates, Tmp) ->
+    persistent_term:put(ocs_cc_tw, 30000),
+    ok = connect(Host, Port, Tmp, "OTP diameter load client"),
+    Main = self(),
+    Start = erlang:monotonic_time(millisecond),
+    StopAt = Start + Secs * 1000,
+    Workers = [spawn_link(fun() -> Main ! {done, self(), worker(W, Prefix, Width, Subs, Updates, StopAt)} end)
+               || W <- lists:seq(0, Conc - 1)],
+    Collected = [receive {done, P, R} -> R end || P <- Workers],
+    Elapsed = (erlang:monotonic_time(millisecond) - Start) / 1000,
+    Lat = lists:sort(lists:append([L || {L, _} <- Collected])),
+    Results = lists:foldl(fun({_, M}, Acc) -> maps:fold(fun(K, V, A) -> maps:update_with(K, fun(X) -> X + V end, V, A) end, Acc, M) end,
+                          #{}, Collected),
+    N = length(Lat),
+    T = list_to_tuple(Lat),
+    Pct = fun(_) when N =:= 0 -> 0.0; (P) -> element(min(N, (N * P) div 100 + 1), T) / 1000 end,
+    Json = io_lib:format("{\"ccrs\":~w,\"seconds\":~.3f,\"perSec\":~w,\"p50\":~.3f,\"p90\":~.3f,\"p99\":~.3f,\"max\":~.3f,\"results\":{~s}}",
+                         [N, Elapsed, round(N / Elapsed), Pct(50), Pct(90), Pct(99), case N of 0 -> 0.0; _ -> element(N, T) / 1000 end,
+                          lists:join(",", [io_lib:format("\"~s\":~w", [K, V]) || {K, V} <- lists:sort(maps:to_list(Results))])]),
+    io:format("~s~n", [Json]),
+    ok = diameter:stop_service(cc_client),
+    ok.
+
+%% One worker: data sessions back to back until StopAt; returns {LatenciesMicroseconds, #{"U:2001" => Count}}.
+worker(W, Prefix, Width, Subs, Updates, StopAt) ->
+    worker(W, Prefix, Width, Subs, Updates, StopAt, 0, {[], #{}}).
+
+worker(W, Prefix, Width, Subs, Updates, StopAt, Seq, Acc) ->
+    case erlang:monotonic_time(millisecond) < StopAt of
+        false -> Acc;
+        true ->
+            Msisdn = Prefix ++ string:right(integer_to_list((W + Seq * 7) rem Subs), Width, $0),
+            Sid = lists:flatten(io_lib:format("~s;~w;~w;~w", [?OH, erlang:system_time(millisecond), W, Seq])),
+            A1 = ccr(Sid, Msisdn, 1, 0, false, true, Acc),
+            A2 = updates(Sid, Msisdn, 1, Updates, StopAt, A1),
+            A3 = ccr(Sid, Msisdn, 3, Updates + 1, true, false, A2),
+            worker(W, Prefix, Width, Subs, Updates, StopAt, Seq + 1, A3)
+    end.
+
+updates(Sid, Msisdn, U, Updates, StopAt, Acc) ->
+    case U =< Updates andalso erlang:monotonic_time(millisecond) < StopAt of
+        false -> Acc;
+        true -> updates(Sid, Msisdn, U + 1, Updates, StopAt, ccr(Sid, Msisdn, 2, U, true, true, Acc))
+    end.
+
+ccr(Sid, Msisdn, Type, Num, Used, Request, {Lat, Res}) ->
+    Mscc = [{'Rating-Group', [1]}]
+        ++ [{'Requested-Service-Unit', [[]]} || Request]
+        ++ [{'Used-Service-Unit', [[{'CC-Input-Octets', 400000}, {'CC-Output-Octets', 600000}]]} || Used],
+    Msg = ['CCR', {'Session-Id', Sid}, {'Origin-Host', ?OH}, {'Origin-Realm', ?OR}, {'Destination-Realm', "localdomain"},
+           {'Auth-Application-Id', 4}, {'Service-Context-Id', "32251@3gpp.org"}, {'CC-Request-Type', Type},
+           {'CC-Request-Number', Num}, {'Subscription-Id', [[{'Subscription-Id-Type', 0}, {'Subscription-Id-Data', Msisdn}]]},
+           {'Multiple-Services-Indicator', [1]}, {'Multiple-Services-Credit-Control', [Mscc]}],
+    T0 = erlang:monotonic_time(microsecond),
+    Rc = case diameter:call(cc_client, cc, Msg, [{timeout, 5000}]) of
+             {ok, ['CCA' | A], _} -> integer_to_list(maps:get('Result-Code', A));
+             {error, Reason} -> lists:flatten(io_lib:format("~p", [Reason]));
+             _ -> "error"
+         end,
+    Us = erlang:monotonic_time(microsecond) - T0,
+    Key = [lists:nth(Type, "IUTE"), $: | Rc],
+    {[Us | Lat], maps:update_with(Key, fun(X) -> X + 1 end, 1, Res)}.
