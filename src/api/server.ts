@@ -7,6 +7,7 @@ import { OcsError } from '../lib/errors.js'
 import type { ApiKeyGuard } from './auth.js'
 import { registerRoutes, type ApiDeps } from './routes.js'
 import { registerCdrRoutes } from '../cdr/routes.js'
+import { registerRatingRoutes } from './rating-routes.js'
 
 /** The REST management API: provisioning for the operator's back office. */
 export class ApiServer implements Component {
@@ -61,6 +62,7 @@ export class ApiServer implements Component {
     })
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
     app.register(async (scope) => registerRoutes(scope, deps))
+    app.register(async (scope) => registerRatingRoutes(scope, { store: deps.store, plans: deps.plans, ...(deps.billing ? { billing: deps.billing } : {}) }))
     if (deps.billing) {
       const billing = deps.billing
       app.register(async (scope) => registerCdrRoutes(scope, { store: billing }))

@@ -75,3 +75,38 @@ t.test('a deck priced in USD is converted into the plan currency with the exchan
   t.ok(quote.kind === 'ok' && quote.outcomes[0].kind === 'priced')
   if (quote.kind === 'ok' && quote.outcomes[0].kind === 'priced') t.equal(quote.outcomes[0].amount, 100_000n, '0.108 USD a minute = 0.10 EUR')
 })
+
+t.test('quote: a usage priced under the account plan or another, split at a band change, charging nothing', async (t) => {
+  const acct = await call('POST', '/v1/accounts', { currency: 'EUR', type: 'prepaid', plan: 'example-mobile', timezone: 'Europe/Paris', balance: '20' })
+  const before = (await call('GET', `/v1/accounts/${acct.body.id}`)).body.balance
+  // 19:59:00 Paris on a Wednesday: one minute at peak (0.12), one at off-peak (0.06), VAT inside
+  const q = await call('POST', '/v1/rating/quote', { account: acct.body.id, serviceContext: '32260@3gpp.org', units: 120, at: '2026-11-25T18:59:00Z' })
+  t.equal(q.status, 200)
+  t.same([q.body.plan, q.body.gross, q.body.tax, q.body.parts.length], ['example-mobile', '0.180000', '0.030000', 2])
+  t.same(q.body.parts.map((p: { units: number; gross: string }) => [p.units, p.gross]), [[60, '0.120000'], [60, '0.060000']])
+  const other = await call('POST', '/v1/rating/quote', { account: acct.body.id, plan: 'nope', serviceContext: '32251@3gpp.org', units: 1 })
+  t.equal(other.status, 400)
+  t.match(other.body.message, /^plan: no plan "nope"/)
+  t.equal((await call('GET', `/v1/accounts/${acct.body.id}`)).body.balance, before, 'nothing charged')
+  const bad = await call('POST', '/v1/rating/quote', { account: acct.body.id, serviceContext: 'nothing@3gpp.org', units: 1 })
+  t.equal(bad.status, 400)
+  t.match(bad.body.message, /^rating failed: /)
+})
+
+t.test('rerate: the stored CDRs of an account under another plan, beside what was charged', async (t) => {
+  const demo = { id: 'demo-eur', version: 1, currency: 'EUR', precision: 6, services: [{ name: 'data', unit: 'octets', match: { context: '32251@3gpp.org' }, tariff: { rate: '0.01', per: 1048576 } }] }
+  const dearer = { ...demo, id: 'dearer', services: [{ ...demo.services[0], tariff: { rate: '0.03', per: 1048576 } }] }
+  t.equal((await call('PUT', '/v1/plans/demo-eur', demo)).status, 200)
+  t.equal((await call('PUT', '/v1/plans/dearer', dearer)).status, 200)
+  const acct = await call('POST', '/v1/accounts', { currency: 'EUR', type: 'prepaid', plan: 'demo-eur', balance: '10' })
+  await call('POST', '/v1/subscribers', { account: acct.body.id, msisdn: '46709990002' })
+  const ids = [{ kind: 'msisdn' as const, value: '46709990002' }]
+  await ocs.charging.initiate({ sessionId: 'rr1', requestId: 'rr1/i', identities: ids, protocol: 'diameter', items: [{ serviceContext: '32251@3gpp.org', ratingGroup: 1, requested: 'default' }] })
+  await ocs.charging.terminate({ sessionId: 'rr1', requestId: 'rr1/t', identities: ids, protocol: 'diameter', items: [{ serviceContext: '32251@3gpp.org', ratingGroup: 1, used: [{ units: 4 * 1_048_576 }] }] })
+  for (let i = 0; i < 100 && (await call('GET', `/v1/cdrs?account=${acct.body.id}`)).body.cdrs.length === 0; i++) await new Promise((r) => setTimeout(r, 100))
+  const r = await call('POST', '/v1/rating/rerate', { account: acct.body.id, plan: 'dearer' })
+  t.equal(r.status, 200)
+  t.same([r.body.cdrs, r.body.charged, r.body.rerated, r.body.difference], [1, '0.040000', '0.120000', '0.080000'])
+  t.same(r.body.services, [{ service: 'data', cdrs: 1, charged: '0.040000', rerated: '0.120000' }])
+  t.same(r.body.failed, [])
+})
