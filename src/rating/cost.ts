@@ -1,5 +1,7 @@
 import type { LuaTariff } from './plan.js'
 
+export type { LuaTariff } from './plan.js'
+
 // The tariff arithmetic shared with the Lua scripts (src/balance/lua/lib.lua), in exact bigint:
 // used for price enquiries, grant sizing and re-rating, and to cross-check the scripts in tests.
 //
@@ -68,11 +70,11 @@ const ZERO: CostParts = Object.freeze({ net: 0n, tax: 0n, gross: 0n }) as CostPa
 export function costParts(t: LuaTariff, units: number, isFirst = true): CostParts {
   if (units <= 0) return { ...ZERO }
   const price = priceOf(t, units, isFirst)
-  return split(price, t)
+  return splitTax(price, t)
 }
 
 /** Splits a price (tax-exclusive or -inclusive per the tariff) into net, tax and gross. */
-export function split(price: bigint, t: Pick<LuaTariff, 'tx' | 'ti' | 'q'>): CostParts {
+export function splitTax(price: bigint, t: Pick<LuaTariff, 'tx' | 'ti' | 'q'>): CostParts {
   const tx = t.tx ?? 0
   if (tx <= 0 || price <= 0n) return { net: price, tax: 0n, gross: price }
   const q = t.q !== undefined && t.q > 1 ? BigInt(t.q) : 1n
@@ -91,7 +93,7 @@ export function cost(t: LuaTariff, units: number, isFirst = true): bigint {
   const price = priceOf(t, units, isFirst)
   const tx = t.tx ?? 0
   if (tx <= 0 || t.ti === 1) return price
-  return split(price, t).gross
+  return splitTax(price, t).gross
 }
 
 function isZeroPrice(t: LuaTariff): boolean {

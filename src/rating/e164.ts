@@ -9,6 +9,9 @@ export const CALLING_CODES: Record<string, string> = {
   AU: '61', NZ: '64', MX: '52', TR: '90', RU: '7', AE: '971', SA: '966', EG: '20', NG: '234', KE: '254',
 }
 
+/** The common "+<digits>" form: nothing to strip. */
+const PLAIN_INTERNATIONAL = /^\+\d{1,20}$/
+
 /** NANP countries dial nationally without a trunk '0' but with '1'. */
 const TRUNK_ONE = new Set(['1'])
 
@@ -17,6 +20,7 @@ const TRUNK_ONE = new Set(['1'])
  * "0701234567" in SE → "46701234567". Returns undefined when nothing numeric remains.
  */
 export function normaliseNumber(input: string, country?: string): string | undefined {
+  if (PLAIN_INTERNATIONAL.test(input)) return input.slice(1)
   let s = input.trim()
   const uri = /^(?:tel|sips?):([^@;?]*)/i.exec(s)
   if (uri) s = uri[1]

@@ -333,6 +333,13 @@ export function compilePlan(doc: unknown): CompiledPlan {
   const services: CompiledService[] = p.services.map((s, idx) => {
     if (names.has(s.name)) fail(['services', idx, 'name'], `duplicate service "${s.name}"`)
     names.add(s.name)
+    // the band name is part of the tariff id: one name, one price
+    const bandPercent = new Map<string, number>()
+    s.timeBands?.forEach((b, i) => {
+      const seen = bandPercent.get(b.name)
+      if (seen !== undefined && seen !== b.percent) fail(['services', idx, 'timeBands', i, 'percent'], `band "${b.name}" already has percent ${seen}`)
+      bandPercent.set(b.name, b.percent)
+    })
     const { tariff, prices: tp } = compileTariff(s.tariff, `${p.id}@${p.version}:${s.name}`, s.tariff.name ?? s.name, ['services', idx, 'tariff'])
     return { name: s.name, unit: s.unit, match: s.match, quota: s.quota, deck: s.deck, timeBands: s.timeBands ?? [], tariff, prices: tp }
   })

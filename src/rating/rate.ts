@@ -99,7 +99,7 @@ interface Source {
   per: number
   first: number
   next: number
-  /** quoted prices; for a deck, `currency` says which one */
+  /** quoted prices; for a deck, `currency` says which one (`min` is always the plan's) */
   rate: Prices
   fee: Prices
   min: Prices
@@ -117,7 +117,7 @@ function build(plan: CompiledPlan, src: Source, cur: string, band: TimeBand | un
   if (!rate.ok) return rate
   const fee = money(src.fee, 'fee')
   if (!fee.ok) return fee
-  const min = src.currency !== undefined ? priceIn(plan, src.min, cur) : money(src.min, 'min')
+  const min = priceIn(plan, src.min, cur) // the service's minimum, also for deck prices
   if (!min.ok) return { ok: false, reason: `${src.name}: min: ${min.reason}` }
   let fixed = 0
   const percents: number[] = []
@@ -165,20 +165,38 @@ function build(plan: CompiledPlan, src: Source, cur: string, band: TimeBand | un
 }
 
 // Built tariffs, cached per service (and deck entry) object: a recompiled plan or reloaded deck
-// brings new objects, so the cache can never serve stale prices.
-const serviceCache = new WeakMap<object, Map<string, Built>>()
-const deckCache = new WeakMap<CompiledService, WeakMap<DeckEntry, Map<string, Built>>>()
+// brings new objects, so the cache can never serve stale prices. The last variant asked is
+// compared field by field first (no key string to build and hash on the hot path).
 const MAX_VARIANTS = 256
 
-function cached(m: Map<string, Built>, key: string, make: () => Built): Built {
-  let b = m.get(key)
-  if (!b) {
-    b = make()
-    if (m.size >= MAX_VARIANTS) m.clear()
-    m.set(key, b)
+class Variants {
+  private cur = ''
+  private band: TimeBand | undefined
+  private promos = ''
+  private tax: string | undefined
+  private last: Built | undefined
+  private readonly map = new Map<string, Built>()
+
+  get(cur: string, band: TimeBand | undefined, promos: string, tax: string | undefined, make: () => Built): Built {
+    if (this.last !== undefined && this.band === band && this.cur === cur && this.promos === promos && this.tax === tax) return this.last
+    const key = `${cur}|${band?.name ?? ''}|${promos}|${tax ?? ''}`
+    let b = this.map.get(key)
+    if (!b) {
+      b = make()
+      if (this.map.size >= MAX_VARIANTS) this.map.clear()
+      this.map.set(key, b)
+    }
+    this.cur = cur
+    this.band = band
+    this.promos = promos
+    this.tax = tax
+    this.last = b
+    return b
   }
-  return b
 }
+
+const serviceCache = new WeakMap<object, Variants>()
+const deckCache = new WeakMap<CompiledService, WeakMap<DeckEntry, Variants>>()
 
 function serviceSource(svc: CompiledService): Source {
   return { id: svc.tariff.id, name: svc.tariff.name, per: svc.tariff.per, first: svc.tariff.first, next: svc.tariff.next, rate: svc.prices.rate, fee: svc.prices.fee, min: svc.prices.min, tiers: svc.prices.tiers }
@@ -229,7 +247,7 @@ function bandBoundary(plan: CompiledPlan, svc: CompiledService, tz: string, at: 
   return until
 }
 
-const fupCache = new WeakMap<CompiledFairUsage, Map<string, Built>>()
+const fupCache = new WeakMap<CompiledFairUsage, Variants>()
 
 function fairUsage(plan: CompiledPlan, svc: CompiledService, cur: string, taxRegion: string | undefined): FairUsageChoice | { reason: string } | undefined {
   const f = plan.fairUsage
@@ -238,11 +256,11 @@ function fairUsage(plan: CompiledPlan, svc: CompiledService, cur: string, taxReg
   if (f.filterId !== undefined) out.filterId = f.filterId
   if (f.redirectUrl !== undefined) out.redirectUrl = f.redirectUrl
   if (f.tariff && f.prices) {
-    let m = fupCache.get(f)
-    if (!m) fupCache.set(f, (m = new Map()))
+    let v = fupCache.get(f)
+    if (!v) fupCache.set(f, (v = new Variants()))
     const ft = f.tariff
     const fp = f.prices
-    const b = cached(m, `${cur}|${taxRegion ?? ''}`, () =>
+    const b = v.get(cur, undefined, '', taxRegion, () =>
       build(plan, { id: ft.id, name: ft.name, per: ft.per, first: ft.first, next: ft.next, rate: fp.rate, fee: fp.fee, min: fp.min, tiers: fp.tiers }, cur, undefined, NONE, taxRegion),
     )
     if (!b.ok) return { reason: `fair usage: ${b.reason}` }
@@ -271,20 +289,19 @@ export function chooseTariff(plan: CompiledPlan, svc: CompiledService, destinati
   }
   const band = svc.timeBands.length > 0 ? bandAt(svc.timeBands, plan.holidays, ctx.timezone, ctx.at) : undefined
   const promos = plan.promotions.length > 0 ? promotionsAt(plan, svc, ctx.segment, ctx.at) : undefined
-  const key = `${cur}|${band?.name ?? ''}|${promos?.key ?? ''}|${ctx.taxRegion ?? ''}`
-  let m: Map<string, Built> | undefined
+  let v: Variants | undefined
   if (entry) {
     let byEntry = deckCache.get(svc)
     if (!byEntry) deckCache.set(svc, (byEntry = new WeakMap()))
-    m = byEntry.get(entry)
-    if (!m) byEntry.set(entry, (m = new Map()))
+    v = byEntry.get(entry)
+    if (!v) byEntry.set(entry, (v = new Variants()))
   } else {
-    m = serviceCache.get(svc)
-    if (!m) serviceCache.set(svc, (m = new Map()))
+    v = serviceCache.get(svc)
+    if (!v) serviceCache.set(svc, (v = new Variants()))
   }
   const e = entry
   const d = deck
-  const built = cached(m, key, () => build(plan, e && d ? deckSource(plan, svc, d, e) : serviceSource(svc), cur, band, promos?.active ?? NONE, ctx.taxRegion))
+  const built = v.get(cur, band, promos?.key ?? '', ctx.taxRegion, () => build(plan, e && d ? deckSource(plan, svc, d, e) : serviceSource(svc), cur, band, promos?.active ?? NONE, ctx.taxRegion))
   if (!built.ok) return built
   let boundary = bandBoundary(plan, svc, ctx.timezone, ctx.at)
   if (promos?.edge !== undefined && (boundary === undefined || promos.edge < boundary)) boundary = promos.edge

@@ -86,7 +86,7 @@ function zoneOffset(tz: string, at: number): number {
     const edge = from + hi * 60_000
     span = at < edge ? { from, to: edge, offset: o1 } : { from: edge, to, offset: intlOffset(tz, edge) }
   }
-  if (spans.length >= 8) spans.shift()
+  if (spans.length >= 16) spans.shift()
   spans.push(span)
   return span.offset
 }
@@ -111,14 +111,29 @@ export function offsetMs(tz: string, at: number): number {
   return zoneOffset(tz, at)
 }
 
-/** The instant of local wall time y-mo-d hh:mm in `tz` (in a DST gap: the first instant after it). */
+/**
+ * The instant of local wall time y-mo-d hh:mm in `tz`. A wall time that happens twice (the hour
+ * repeated when DST ends) gives its first occurrence; one that does not exist (the hour skipped
+ * when DST starts) gives the first instant after the gap, i.e. the transition. Either way it is the
+ * first instant whose local time is at or past the wall time, which is where a band edge falls.
+ */
 export function localToUtc(tz: string, y: number, mo: number, d: number, minute: number): number {
-  const guess = Date.UTC(y, mo - 1, d, 0, minute)
-  const o1 = offsetMs(tz, guess)
-  let utc = guess - o1
-  const o2 = offsetMs(tz, utc)
-  if (o2 !== o1) utc = guess - o2
-  return utc
+  const wall = Date.UTC(y, mo - 1, d, 0, minute)
+  const early = wall - zoneOffset(tz, wall - DAY)
+  const late = wall - zoneOffset(tz, wall + DAY)
+  const lo = Math.min(early, late)
+  const hi = Math.max(early, late)
+  if (lo + zoneOffset(tz, lo) === wall) return lo
+  if (hi + zoneOffset(tz, hi) === wall || lo === hi) return hi
+  // a gap: local time jumps past `wall` somewhere in (lo, hi); find the first minute at or past it
+  let a = Math.floor(lo / 60_000)
+  let b = Math.ceil(hi / 60_000)
+  while (b - a > 1) {
+    const m = Math.floor((a + b) / 2)
+    if (m * 60_000 + zoneOffset(tz, m * 60_000) >= wall) b = m
+    else a = m
+  }
+  return b * 60_000
 }
 
 /** "HH:MM" → minutes after midnight (the schema guarantees the shape). */

@@ -26,6 +26,7 @@ const TWO_RG: PlanDocument = {
   id: 'two-rg',
   version: 1,
   currency: 'EUR',
+  precision: 6, // micro-unit charges: the half-MiB grants below cost 0.005
   services: [
     { name: 'social', unit: 'octets', match: { context: '32251@3gpp.org', ratingGroups: [20] }, tariff: { rate: '0.010000', per: MiB }, quota: MiB },
     { name: 'data', unit: 'octets', match: { context: '32251@3gpp.org' }, tariff: { rate: '0.010000', per: MiB }, quota: MiB },
