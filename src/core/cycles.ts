@@ -83,8 +83,11 @@ export class CycleRunner implements Component {
         await this.store.redis.zadd(keys.cyclesOf(accountId), now + this.opts.retryMs, accountId)
         return 'noPlan'
       }
+      // A bucket's scope lists service names, or `service:prefix` for an allowance limited to
+      // destinations (e.g. national minutes: voice:33).
       const bundles = (plan.bundles ?? []).map((b) => ({
-        name: b.name, kind: b.unit, amount: b.amount, priority: b.priority ?? 10, ...(b.services?.length ? { scope: b.services } : {}),
+        name: b.name, kind: b.unit, amount: b.amount, priority: b.priority ?? 10,
+        scope: b.destinations ? b.services.flatMap((svc) => b.destinations!.map((d) => `${svc}:${d}`)) : b.services,
       }))
       const payload = {
         accountId, plan: planId, pv: plan.version, cycle: cycle.id, start: cycle.start, end: cycle.end, now, node: this.opts.nodeId,

@@ -144,6 +144,11 @@ export const planSchema = z.object({
         unit: z.enum(UNIT_TYPES),
         amount: z.number().int().min(1).describe('units granted each cycle'),
         services: z.array(serviceName).min(1).optional().describe('default: every service counting this unit'),
+        destinations: z
+          .array(z.string().regex(/^\d{1,15}$/, 'an E.164 prefix in digits, e.g. "33"'))
+          .min(1)
+          .optional()
+          .describe('only usage towards these destination prefixes (normalised E.164), e.g. national calls'),
         priority: z.number().int().optional().describe('lower is used first; default 0'),
       }),
     )
@@ -241,6 +246,8 @@ export interface CompiledBundle {
   amount: number
   /** the services whose usage it covers (resolved: the listed ones, else every service of the unit) */
   services: string[]
+  /** destination prefixes it is limited to (normalised E.164 digits); unset = any destination */
+  destinations?: string[]
   priority: number
 }
 
@@ -386,7 +393,7 @@ export function compilePlan(doc: unknown): CompiledPlan {
     checkServices(b.services, ['bundles', i, 'services'], b.unit)
     const covered = b.services ?? services.filter((s) => s.unit === b.unit).map((s) => s.name)
     if (covered.length === 0) fail(['bundles', i, 'unit'], `no service counts ${b.unit}`)
-    return { name: b.name, unit: b.unit, amount: b.amount, services: covered, priority: b.priority ?? 0 }
+    return { name: b.name, unit: b.unit, amount: b.amount, services: covered, priority: b.priority ?? 0, ...(b.destinations ? { destinations: b.destinations } : {}) }
   })
 
   const fees = (p.fees ?? []).map((f, i) => ({ name: f.name, amount: prices(f.amount, ['fees', i, 'amount']) }))

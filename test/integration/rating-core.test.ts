@@ -52,6 +52,11 @@ const PLANS: PlanDocument[] = [
     services: [{ name: 'voice', unit: 'seconds', match: { context: VOICE }, tariff: { rate: '0.600000', per: 60, first: 1, next: 1 } }],
   },
   {
+    id: 'national', version: 1, currency: 'EUR', precision: 6,
+    bundles: [{ name: 'national', unit: 'seconds', amount: 600, services: ['voice'], destinations: ['33'] }],
+    services: [{ name: 'voice', unit: 'seconds', match: { context: VOICE }, tariff: { rate: '0.600000', per: 60, first: 1, next: 1 } }],
+  },
+  {
     id: 'fup', version: 1, currency: 'EUR', precision: 6,
     fairUsage: { octets: 10 * MB, action: 'restrict', filterId: 'fup-256k' },
     services: [{ name: 'data', unit: 'octets', match: { context: DATA }, tariff: { rate: '0.010000', per: MB } }],
@@ -168,6 +173,24 @@ t.test('billing cycle: no allowance without its fee; a top-up starts the waiting
   const b = await account('bundle', { balance: 6_000_000n })
   t.ok((await cycles.sweep()) >= 1)
   t.equal((await money(core.store, b.accountId)).balance, 1_000_000n)
+})
+
+t.test('an allowance limited to destinations: national calls use it, international calls pay', async (t) => {
+  const a = await account('national', { balance: 10_000_000n })
+  t.equal(await cycles.renew(a.accountId), 'renewed')
+  t.same((await core.store.buckets(a.accountId)).find((b) => b.id.startsWith('bundle:'))!.scope, ['voice:33'])
+  const ids = [{ kind: 'msisdn' as const, value: a.msisdn }]
+  const call = async (sid: string, to: string, secs: number) => {
+    await core.charging.initiate({ sessionId: sid, requestId: `${sid}/0`, identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, destination: to, requested: 'default' }] })
+    await core.charging.terminate({ sessionId: sid, requestId: `${sid}/t`, identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, destination: to, used: [{ units: secs }] }] })
+    return (await allCdrs(client)).find((c) => c.sessionId === sid)!
+  }
+  const fr = await call('nat1', '+33612345678', 120)
+  t.same([fr.unitsFromBuckets, fr.total], ['120', '0'], 'to France: from the allowance')
+  const uk = await call('nat2', '+447700900123', 120)
+  t.same([uk.unitsFromBuckets, uk.total], ['0', '1200000'], 'to the UK: money')
+  const local = await call('nat3', '0612345678', 60)
+  t.same([local.unitsFromBuckets, local.total], ['60', '0'], 'a national number in national format (account country FR) counts as 33')
 })
 
 t.test('fair usage restrict: grants stop at the cycle limit, then every grant carries the restriction', async (t) => {

@@ -30,6 +30,8 @@ local chargedNow, refundedNow = 0, 0
 
 for _, it in ipairs(req.items) do
   local units = num(it.units)
+  local scopeKey = it.svc
+  if not isNil(it.dest) then scopeKey = it.svc .. '|' .. it.dest end
   local cdr = {
     id = 'ev#' .. req.requestId .. '#' .. it.key, account = req.accountId, subscriber = req.sub,
     sessionId = req.sessionId, node = req.node, protocol = req.proto, service = it.svc, ratingGroup = it.rg,
@@ -60,14 +62,14 @@ for _, it in ipairs(req.items) do
   elseif acct.status ~= 'active' then
     results[#results + 1] = { key = it.key, kind = 'denied', reason = acct.status }
   else
-    local fromU = math.min(unitsAvailable(bk, it.unit, it.svc, now), units)
+    local fromU = math.min(unitsAvailable(bk, it.unit, scopeKey, now), units)
     local price, tax = costTax(it.tariff, true, units - fromU)
-    if price > moneyAvailable(bk, it.svc, now, creditLimit) then
+    if price > moneyAvailable(bk, scopeKey, now, creditLimit) then
       results[#results + 1] = { key = it.key, kind = 'creditLimitReached' }
     else
-      local _, ub = takeUnits(bk, it.unit, it.svc, now, fromU)
+      local _, ub = takeUnits(bk, it.unit, scopeKey, now, fromU)
       local mb = {}
-      if price > 0 then mb = takeMoney(bk, it.svc, now, creditLimit, price, false) end
+      if price > 0 then mb = takeMoney(bk, scopeKey, now, creditLimit, price, false) end
       local byU, byB = {}, {}
       addParts(byU, ub)
       addParts(byB, mb)

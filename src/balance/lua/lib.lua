@@ -237,10 +237,24 @@ local function saveBuckets(key, bk)
   end
 end
 
+-- svc is the service name, or `name|destination` when the usage has a called number. A scope
+-- entry is a service name, '*', or `name:prefix` (an allowance for some destinations only).
 local function inScope(b, svc)
   if b.scope == nil or b.scope == cjson.null then return true end
   if type(b.scope) ~= 'table' or #b.scope == 0 then return true end
-  for _, s in ipairs(b.scope) do if s == svc or s == '*' then return true end end
+  local name, dest = svc, nil
+  local bar = string.find(svc, '|', 1, true)
+  if bar then name = string.sub(svc, 1, bar - 1); dest = string.sub(svc, bar + 1) end
+  for _, s in ipairs(b.scope) do
+    if s == name or s == '*' then return true end
+    if dest ~= nil then
+      local colon = string.find(s, ':', 1, true)
+      if colon and string.sub(s, 1, colon - 1) == name then
+        local prefix = string.sub(s, colon + 1)
+        if string.sub(dest, 1, #prefix) == prefix then return true end
+      end
+    end
+  end
   return false
 end
 

@@ -99,6 +99,9 @@ for idx, it in ipairs(req.items) do
   sess.rgs[it.key] = rg
   touched[#touched + 1] = it.key
   rg.pv = it.pv
+  -- what bucket scopes match: the service, and its destination for destination-limited allowances
+  local scopeKey = rg.svc
+  if not isNil(rg.dest) then scopeKey = rg.svc .. '|' .. rg.dest end
   rg.tname = it.tariff and it.tariff.name or rg.tname
   local grantedBefore = 0
   -- Usage is rated with the tariff its grant was made under (a report arriving just after a
@@ -144,7 +147,7 @@ for idx, it in ipairs(req.items) do
     if units > 0 then
       usedNow = usedNow + units
       rg.used = num(rg.used) + units
-      local taken, parts = takeUnits(bk, rg.unit, rg.svc, now, units)
+      local taken, parts = takeUnits(bk, rg.unit, scopeKey, now, units)
       if #parts > 0 then
         if next(rg.byU) == nil then rg.byU = {} end
         addParts(rg.byU, parts)
@@ -173,7 +176,7 @@ for idx, it in ipairs(req.items) do
         seg.c = newC
         seg.x = newX
         if delta > 0 then
-          local mparts, _, over = takeMoney(bk, rg.svc, now, creditLimit, delta, true)
+          local mparts, _, over = takeMoney(bk, scopeKey, now, creditLimit, delta, true)
           if next(rg.byB) == nil then rg.byB = {} end
           addParts(rg.byB, mparts)
           rg.charged = num(rg.charged) + delta
@@ -205,9 +208,9 @@ for idx, it in ipairs(req.items) do
     local seg = rg.seg
     local su, sc, sfirst = 0, 0, (num(rg.nseg) == 0)
     if seg ~= nil and seg.t.id == t.id then su, sc, sfirst = seg.u, seg.c, seg.first end
-    local fromU = math.min(unitsAvailable(bk, rg.unit, rg.svc, now), want)
+    local fromU = math.min(unitsAvailable(bk, rg.unit, scopeKey, now), want)
     local rest = want - fromU
-    local avM = moneyAvailable(bk, rg.svc, now, creditLimit)
+    local avM = moneyAvailable(bk, scopeKey, now, creditLimit)
     local money = 0
     local final = false
     if rest > 0 then
@@ -225,9 +228,9 @@ for idx, it in ipairs(req.items) do
       rg.refused = true
       rg.fui = false
     else
-      local _, ub = takeUnits(bk, rg.unit, rg.svc, now, fromU)
+      local _, ub = takeUnits(bk, rg.unit, scopeKey, now, fromU)
       local mb = {}
-      if money > 0 then mb = takeMoney(bk, rg.svc, now, creditLimit, money, false) end
+      if money > 0 then mb = takeMoney(bk, scopeKey, now, creditLimit, money, false) end
       reservedDelta = reservedDelta + sumParts(mb)
       -- The grant's tariff is stored only when it is not the current segment's (it is then needed
       -- to rate the usage reported against this grant).
@@ -236,8 +239,8 @@ for idx, it in ipairs(req.items) do
       noteGranted(rg.unit, grant)
       if not final then
         -- The last affordable units: nothing left in unit buckets and no money for one more increment.
-        local moreU = unitsAvailable(bk, rg.unit, rg.svc, now)
-        local moreM = affordableUnits(t, sfirst, su + rest, sc + money, moneyAvailable(bk, rg.svc, now, creditLimit))
+        local moreU = unitsAvailable(bk, rg.unit, scopeKey, now)
+        local moreM = affordableUnits(t, sfirst, su + rest, sc + money, moneyAvailable(bk, scopeKey, now, creditLimit))
         if moreU == 0 and moreM == 0 then final = true end
       end
       rg.fui = final
