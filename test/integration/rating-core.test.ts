@@ -12,6 +12,8 @@ import { CycleRunner } from '../../src/core/cycles.js'
 import { loadPlanFiles } from '../../src/core/plan-files.js'
 import type { PlanDocument } from '../../src/rating/plan.js'
 import { keys } from '../../src/balance/keys.js'
+import { openBillingStore } from '../../src/cdr/open-store.js'
+import { audit } from '../../src/cdr/audit.js'
 
 const DATA = '32251@3gpp.org'
 const VOICE = '32260@3gpp.org'
@@ -242,4 +244,16 @@ t.test('plan files: stored once per version; a bad file names the file and the p
   t.equal((await core.store.loadPlans()).get('filed')!.version, 3)
   writeFileSync(join(dir, 'bad.yaml'), 'id: broken\ncurrency: EUR\nservices:\n  - name: sms\n    unit: minutes\n    match: { context: x }\n    tariff: { rate: "1" }\n')
   await t.rejects(loadPlanFiles(core.store, dir), /bad\.yaml: plan services\.0\.unit/)
+})
+
+t.test('after all of the above (fees, allowances, taxes, tiers, fair usage): the money audit is clean', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ocs-audit-'))
+  const billing = await openBillingStore(undefined, dir)
+  t.teardown(async () => {
+    await billing.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const report = await audit(client, core.store, billing)
+  t.ok(report.accounts >= 10)
+  t.same(report.broken, [], 'initial + top-ups + refunds − CDR charges − reservations == balance for every account')
 })
