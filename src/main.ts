@@ -170,6 +170,7 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
         metrics,
         log,
         interimIntervalSeconds: config.radius.interimIntervalSeconds,
+        nodeId: config.nodeId,
         ...(config.radius.fairUsage ? { fairUsage: config.radius.fairUsage } : {}),
       }))
     const diameter = await start(new DiameterServer({ config: config.diameter, charging, events, metrics, log }))

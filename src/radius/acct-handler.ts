@@ -1,19 +1,25 @@
 // Accounting-Request → charging session verbs (RFC 2866, RFC 2869). Start initiates a core session
 // with a reservation ahead of usage, Interim-Update debits the usage since the previous report and
 // reserves again, Stop debits the rest and closes the session (the core writes its CDR).
-// Accounting-On/Off closes every open session of that NAS. Counters are cumulative: the delta is
-// taken against the last total charged (Gigawords added; a 32-bit counter going backwards without
-// Gigawords is a wrap). Idempotent: a retransmission, even re-signed with a new Acct-Delay-Time,
-// maps to the same core request id and is charged once.
+// Accounting-On/Off closes every open session of that NAS, whichever OCS node saw them. Counters
+// are cumulative: the delta is taken against the totals charged so far (Gigawords added; a 32-bit
+// counter going backwards without Gigawords is a wrap). Idempotent: a retransmission, even
+// re-signed with a new Acct-Delay-Time, maps to the same core request id and is charged once.
+//
+// Several nodes: a session's state lives in Redis (src/balance/radius-sessions.ts), so its reports
+// may arrive at any node. Each report reads it first, in one round trip with the core's counters
+// of the session (the totals charged so far, which the core updates atomically with the debit),
+// and writes what changed afterwards without waiting (the next report of a session comes an
+// interim interval later). Start, Stop, a session opened again and Accounting-On/Off wait for
+// their writes: another node must see them.
 //
 // RFC 2866 section 2: the server answers only once the request is recorded; when charging is
 // unavailable there is no answer and the NAS retransmits.
 
-import type { BalanceStore } from '../balance/store.js';
+import type { RadiusSessionStore, SessionSnapshot } from '../balance/radius-sessions.js';
 import type { ChargingService } from '../core/charging.js';
 import { itemKey, type ChargeAnswer, type Identity, type ItemOutcome, type SessionRequest } from '../core/types.js';
 import type { Logger } from '../lib/logger.js';
-import type { UnitType } from '../rating/plan.js';
 import type { NasClient } from './clients.js';
 import { get, getEnum, getNumber, getString, type RadiusPacket } from './codec.js';
 import type { Enforcer } from './enforcer.js';
@@ -31,7 +37,7 @@ import {
   reportedUsage,
   sessionKey,
 } from './session.js';
-import type { RadiusSession, SessionTable } from './sessions.js';
+import { applySnapshot, sessionRecord, type Counters, type RadiusSession, type SessionTable } from './sessions.js';
 
 /** Acct-Status-Type values (RFC 2866 5.1). */
 const STATUS_NAMES: Readonly<Record<number, AcctStatus>> = { 1: 'Start', 2: 'Stop', 3: 'Interim-Update', 7: 'Accounting-On', 8: 'Accounting-Off' };
@@ -45,16 +51,31 @@ export type AcctDecision =
 
 export interface AcctHandlerOptions {
   readonly charging: ChargingService;
-  readonly store: BalanceStore;
+  readonly state: RadiusSessionStore;
   readonly sessions: SessionTable;
   readonly enforcer: Enforcer;
   readonly log: Logger;
+  /** A session's record expires this long after its last report (a session nobody closed). */
+  readonly recordTtlMs: number;
+  /** A closed session's record stays this long: a late report of it is not a new session. */
+  readonly closedTtlMs: number;
 }
 
-const ITEM_KEY = itemKey({ radiusService: RADIUS_SERVICE });
+/** The rating-group key of every RADIUS session in the core. */
+export const ITEM_KEY = itemKey({ radiusService: RADIUS_SERVICE });
+
+/** Accounting-On/Off: sessions closed this many at a time. */
+const NAS_BATCH = 200;
+/** Every this many Starts, a sample of the NAS's list is checked for sessions the core reaped. */
+const PRUNE_EVERY = 256;
+const PRUNE_SAMPLE = 32;
+
+const ZERO: Counters = { in: 0, out: 0, time: 0 };
 
 export class AcctHandler {
   private readonly lock = new KeyedLock();
+  private readonly writes = new Set<Promise<unknown>>();
+  private starts = 0;
 
   constructor(private readonly opts: AcctHandlerOptions) {}
 
@@ -72,33 +93,109 @@ export class AcctHandler {
     }
   }
 
-  /** Accounting-On/Off: the NAS (re)started or is going down; every session it had is over (RFC 2866 5.1). */
+  /** Waits for the session-state writes in flight. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.writes]);
+  }
+
+  /**
+   * Accounting-On/Off: the NAS (re)started or is going down; every session it had is over (RFC 2866
+   * 5.1): each one listed for the NAS in Redis, whichever node saw it, begun before the NAS sent
+   * this (a retransmitted Accounting-On leaves the sessions begun since alone).
+   */
   private async nasRestart(packet: RadiusPacket, status: AcctStatus, source: string): Promise<AcctDecision> {
     const nas = nasIdentity(packet, source);
-    const open = this.opts.sessions.ofNas(nas);
     const now = Date.now();
     const when = eventTime(packet, now);
+    // Sessions begun after the NAS sent this are new: left alone. Between nodes' clocks a session
+    // begun within their skew of the restart may be left open; the reaper closes it (with its CDR),
+    // whereas closing a live session by mistake would leave its usage uncharged.
+    const upTo = sentAt(packet, now);
+    const requestTag = packet.authenticator.toString('base64url');
+    const seen = new Set<string>();
     let failed = 0;
-    await Promise.all(
-      open.map((s) =>
-        this.lock.run(s.key, async () => {
-          const answer = await this.opts.charging.terminate({
-            sessionId: s.coreId,
-            requestId: `radius:${status}:${s.coreId}:${packet.authenticator.toString('base64url')}`,
-            identities: s.identities,
-            eventTime: when,
-            protocol: 'radius',
-            items: [{ radiusService: RADIUS_SERVICE, requested: null, used: [] }],
-            closeReason: status,
-          });
-          if (answer.kind === 'unavailable') failed++;
-          else this.opts.sessions.close(s.key, now);
-        }),
-      ),
-    );
+    let closed = 0;
+    // Closed sessions leave the NAS's list: the next page starts after those still on it.
+    let offset = 0;
+    for (;;) {
+      const page = await this.opts.state.nasSessions(nas, upTo, offset, NAS_BATCH);
+      if (page.length === 0) break;
+      const fresh = page.filter((m) => !seen.has(m.coreId));
+      for (const m of fresh) seen.add(m.coreId);
+      const results = await Promise.all(fresh.map((m) => this.closeForNas(m.accountId, m.coreId, undefined, nas, status, requestTag, when, now)));
+      const failedHere = results.filter((r) => r === 'failed').length;
+      failed += failedHere;
+      closed += results.filter((r) => r === 'closed').length;
+      offset += page.length - fresh.length + failedHere;
+    }
+    // Sessions this node knows that are not on the list (their record never reached Redis).
+    const local = this.opts.sessions.ofNas(nas).filter((s) => !seen.has(s.coreId) && s.startedAt <= upTo);
+    const results = await Promise.all(local.map((s) => this.closeForNas(s.accountId, s.coreId, s, nas, status, requestTag, when, now)));
+    failed += results.filter((r) => r === 'failed').length;
+    closed += results.filter((r) => r === 'closed').length;
     if (failed > 0) return { kind: 'drop', type: status, reason: 'unavailable', detail: `${failed} session(s) not closed` };
-    this.opts.log.info({ nas, closed: open.length, status }, 'NAS accounting restart: sessions closed');
+    this.opts.log.info({ nas, closed, status }, 'NAS accounting restart: sessions closed');
     return { kind: 'respond', type: status, result: 'ok' };
+  }
+
+  /**
+   * One session of a restarted NAS (listed in Redis, or only known here as `local`): closed with its
+   * CDR, or taken off the list when it is already over.
+   */
+  private async closeForNas(
+    accountId: string | undefined,
+    coreId: string,
+    local: RadiusSession | undefined,
+    nas: string,
+    status: AcctStatus,
+    tag: string,
+    when: number,
+    now: number,
+  ): Promise<'closed' | 'gone' | 'failed'> {
+    const { state } = this.opts;
+    try {
+      const snap: SessionSnapshot = accountId === undefined ? {} : await state.snapshot(accountId, coreId, ITEM_KEY, local === undefined);
+      const rec = snap.record;
+      if (rec?.closed !== undefined || (local === undefined && rec?.meta === undefined)) {
+        // Closed by a Stop (maybe on another node), or its record expired (the core's reaper closed it).
+        if (accountId !== undefined) await state.forgetNasSession(nas, accountId, coreId);
+        if (local !== undefined) this.opts.sessions.close(local.key, now);
+        return 'gone';
+      }
+      const key = local?.key ?? rec!.meta!.key;
+      const identities = local?.identities ?? rec!.meta!.ids;
+      return await this.lock.run(key, () => this.terminateForNas(coreId, identities, key, accountId, nas, status, tag, when, now));
+    } catch (err) {
+      this.opts.log.warn({ session: coreId, err: (err as Error).message }, 'cannot close a session of a restarted NAS');
+      return 'failed';
+    }
+  }
+
+  private async terminateForNas(
+    coreId: string,
+    identities: Identity[],
+    key: string,
+    accountId: string | undefined,
+    nas: string,
+    status: AcctStatus,
+    tag: string,
+    when: number,
+    now: number,
+  ): Promise<'closed' | 'failed'> {
+    const answer = await this.opts.charging.terminate({
+      sessionId: coreId,
+      requestId: `radius:${status}:${coreId}:${tag}`,
+      identities,
+      eventTime: when,
+      protocol: 'radius',
+      items: [{ radiusService: RADIUS_SERVICE, requested: null, used: [] }],
+      closeReason: status,
+    });
+    if (answer.kind === 'unavailable') return 'failed';
+    const account = answer.kind === 'ok' ? answer.accountId : accountId;
+    if (account !== undefined) await this.opts.state.close(account, coreId, nas, now, status, this.opts.closedTtlMs);
+    this.opts.sessions.close(key, now);
+    return 'closed';
   }
 
   private async sessionReport(packet: RadiusPacket, status: AcctStatus, client: NasClient, source: string): Promise<AcctDecision> {
@@ -115,12 +212,27 @@ export class AcctHandler {
 
     return this.lock.run(key, async () => {
       const now = Date.now();
-      const { sessions } = this.opts;
+      const { sessions, state } = this.opts;
       let s = sessions.get(key);
       if (s === undefined && status !== 'Start' && sessions.recentlyClosed(key, now)) {
         // A late Interim/Stop of a session this node already closed: nothing more to charge.
         return { kind: 'respond', type: status, result: 'late' };
       }
+      const identities = s?.identities ?? identitiesOf(packet, cls);
+
+      // The session's state in Redis: another node may have taken its reports, or closed it.
+      let snap: SessionSnapshot | undefined;
+      if (status !== 'Start') {
+        const accountId = s?.accountId ?? (await this.accountOf(coreId, identities));
+        if (accountId !== undefined) {
+          snap = await state.snapshot(accountId, coreId, ITEM_KEY, false);
+          if (snap.record?.closed !== undefined) {
+            sessions.close(key, now);
+            return { kind: 'respond', type: status, result: 'late' };
+          }
+        }
+      }
+
       if (s === undefined) {
         s = {
           key,
@@ -128,7 +240,7 @@ export class AcctHandler {
           nasIdentity: nas,
           nasAddress: source,
           client,
-          identities: identitiesOf(packet, cls),
+          identities,
           target: {
             acctSessionId,
             ...(userName !== undefined ? { userName } : {}),
@@ -142,17 +254,21 @@ export class AcctHandler {
           lastIn: 0,
           lastOut: 0,
           lastSessionTime: 0,
+          base: ZERO,
           restricted: false,
           fairUsage: 'none',
-          disconnecting: false,
+          startedAt: sentAt(packet, now),
+          refreshedAt: 0,
           updatedAt: now,
         };
-        // Another node (or this one before a restart) may have charged part of this session already.
-        if (status !== 'Start') await this.recover(s);
       } else {
         s.nasAddress = source;
         s.client = client;
       }
+      if (snap !== undefined) applySnapshot(s, snap);
+      const stored = snap?.record;
+      const before = { restricted: s.restricted, finalGrantUnits: s.finalGrantUnits, unit: s.unit, nasAddress: stored?.nasAddress };
+      const previous: Counters = { in: s.lastIn, out: s.lastOut, time: s.lastSessionTime };
 
       const usage = reportedUsage(packet);
       const inAdv = advanceCounter(s.lastIn, usage.input);
@@ -186,28 +302,37 @@ export class AcctHandler {
       };
 
       let answer: ChargeAnswer;
+      let opened = status === 'Start';
       if (status === 'Start') answer = await this.opts.charging.initiate(req);
       else if (status === 'Stop') answer = await this.opts.charging.terminate(req);
       else {
         answer = await this.opts.charging.update(req);
-        // Start lost, or the session reaped meanwhile: open it now with the usage reported so far.
-        if (answer.kind === 'unknownSession') answer = await this.opts.charging.initiate({ ...req, requestId: `${requestId}:i` });
+        // Start lost, or the session reaped meanwhile: open it now with the usage reported since.
+        if (answer.kind === 'unknownSession') {
+          answer = await this.opts.charging.initiate({ ...req, requestId: `${requestId}:i` });
+          opened = true;
+        }
       }
 
       if (answer.kind === 'unavailable') return { kind: 'drop', type: status, reason: 'unavailable', detail: answer.reason } as AcctDecision;
       if (answer.kind !== 'ok') {
         // Nobody to charge: answer anyway (retransmitting would not help) and say so in the logs.
         this.opts.log.warn({ session: coreId, status, answer: answer.kind }, 'accounting for an unknown subscriber or session');
-        if (status === 'Stop') sessions.close(key, now);
+        if (status === 'Stop') {
+          sessions.close(key, now);
+          if (stored !== undefined && s.accountId !== undefined) await state.close(s.accountId, coreId, nas, now, 'Stop', this.opts.closedTtlMs);
+        }
         return { kind: 'respond', type: status, result: answer.kind === 'unknownSubscriber' ? 'unknown-subscriber' : 'unknown-session' };
       }
 
-      s.accountId = answer.accountId;
+      const accountId = answer.accountId;
+      s.accountId = accountId;
       s.lastIn = inAdv.total;
       s.lastOut = outAdv.total;
       s.lastSessionTime = time;
       if (status === 'Stop' || answer.closed) {
         sessions.close(key, now);
+        await state.close(accountId, coreId, nas, now, status === 'Stop' ? 'Stop' : 'closed', this.opts.closedTtlMs);
         return { kind: 'respond', type: status, result: 'ok' };
       }
       sessions.put(s, now);
@@ -217,8 +342,38 @@ export class AcctHandler {
       s.finalGrantUnits = outcome?.kind === 'granted' && outcome.finalUnit ? outcome.units : undefined;
       if (finalUsed && outcome?.kind === 'granted' && outcome.finalUnit) this.opts.enforcer.depleted(s, 'final-unit-used');
       else this.enforce(s, outcome);
+
+      // What changed, to Redis: the whole record when the core session was (re)opened or the
+      // record is missing (waited for: Accounting-On on any node must find it), else the new
+      // totals and whatever else changed (not waited for).
+      const last: Counters = { in: s.lastIn, out: s.lastOut, time: s.lastSessionTime };
+      const refresh = now - s.refreshedAt > this.opts.recordTtlMs / 4;
+      // The core session was opened by this report: it counts from the totals charged before it
+      // (none for a Start; those of the reaped session when an interim opens it again).
+      if (opened) s.base = status === 'Start' ? ZERO : previous;
+      if (stored === undefined || status === 'Start') {
+        s.refreshedAt = now;
+        await state.open(accountId, coreId, sessionRecord(s), this.opts.recordTtlMs);
+        if (++this.starts % PRUNE_EVERY === 0) this.track(state.pruneNas(nas, now - 60_000, PRUNE_SAMPLE));
+      } else if (opened) {
+        s.refreshedAt = now;
+        await state.update(accountId, coreId, { base: s.base, last, ...this.changes(s, before) }, this.opts.recordTtlMs);
+      } else {
+        if (refresh) s.refreshedAt = now;
+        this.track(state.update(accountId, coreId, { last, ...this.changes(s, before) }, refresh ? this.opts.recordTtlMs : undefined));
+      }
       return { kind: 'respond', type: status, result: outcome === undefined ? 'ok' : resultLabel(outcome) };
     });
+  }
+
+  /** The record fields a report changed (besides the totals). */
+  private changes(s: RadiusSession, before: { restricted: boolean; finalGrantUnits: number | undefined; unit: string; nasAddress: string | undefined }): Parameters<RadiusSessionStore['update']>[2] {
+    return {
+      ...(s.restricted !== before.restricted ? { restricted: s.restricted } : {}),
+      ...(s.finalGrantUnits !== before.finalGrantUnits ? { finalGrantUnits: s.finalGrantUnits ?? null } : {}),
+      ...(s.unit !== before.unit ? { unit: s.unit } : {}),
+      ...(s.nasAddress !== before.nasAddress ? { nasAddress: s.nasAddress } : {}),
+    };
   }
 
   /** Maps the core's answer for the session onto the NAS: keep going, cap lifted later, or disconnect. */
@@ -230,7 +385,7 @@ export class AcctHandler {
         s.unit = outcome.unit;
         if (outcome.finalUnit) enforcer.finalGrant(s);
         else s.restricted = false;
-        enforcer.checkFairUsage(s);
+        enforcer.checkFairUsage(s, outcome.fairUsage);
         return;
       case 'creditLimitReached':
         enforcer.depleted(s, 'credit-limit-reached');
@@ -246,21 +401,32 @@ export class AcctHandler {
     }
   }
 
-  /** Counters charged so far, from the core's session (the truth when another node saw earlier reports). */
-  private async recover(s: RadiusSession): Promise<void> {
-    const accountId = await this.opts.store.sessionAccount(s.coreId);
-    if (accountId === undefined) return;
-    for (const sess of await this.opts.store.listSessions(accountId)) {
-      if (sess.id !== s.coreId) continue;
-      const rg = (sess.rgs as Record<string, { inO?: number; outO?: number; used?: number; unit?: UnitType }> | undefined)?.[ITEM_KEY];
-      if (rg === undefined) return;
-      s.lastIn = Number(rg.inO ?? 0);
-      s.lastOut = Number(rg.outO ?? 0);
-      if (rg.unit !== undefined) s.unit = rg.unit;
-      if (rg.unit === 'seconds') s.lastSessionTime = Number(rg.used ?? 0);
-      return;
+  /**
+   * The account of a session this node has not seen: from the core's session index while the core
+   * session is open, else from the subscriber's identity (a late report of a closed session).
+   */
+  private async accountOf(coreId: string, identities: Identity[]): Promise<string | undefined> {
+    const { state } = this.opts;
+    const fromIndex = await state.accountOfSession(coreId);
+    if (fromIndex !== undefined) return fromIndex;
+    for (const id of identities) {
+      const a = await state.accountOfIdentity(id.kind, id.value);
+      if (a !== undefined) return a;
     }
+    return undefined;
   }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'cannot write RADIUS session state'));
+    this.writes.add(q);
+    void q.finally(() => this.writes.delete(q));
+  }
+}
+
+/** When the NAS sent the request, on our clock: arrival minus Acct-Delay-Time (RFC 2866 5.2). */
+function sentAt(packet: RadiusPacket, now: number): number {
+  const delay = getNumber(packet, 'Acct-Delay-Time') ?? 0;
+  return delay > 0 && delay <= 86_400 ? now - delay * 1000 : now;
 }
 
 function resultLabel(o: ItemOutcome): string {

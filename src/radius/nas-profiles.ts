@@ -38,6 +38,13 @@ export interface NasProfile {
   volumeQuota(octets: number): Array<readonly [string, RadiusValueInput]>;
   /** CoA attributes that throttle a session past its fair-usage volume (defaults; overridable). */
   readonly fairUsageRestrict: AttributeList;
+  /**
+   * CoA attributes that send the subscriber's web traffic to `url` (the plan's fair-usage
+   * redirect), when the vendor has such attributes; otherwise a redirect is asked for by Filter-Id.
+   */
+  fairUsageRedirect?(url: string): AttributeList;
+  /** CoA attributes that lift a fair-usage throttle (a new cycle or a top-up ended it; overridable). */
+  readonly fairUsageLift: AttributeList;
 }
 
 const GIGAWORD = 2 ** 32;
@@ -56,6 +63,7 @@ const PROFILES: Readonly<Record<NasVendor, NasProfile>> = {
     minInterimSeconds: 60,
     volumeQuota: () => [],
     fairUsageRestrict: [['Filter-Id', 'fair-usage']],
+    fairUsageLift: [['Filter-Id', 'default']],
   },
   mikrotik: {
     vendor: 'mikrotik',
@@ -70,6 +78,10 @@ const PROFILES: Readonly<Record<NasVendor, NasProfile>> = {
       ];
     },
     fairUsageRestrict: [['Mikrotik-Rate-Limit', '1M/1M']],
+    // RouterOS hotspot: HTTP requests go to the advertisement URL (the whole point of a redirect).
+    fairUsageRedirect: (url) => [['Mikrotik-Advertise-URL', url]],
+    // RouterOS reads a rate of 0 as no limit.
+    fairUsageLift: [['Mikrotik-Rate-Limit', '0/0']],
   },
   chillispot: {
     vendor: 'chillispot',
@@ -90,6 +102,11 @@ const PROFILES: Readonly<Record<NasVendor, NasProfile>> = {
       ['ChilliSpot-Bandwidth-Max-Up', 1024],
       ['ChilliSpot-Bandwidth-Max-Down', 1024],
     ],
+    // CoovaChilli reads a bandwidth of 0 as no limit.
+    fairUsageLift: [
+      ['ChilliSpot-Bandwidth-Max-Up', 0],
+      ['ChilliSpot-Bandwidth-Max-Down', 0],
+    ],
   },
   pppd: {
     vendor: 'pppd',
@@ -98,6 +115,7 @@ const PROFILES: Readonly<Record<NasVendor, NasProfile>> = {
     minInterimSeconds: 60,
     volumeQuota: () => [],
     fairUsageRestrict: [],
+    fairUsageLift: [],
   },
 };
 

@@ -12,7 +12,9 @@
 // Nothing a peer sends can throw out of the pipeline.
 
 import dgram from 'node:dgram';
+import { hostname } from 'node:os';
 
+import { RadiusSessionStore } from '../balance/radius-sessions.js';
 import type { BalanceStore } from '../balance/store.js';
 import type { Config } from '../config/schema.js';
 import type { ChargingService } from '../core/charging.js';
@@ -21,7 +23,7 @@ import type { Component } from '../lib/lifecycle.js';
 import type { Logger } from '../lib/logger.js';
 import type { SecretBox } from '../lib/secrets.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { AcctHandler } from './acct-handler.js';
+import { AcctHandler, ITEM_KEY } from './acct-handler.js';
 import { AuthHandler, REJECT_MESSAGES } from './auth-handler.js';
 import { verifyRequest } from './authenticator.js';
 import { canonicalAddress, NasClients, type NasClient } from './clients.js';
@@ -58,6 +60,12 @@ export interface RadiusServerOptions {
   readonly maxSessionTimeoutSeconds?: number;
   /** Throttle sessions by CoA past this volume. Default: off. */
   readonly fairUsage?: FairUsagePolicy;
+  /** This node's name, on its claims to send a Disconnect/CoA (config nodeId). Default: host name and pid. */
+  readonly nodeId?: string;
+  /** A RADIUS session's state in Redis expires this long after its last report. Default: 3 interim intervals, at least a day. */
+  readonly sessionRecordTtlSeconds?: number;
+  /** A closed session's state stays this long, so a late report of it is not a new session. Default 600. */
+  readonly closedSessionTtlSeconds?: number;
 }
 
 type Port = 'auth' | 'acct';
@@ -87,10 +95,27 @@ export class RadiusServer implements Component {
     const { charging, store, secrets, metrics, log } = opts;
     this.clients = new NasClients(opts.config.clients);
     this.maxInFlight = opts.maxInFlight ?? 2000;
-    this.sessions = new SessionTable(opts.maxSessions ?? 200_000);
+    const closedTtlMs = (opts.closedSessionTtlSeconds ?? 600) * 1000;
+    this.sessions = new SessionTable(opts.maxSessions ?? 200_000, closedTtlMs);
+    const state = new RadiusSessionStore(store.redis);
     const wildcard = opts.config.host === '0.0.0.0' || opts.config.host === '::';
     this.coa = new CoaClient({ log, metrics, ...(opts.coa ?? {}), ...(wildcard ? {} : { bindAddress: opts.config.host }) });
-    this.enforcer = new Enforcer({ coa: this.coa, sessions: this.sessions, charging, store, log, ...(opts.fairUsage ? { fairUsage: opts.fairUsage } : {}) });
+    // A claim on a Disconnect/CoA outlives the request's last retransmission (RFC 5080 backoff).
+    const { timeoutMs = 1000, retries = 3, backoff = 2 } = opts.coa ?? {};
+    let coaMs = 0;
+    for (let i = 0; i <= retries; i++) coaMs += timeoutMs * backoff ** i;
+    this.enforcer = new Enforcer({
+      coa: this.coa,
+      state,
+      clients: this.clients,
+      charging,
+      store,
+      log,
+      nodeId: opts.nodeId ?? `${hostname()}-${process.pid}`,
+      itemKey: ITEM_KEY,
+      claimTtlMs: Math.ceil(coaMs) + 15_000,
+      ...(opts.fairUsage ? { fairUsage: opts.fairUsage } : {}),
+    });
     this.auth = new AuthHandler({
       charging,
       store,
@@ -100,7 +125,16 @@ export class RadiusServer implements Component {
       lineRateBitsPerSecond: opts.lineRateBitsPerSecond ?? 100_000_000,
       maxSessionTimeoutSeconds: opts.maxSessionTimeoutSeconds ?? 86_400,
     });
-    this.acct = new AcctHandler({ charging, store, sessions: this.sessions, enforcer: this.enforcer, log });
+    const interim = opts.interimIntervalSeconds ?? 300;
+    this.acct = new AcctHandler({
+      charging,
+      state,
+      sessions: this.sessions,
+      enforcer: this.enforcer,
+      log,
+      recordTtlMs: (opts.sessionRecordTtlSeconds ?? Math.max(86_400, 3 * interim)) * 1000,
+      closedTtlMs,
+    });
     const size = opts.duplicateCacheSize ?? 65_536;
     const ttl = opts.duplicateTtlMs ?? 30_000;
     this.dup = { auth: new DuplicateCache(size, ttl), acct: new DuplicateCache(size, ttl) };
@@ -134,7 +168,7 @@ export class RadiusServer implements Component {
     this.unsubscribe = undefined;
     // Let requests in progress answer (bounded), then close.
     await withTimeout(Promise.allSettled([...this.running]), 2000);
-    await withTimeout(this.enforcer.drain(), 500);
+    await withTimeout(Promise.all([this.acct.drain(), this.enforcer.drain()]), 500);
     await this.coa.stop();
     await this.closeSockets();
   }

@@ -1,8 +1,11 @@
-// What this node remembers of the RADIUS sessions it has seen: the last cumulative counters (to
-// debit deltas), and how to reach the session at its NAS (RFC 5176 session identification) for
-// Disconnect-/CoA-Requests. A cache, bounded: the truth (usage charged so far) lives in the core's
-// session in Redis, and a node that misses an entry recovers the counters from there.
+// What this node remembers of the RADIUS sessions it has seen: how to reach the session at its
+// NAS (RFC 5176 session identification) and the state of its last report. A cache, bounded: the
+// session's state lives in Redis (src/balance/radius-sessions.ts) and is read again at every
+// report, so any node can take any report of any session; this table spares re-reading what
+// never changes (the identification) and lets a late report of a session closed here be answered
+// at once.
 
+import type { RadiusSessionMeta, RadiusSessionRecord, SessionSnapshot } from '../balance/radius-sessions.js';
 import type { Identity } from '../core/types.js';
 import type { UnitType } from '../rating/plan.js';
 import type { NasClient } from './clients.js';
@@ -17,6 +20,20 @@ export interface SessionTarget {
   readonly nasIpAddress?: string;
   readonly callingStationId?: string;
 }
+
+/** Cumulative counters of a session (64-bit, Gigawords and wraps resolved). */
+export interface Counters {
+  in: number;
+  out: number;
+  time: number;
+}
+
+/**
+ * Fair-usage state: 'sent' while a throttling (or lifting) CoA is in flight from this node;
+ * 'applied' once the NAS acknowledged the throttle, `fairUsageSource` telling whether the config's
+ * session-volume policy or the plan (the core's outcome) asked for it.
+ */
+export type FairUsageStateName = 'none' | 'sent' | 'applied';
 
 export interface RadiusSession {
   readonly key: string;
@@ -34,15 +51,112 @@ export interface RadiusSession {
   lastIn: number;
   lastOut: number;
   lastSessionTime: number;
+  /** Totals already charged when the core session was (re)opened: totals = base + the core's counters. */
+  base: Counters;
   /** Holds a final grant whose cap the NAS enforces (volume profiles): a top-up sends a CoA. */
   restricted: boolean;
   /** Units of the final grant the session holds, if it holds one. */
   finalGrantUnits?: number;
-  /** Fair-usage throttle state. */
-  fairUsage: 'none' | 'sent' | 'applied';
-  /** A Disconnect-Request is in flight. */
-  disconnecting: boolean;
+  fairUsage: FairUsageStateName;
+  fairUsageSource?: 'config' | 'plan';
+  /** When the session began (ms): its score in the NAS's list in Redis. */
+  startedAt: number;
+  /** When this node last refreshed the Redis record's expiry (0: never). */
+  refreshedAt: number;
   updatedAt: number;
+}
+
+/**
+ * The cumulative counters charged so far: the core's own counters of the session (updated with
+ * every debit, atomically) on top of what was charged before the core session opened; the last
+ * totals a node wrote when the core session is gone (reaped: the next report opens a new one).
+ */
+export function chargedTotals(snap: SessionSnapshot, unit: UnitType): Counters | undefined {
+  const rec = snap.record;
+  if (snap.core !== undefined) {
+    const base = rec?.base ?? { in: 0, out: 0, time: 0 };
+    const seconds = (snap.core.unit ?? unit) === 'seconds';
+    return {
+      in: base.in + snap.core.inO,
+      out: base.out + snap.core.outO,
+      // The core counts time only for a time-rated service; otherwise the last time a node wrote.
+      time: seconds ? base.time + snap.core.used : Math.max(base.time, rec?.last?.time ?? 0),
+    };
+  }
+  return rec?.last;
+}
+
+/** Brings a session up to date with its state in Redis (another node may have taken reports since). */
+export function applySnapshot(s: RadiusSession, snap: SessionSnapshot): void {
+  const rec = snap.record;
+  if (rec !== undefined) {
+    if (rec.base !== undefined) s.base = rec.base;
+    if (rec.unit !== undefined) s.unit = rec.unit;
+    if (rec.restricted !== undefined) s.restricted = rec.restricted;
+    if (rec.finalGrantUnits !== undefined) s.finalGrantUnits = rec.finalGrantUnits ?? undefined;
+    // 'sent': this node's CoA is in flight; its answer writes the state.
+    if (rec.fairUsage !== undefined && s.fairUsage !== 'sent') {
+      s.fairUsage = rec.fairUsage === 'none' ? 'none' : 'applied';
+      s.fairUsageSource = rec.fairUsage === 'applied:plan' ? 'plan' : rec.fairUsage === 'applied:config' ? 'config' : undefined;
+    }
+    if (rec.meta !== undefined) s.startedAt = rec.meta.start;
+  }
+  if (snap.core?.unit !== undefined) s.unit = snap.core.unit;
+  const totals = chargedTotals(snap, s.unit);
+  if (totals === undefined) return;
+  if (snap.core !== undefined) {
+    s.lastIn = totals.in;
+    s.lastOut = totals.out;
+    s.lastSessionTime = totals.time;
+  } else {
+    // Totals only grow: what this node charged itself may be newer than a lost write.
+    s.lastIn = Math.max(s.lastIn, totals.in);
+    s.lastOut = Math.max(s.lastOut, totals.out);
+    s.lastSessionTime = Math.max(s.lastSessionTime, totals.time);
+  }
+}
+
+/** What a session's record says once, when it is opened. */
+export function sessionMeta(s: RadiusSession): RadiusSessionMeta {
+  return { key: s.key, nas: s.nasIdentity, target: { ...s.target }, ids: s.identities, start: s.startedAt };
+}
+
+/** The whole record of a session, to open it in Redis. */
+export function sessionRecord(s: RadiusSession): Required<Omit<RadiusSessionRecord, 'closed'>> {
+  return {
+    meta: sessionMeta(s),
+    nasAddress: s.nasAddress,
+    base: s.base,
+    last: { in: s.lastIn, out: s.lastOut, time: s.lastSessionTime },
+    unit: s.unit,
+    restricted: s.restricted,
+    finalGrantUnits: s.finalGrantUnits ?? null,
+    fairUsage: s.fairUsage === 'applied' ? (s.fairUsageSource === 'plan' ? 'applied:plan' : 'applied:config') : 'none',
+  };
+}
+
+/** A session known from its Redis record only (another node saw its reports). */
+export function sessionFromRecord(coreId: string, accountId: string, meta: RadiusSessionMeta, nasAddress: string, client: NasClient): RadiusSession {
+  return {
+    key: meta.key,
+    coreId,
+    nasIdentity: meta.nas,
+    nasAddress,
+    client,
+    identities: meta.ids,
+    accountId,
+    target: meta.target as unknown as SessionTarget,
+    unit: 'octets',
+    lastIn: 0,
+    lastOut: 0,
+    lastSessionTime: 0,
+    base: { in: 0, out: 0, time: 0 },
+    restricted: false,
+    fairUsage: 'none',
+    startedAt: meta.start,
+    refreshedAt: 0,
+    updatedAt: 0,
+  };
 }
 
 export class SessionTable {

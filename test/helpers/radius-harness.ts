@@ -3,6 +3,7 @@
 // a different NAS profile), and a fake NAS CoA/Disconnect listener.
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import type { Test } from 'tap';
 
 import { BalanceStore } from '../../src/balance/store.js';
@@ -43,6 +44,8 @@ export interface HarnessOptions extends Partial<Omit<RadiusServerOptions, 'confi
   clients: RadiusClientConfig[];
   /** Share one Redis across harnesses of a file. */
   redis?: TestRedis;
+  /** A Redis connection of this harness's own (another OCS node on the same Redis), instead of `redis.client`. */
+  ownConnection?: boolean;
   logLevel?: string;
 }
 
@@ -50,13 +53,18 @@ export interface HarnessOptions extends Partial<Omit<RadiusServerOptions, 'confi
 export async function startHarness(t: Test, opts: HarnessOptions): Promise<Harness> {
   const redis = opts.redis ?? (await startRedis());
   if (opts.redis === undefined) t.teardown(() => redis.stop());
-  const core = await makeCore(redis.client);
-  const events = new AccountEvents(redis.client);
+  let client: Redis = redis.client;
+  if (opts.ownConnection) {
+    // Like connectRedis: commands of one tick share a round trip.
+    client = new Redis({ port: redis.port, enableAutoPipelining: true });
+  }
+  const core = await makeCore(client);
+  const events = new AccountEvents(client);
   await events.start();
   t.teardown(() => events.stop());
   const metrics = new Metrics(false);
   const secrets = SecretBox.withKey(randomBytes(32));
-  const { clients, redis: _r, logLevel, ...rest } = opts;
+  const { clients, redis: _r, ownConnection: _o, logLevel, ...rest } = opts;
   const server = new RadiusServer({
     config: { host: '127.0.0.1', authPort: 0, acctPort: 0, interimIntervalSeconds: 300, clients },
     charging: core.charging,
@@ -69,6 +77,7 @@ export async function startHarness(t: Test, opts: HarnessOptions): Promise<Harne
   });
   await server.start();
   t.teardown(() => server.stop());
+  if (opts.ownConnection) t.teardown(() => client.disconnect());
   return { redis, core, events, metrics, secrets, server };
 }
 

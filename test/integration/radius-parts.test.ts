@@ -125,8 +125,10 @@ t.test('session table: capped, closed sessions remembered, sessions by NAS', asy
     lastOut: 0,
     lastSessionTime: 0,
     restricted: false,
+    base: { in: 0, out: 0, time: 0 },
     fairUsage: 'none',
-    disconnecting: false,
+    startedAt: 0,
+    refreshedAt: 0,
     updatedAt: 0,
   });
   table.put(mk('a', 'n1'), 1);
