@@ -58,7 +58,11 @@ for _, it in ipairs(req.items) do fieldNames[#fieldNames + 1] = 'r:' .. it.key e
 local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
 local sess = nil
 local isNew = false
-if sf[1] then sess = cjson.decode(sf[1]) end
+if sf[1] then
+  -- An update needs only the session's identity (known from the request); the meta JSON (start,
+  -- subscriber, protocol) is decoded when the session closes and its CDRs are written.
+  if req.op == 'update' then sess = { id = req.sessionId, acct = req.accountId } else sess = cjson.decode(sf[1]) end
+end
 
 local anyUsage = false
 for _, it in ipairs(req.items) do
