@@ -20,6 +20,7 @@ import { rate } from '../src/rating/engine.js'
 import { benchDiameter } from './bench-diameter.js'
 import { benchRadius } from './bench-radius.js'
 import { benchCdr, fill as fillOutbox } from './bench-cdr.js'
+import { benchMemory } from './bench-memory.js'
 import { Metrics } from '../src/metrics/metrics.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -199,7 +200,15 @@ async function main(): Promise<void> {
     console.log(diameterLines.join('\n'))
     const radiusLines = await benchRadius(SECONDS)
     console.log(radiusLines.join('\n'))
-    report(results, redisVersion, ratingLines, [...cdrLines, '', ...diameterLines, '', ...radiusLines])
+    // Last: it empties this Redis and fills it with 100,000 open sessions.
+    const mem = await benchMemory(redisServer.port, 100_000)
+    const memLines = [
+      '| memory | figure | target |',
+      '|---|---:|---|',
+      `| Redis used_memory per open data session (${mem.sessions.toLocaleString('en')} sessions, 10 per account; session hash, its index entries and stored answer) | ${mem.bytesPerSession} bytes | ≤ 1,024 bytes |`,
+    ]
+    console.log(memLines.join('\n'))
+    report(results, redisVersion, ratingLines, [...cdrLines, '', ...diameterLines, '', ...radiusLines, '', ...memLines])
   } finally {
     client.disconnect()
     await redisServer.stop()

@@ -360,7 +360,7 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
         started: new Date(Number(s.start)).toISOString(),
         updated: s.upd ? new Date(Number(s.upd)).toISOString() : null,
         ratingGroups: Object.values((s.rgs ?? {}) as Record<string, { key: string; svc: string; used: number; charged: number; res?: { n: number } }>).map((r) => ({
-          key: r.key, service: r.svc, used: r.used, charged: formatMoney(BigInt(Math.round(Number(r.charged ?? 0)))), reservedUnits: r.res?.n ?? 0,
+          key: r.key, service: r.svc, used: r.used ?? 0, charged: formatMoney(BigInt(Math.round(Number(r.charged ?? 0)))), reservedUnits: r.res?.n ?? 0,
         })),
       }))
       return { sessions }

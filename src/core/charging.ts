@@ -220,6 +220,7 @@ export class ChargingService {
     const payload = {
       op,
       sessionId: req.sessionId,
+      requestId: req.requestId,
       accountId,
       plan: resolved.planId,
       tz: resolved.timezone,

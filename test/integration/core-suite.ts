@@ -127,7 +127,20 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.same(e2, e1)
     t.equal((await allCdrs(env().client)).filter((c) => c.id === 'ev#sms-1#rg:-:si:-').length, 1, 'one CDR for a repeated event')
     t.same(await money(env().core.store, accountId), { balance: m1.balance - 50_000n, reserved: m1.reserved })
-    const ttl = await env().client.ttl(keys.idempotency(accountId, 'idem/1'))
+    // The session keeps its last two answers: a retransmission overtaken by the next request is
+    // still answered from the store.
+    const next = await env().core.charging.update({ ...req, requestId: 'idem/2' })
+    const m2 = await money(env().core.store, accountId)
+    t.same(await env().core.charging.update(req), a1, 'idem/1 after idem/2: the first answer again')
+    t.same(await env().core.charging.update({ ...req, requestId: 'idem/2' }), next)
+    t.same(await money(env().core.store, accountId), m2, 'nothing charged twice')
+    // Once the session is closed its last answer is kept under its own key for at least 5 minutes.
+    const term = { sessionId: 'idem', requestId: 'idem/t', identities: ids, protocol: 'diameter' as const, items: [{ serviceContext: VOICE, used: [{ units: 30 }] }] }
+    const t1 = await env().core.charging.terminate(term)
+    const m3 = await money(env().core.store, accountId)
+    t.same(await env().core.charging.terminate(term), t1, 'a retransmitted terminate gets the same answer')
+    t.same(await money(env().core.store, accountId), m3)
+    const ttl = await env().client.ttl(keys.idempotency(accountId, 'idem/t'))
     t.ok(ttl >= 300, `idempotency answer kept at least 5 minutes (ttl ${ttl})`)
   })
 

@@ -390,6 +390,58 @@ local function flushGranted(statsKey)
   end
 end
 
+-- Rating-group state is stored without counters at zero, empty maps and false flags, and with
+-- compact tariffs (no name, no default fields): less JSON to decode and encode at every update and
+-- less memory per session. decodeRg restores what the code relies on.
+local function compactTariff(t)
+  if isNil(t) then return nil end
+  local c = { id = t.id, rate = t.rate, per = t.per }
+  if num(t.first) > 1 then c.first = t.first end
+  if num(t.next) > 1 then c.next = t.next end
+  if num(t.fee) ~= 0 then c.fee = t.fee end
+  if num(t.min) ~= 0 then c.min = t.min end
+  if not isNil(t.tiers) and #t.tiers > 0 then c.tiers = t.tiers end
+  if num(t.tx) ~= 0 then c.tx = t.tx end
+  if num(t.ti) ~= 0 then c.ti = t.ti end
+  if num(t.q) > 1 then c.q = t.q end
+  return c
+end
+
+local RG_COUNTERS = { outO = true, inO = true, charged = true, nseg = true, over = true, bu = true, used = true, tax = true }
+
+local function encodeRg(rg)
+  local out = {}
+  for k, v in pairs(rg) do
+    if v == false or (RG_COUNTERS[k] and v == 0) or ((k == 'byB' or k == 'byU') and next(v) == nil) then
+      -- a default: left out
+    elseif k == 'seg' then
+      out.seg = { t = compactTariff(v.t), u = v.u, c = v.c }
+      if v.first then out.seg.first = true end
+      if num(v.x) ~= 0 then out.seg.x = v.x end
+    elseif k == 'res' then
+      out.res = { n = v.n }
+      if not isNil(v.ub) and next(v.ub) ~= nil then out.res.ub = v.ub end
+      if not isNil(v.mb) and next(v.mb) ~= nil then out.res.mb = v.mb end
+      if not isNil(v.t) then out.res.t = compactTariff(v.t) end
+    else
+      out[k] = v
+    end
+  end
+  return cjson.encode(out)
+end
+
+local function decodeRg(text)
+  local rg = cjson.decode(text)
+  if isNil(rg.byB) then rg.byB = {} end
+  if isNil(rg.byU) then rg.byU = {} end
+  if not isNil(rg.seg) then
+    rg.seg.u = num(rg.seg.u)
+    rg.seg.c = num(rg.seg.c)
+    rg.seg.x = num(rg.seg.x)
+  end
+  return rg
+end
+
 local function releaseReservation(bk, rg)
   local money = 0
   if rg.res ~= nil and rg.res ~= cjson.null then

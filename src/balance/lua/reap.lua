@@ -19,7 +19,7 @@ local sess = nil
 local rgs = {}
 for i = 1, #all, 2 do
   if all[i] == 'm' then sess = cjson.decode(all[i + 1])
-  elseif string.sub(all[i], 1, 2) == 'r:' then rgs[string.sub(all[i], 3)] = cjson.decode(all[i + 1]) end
+  elseif string.sub(all[i], 1, 2) == 'r:' then rgs[string.sub(all[i], 3)] = decodeRg(all[i + 1]) end
 end
 if sess == nil then
   redis.call('DEL', KEYS[4])

@@ -8,7 +8,7 @@
 -- KEYS[6] account re-auth set                          KEYS[7] shard expiry zset
 -- KEYS[8] shard outbox stream                         KEYS[9] idempotency key
 -- KEYS[10] shard stats hash (reserved money, open sessions per protocol: for metrics)
--- ARGV[1] request JSON: {op, sessionId, accountId, plan, now, node, proto, sub, validity, grace,
+-- ARGV[1] request JSON: {op, sessionId, requestId, accountId, plan, now, node, proto, sub, validity, grace,
 --          tz, cc (rating inputs checked against the account), idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
 --          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, a}], req, dq, thr, val, cap}]}
 --          used.a: usage after a Tariff-Time-Change (rated with `tariff`; other usage with the grant's tariff);
@@ -16,16 +16,35 @@
 --          req: -1 = no new grant wanted, 0 = the default quota `dq`, N = N units.
 --          fup: fair usage {lim (octets per cycle), act: restrict|redirect|price, t (tariff past the
 --          limit, for price), fid (Filter-Id), url (redirect)}; req.cy = the billing cycle id now.
--- Returns the answer JSON (also stored under KEYS[9] so a retransmission gets it again):
+-- Returns the answer JSON (stored in the session hash, or under KEYS[9] once the session is gone, so
+-- a retransmission gets it again):
 --   {status: ok|unknownSubscriber|unknownSession|stalePlan, charged, closed, cdrs,
 --    results:[{key, kind: granted|creditLimitReached|denied|committed, units, validity,
 --              finalUnit, threshold, fup: {a, f, r} once the fair-usage limit is passed}]}
 
-local stored = redis.call('GET', KEYS[9])
-if stored then return stored end
-
 local req = cjson.decode(ARGV[1])
 local now = num(req.now)
+
+-- Idempotency. A live session keeps the answers to its last two requests in its own hash
+-- (q1/a1 the latest, q0/a0 the one before): a retransmission — even one overtaken by the next
+-- request — gets its first answer again, and an active session holds two answers, not one key per
+-- request. Answers outside a live session (its closing request, an unknown session or subscriber)
+-- are kept under KEYS[9] for idemTtl.
+-- The session hash keeps one field per rating group, so an update reads and rewrites only the
+-- rating groups it reports on: m = meta JSON (written once), r:<key> = rating group JSON,
+-- fl = JSON set of rating groups holding a final unit or refused, u = last update time.
+-- One HMGET brings the meta, the flags, the stored answers and every rating group reported on.
+local fieldNames = { 'm', 'fl', 'q1', 'a1', 'q0', 'a0' }
+for _, it in ipairs(req.items) do fieldNames[#fieldNames + 1] = 'r:' .. it.key end
+local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
+local RG0 = 6
+if sf[1] then
+  if sf[3] == req.requestId then return sf[4] end
+  if sf[5] == req.requestId then return sf[6] end
+else
+  local stored = redis.call('GET', KEYS[9])
+  if stored then return stored end
+end
 
 local function finish(answer)
   local text = cjson.encode(answer)
@@ -49,13 +68,6 @@ local fupO = 0
 if req.cy ~= nil and af[10] == req.cy then fupO = num(af[11]) end
 local fupO0 = fupO
 
--- The session hash keeps one field per rating group, so an update reads and rewrites only the
--- rating groups it reports on: m = meta JSON (written once), r:<key> = rating group JSON,
--- fl = JSON set of rating groups holding a final unit or refused, u = last update time.
--- One HMGET brings the meta, the flags and every rating group this request reports on.
-local fieldNames = { 'm', 'fl' }
-for _, it in ipairs(req.items) do fieldNames[#fieldNames + 1] = 'r:' .. it.key end
-local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
 local sess = nil
 local isNew = false
 if sf[1] then
@@ -94,7 +106,7 @@ local results = {}
 
 for idx, it in ipairs(req.items) do
   local rg = sess.rgs[it.key]
-  if rg == nil and sf[idx + 2] then rg = cjson.decode(sf[idx + 2]) end
+  if rg == nil and sf[idx + RG0] then rg = decodeRg(sf[idx + RG0]) end
   if rg == nil then
     rg = { key = it.key, rg = it.rg, sid = it.sid, ctx = it.ctx, svc = it.svc, unit = it.unit, dest = it.dest,
            destName = it.destName, used = 0, inO = 0, outO = 0, bu = 0, charged = 0, over = 0,
@@ -260,6 +272,7 @@ end
 
 local closed = false
 local cdrs = 0
+local answerText = nil
 local member = sess.acct .. '|' .. sess.id
 if req.op == 'terminate' then
   -- Every rating group of the session, not only those in this request.
@@ -268,7 +281,7 @@ if req.op == 'terminate' then
     local f = all[i]
     if string.sub(f, 1, 2) == 'r:' then
       local k = string.sub(f, 3)
-      if sess.rgs[k] == nil then sess.rgs[k] = cjson.decode(all[i + 1]) end
+      if sess.rgs[k] == nil then sess.rgs[k] = decodeRg(all[i + 1]) end
     end
   end
   for _, rg in pairs(sess.rgs) do reservedDelta = reservedDelta - releaseReservation(bk, rg) end
@@ -285,12 +298,23 @@ else
     local rg = sess.rgs[k]
     if rg.fui or rg.refused then flags[k] = true else flags[k] = nil end
     fields[#fields + 1] = 'r:' .. k
-    fields[#fields + 1] = cjson.encode(rg)
+    fields[#fields + 1] = encodeRg(rg)
   end
   local reauth = next(flags) ~= nil
   if reauth or wasFlagged then
     fields[#fields + 1] = 'fl'
     fields[#fields + 1] = reauth and cjson.encode(flags) or '{}'
+  end
+  answerText = cjson.encode({ status = 'ok', results = results, charged = fmt(chargedNow), closed = false, cdrs = 0 })
+  fields[#fields + 1] = 'q1'
+  fields[#fields + 1] = req.requestId
+  fields[#fields + 1] = 'a1'
+  fields[#fields + 1] = answerText
+  if sf[3] then
+    fields[#fields + 1] = 'q0'
+    fields[#fields + 1] = sf[3]
+    fields[#fields + 1] = 'a0'
+    fields[#fields + 1] = sf[4]
   end
   redis.call('HSET', KEYS[4], unpack(fields))
   if isNew then
@@ -312,4 +336,5 @@ end
 if chargedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'charged', fmt(chargedNow)) end
 if req.cy ~= nil and (fupO ~= fupO0 or af[10] ~= req.cy) then redis.call('HSET', KEYS[1], 'fupC', req.cy, 'fupO', fmt(fupO)) end
 
+if answerText ~= nil then return answerText end
 return finish({ status = 'ok', results = results, charged = fmt(chargedNow), closed = closed, cdrs = cdrs })
