@@ -688,7 +688,7 @@ async function radius(ocs: OwnOcs): Promise<RadiusReport> {
 // =============================================================================================
 
 const protocols = a.protocol === 'all' ? ['diameter', 'radius'] : [a.protocol as string]
-const ocs = await startOwnOcs({ env: { OCS_DIAMETER_MAX_IN_FLIGHT: String(BOUND), OCS_RADIUS_MAX_IN_FLIGHT: String(RBOUND) } })
+const ocs = await startOwnOcs({ config: { diameter: { maxInFlight: BOUND, maxInFlightPerPeer: BOUND }, radius: { maxInFlight: RBOUND } } })
 let code = 0
 try {
   for (let i = 0; i < SUBSCRIBERS; i++) await ocs.subscriber({ balance: '1000000', msisdn: `4679${String(i).padStart(6, '0')}`, username: `ovl${i}`, password: 'ovlpw' })

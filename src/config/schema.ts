@@ -52,6 +52,8 @@ export const configSchema = z.object({
         .array(diameterPeer)
         .default([{ originHost: '*', addresses: ['127.0.0.1', '::1'] }])
         .describe('allow-listed Diameter peers; a CER from anything else gets 3010'),
+      maxInFlight: z.number().int().min(1).max(1_000_000).default(4096).describe('CCRs being charged on this node at once; beyond it 3004 DIAMETER_TOO_BUSY at once'),
+      maxInFlightPerPeer: z.number().int().min(1).max(1_000_000).default(1024).describe('the same per peer connection, so one flooding peer cannot starve the others'),
     })
     .prefault({}),
   radius: z
@@ -74,6 +76,8 @@ export const configSchema = z.object({
         .array(radiusClient)
         .default([{ address: '127.0.0.0/8', secret: 'testing123', vendor: 'generic', coaPort: 3799 }])
         .describe('NAS clients; packets from elsewhere are dropped and counted'),
+      maxInFlight: z.number().int().min(1).max(1_000_000).default(2000).describe('RADIUS requests being processed at once; beyond it datagrams are dropped and counted (the NAS retransmits)'),
+      socketBufferBytes: z.number().int().min(65536).max(268_435_456).default(4_194_304).describe('UDP receive buffer asked for each RADIUS socket (the kernel caps it at net.core.rmem_max)'),
     })
     .prefault({}),
   http: z

@@ -5,6 +5,7 @@ import { findService, type CompiledPlan, type LuaTariff, type UnitType } from '.
 import { chooseTariff, cycleAt, price, type RatingContext } from '../rating/rate.js'
 import type { Logger } from '../lib/logger.js'
 import { Lru } from '../lib/lru.js'
+import { MAX_REPORTED_UNITS, validateEvent, validateSession, type InvalidRequest } from './validate.js'
 import type { Metrics } from '../metrics/metrics.js'
 import {
   itemKey,
@@ -155,6 +156,8 @@ export class ChargingService {
 
   /** Price of the given units per item, without changing anything. */
   async priceEnquiry(req: EventRequest): Promise<ChargeAnswer> {
+    const invalid = validateEvent(req)
+    if (invalid) return this.refused(invalid)
     try {
       const at = req.eventTime ?? Date.now()
       const r = await this.resolveByIdentity(req.identities, at)
@@ -176,6 +179,8 @@ export class ChargingService {
   // ---------- internals ----------
 
   private async session(op: SessionOp, req: SessionRequest): Promise<ChargeAnswer> {
+    const invalid = validateSession(req)
+    if (invalid) return this.refused(invalid)
     try {
       const at = req.eventTime ?? Date.now()
       let resolved: Resolved | undefined
@@ -256,6 +261,8 @@ export class ChargingService {
   }
 
   private async eventLike(op: 'debit' | 'refund', req: EventRequest): Promise<ChargeAnswer> {
+    const invalid = validateEvent(req)
+    if (invalid) return this.refused(invalid)
     try {
       const now = req.eventTime ?? Date.now()
       const resolved = await this.resolveByIdentity(req.identities, now)
@@ -345,7 +352,8 @@ export class ChargingService {
     }
     const r0 = it.requested
     // -1: no new grant wanted; 0: the default quota (an empty or zero RSU leaves the size to us)
-    li.req = r0 === undefined || r0 === null ? -1 : r0 === 'default' ? 0 : Math.max(0, Math.floor(r0))
+    // A request beyond MAX_REPORTED_UNITS is capped: the grant is sized by the balance anyway.
+    li.req = r0 === undefined || r0 === null ? -1 : r0 === 'default' ? 0 : Math.min(MAX_REPORTED_UNITS, Math.max(0, Math.floor(r0)))
     li.dq = svc.quota ?? this.opts.defaultQuota[svc.unit]
     li.thr = this.opts.quotaThresholdPercent
     // A scheduled plan version taking over is a tariff boundary too.
@@ -419,6 +427,12 @@ export class ChargingService {
       ...(r.taxRegion ? { taxRegion: r.taxRegion } : {}),
       ...(r.segment ? { segment: r.segment } : {}),
     }
+  }
+
+  private refused(invalid: InvalidRequest): InvalidRequest {
+    this.metrics?.chargingInvalid.inc({ field: invalid.field.replace(/\[\d+\]/g, '[]') })
+    this.log?.warn({ field: invalid.field, reason: invalid.reason }, 'charging request refused: cannot be charged and recorded')
+    return invalid
   }
 
   private unavailable(err: unknown): { kind: 'unavailable'; reason: string } {

@@ -79,6 +79,8 @@ export type ChargeAnswer =
   | { kind: 'ok'; accountId: string; outcomes: ItemOutcome[]; charged: bigint; closed: boolean; cdrs: number }
   | { kind: 'unknownSubscriber' }
   | { kind: 'unknownSession' }
+  /** a field that cannot be charged and recorded on a CDR (core/validate.ts): nothing changed */
+  | { kind: 'invalidRequest'; field: string; reason: string }
   /** infrastructure failure (Redis away or slow): front ends answer TOO_BUSY / UNABLE_TO_COMPLY or drop */
   | { kind: 'unavailable'; reason: string }
 

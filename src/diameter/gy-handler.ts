@@ -33,6 +33,7 @@ import {
   type AvpInput,
   type DiameterMessage,
 } from './codec.js'
+import { LIMITS, textProblem, unitsProblem } from '../core/validate.js'
 import { RC, commandResultCode, currencyNumber, failureResultCode, outcomeResultCode, unitValue } from './results.js'
 
 export const CREDIT_CONTROL_APPLICATION = 4
@@ -179,6 +180,7 @@ export class GyHandler {
     const sessionId = avpString(this.readable(msg, sidAvp))
     if (sessionId === undefined || sessionId.length === 0) throw this.invalid(msg, sidAvp, 'Session-Id is empty')
     echo.sessionId = sessionId
+    this.chargeableText(msg, sidAvp, sessionId, LIMITS.sessionId)
 
     const typeAvp = this.single(avps, 'CC-Request-Type')
     const numAvp = this.single(avps, 'CC-Request-Number')
@@ -221,7 +223,9 @@ export class GyHandler {
       })
     }
 
-    const context = avpString(findAvp(avps, 'Service-Context-Id'))
+    const contextAvp = findAvp(avps, 'Service-Context-Id')
+    const context = avpString(contextAvp)
+    if (context !== undefined) this.chargeableText(msg, contextAvp!, context, LIMITS.serviceContext)
     const hint = unitHint(context)
     const destination = this.destination(avps)
     const items: ParsedItem[] = []
@@ -269,6 +273,9 @@ export class GyHandler {
     const used: UsedUnits[] = []
     for (const usuAvp of findAvps(list, 'Used-Service-Unit')) {
       const u = this.units(msg, this.readable(msg, usuAvp))
+      for (const n of [u.time, u.total, u.input, u.output, u.ssu]) {
+        if (n !== undefined && unitsProblem(n) !== undefined) throw this.invalid(msg, usuAvp, `Used-Service-Unit: ${unitsProblem(n)}`)
+      }
       const units: UsedUnits = { units: pickUnits(u, hint) ?? 0 }
       if (u.input !== undefined) units.inputOctets = u.input
       if (u.output !== undefined) units.outputOctets = u.output
@@ -319,14 +326,16 @@ export class GyHandler {
         const data = avpString(findAvp(kids, 'Subscription-Id-Data'))
         const kind = type === undefined ? undefined : SUBSCRIPTION_KIND[type]
         if (kind === undefined || data === undefined) continue
+        this.chargeableText(msg, s, data, LIMITS.identity)
         add(kind, kind === 'msisdn' ? e164(data) ?? data : kind === 'imsi' ? data.replace(/\D/g, '') : data)
       }
     }
     // Top level first (Open5GS: IMSI then E.164), then the copy inside Service-Information (Kamailio), then User-Name.
     fromList(msg.avps)
     fromList(childrenOf(findAvp(msg.avps, 'Service-Information')))
-    const user = avpString(findAvp(msg.avps, 'User-Name'))
-    if (user !== undefined) add('username', user)
+    const userAvp = findAvp(msg.avps, 'User-Name')
+    const user = avpString(userAvp)
+    if (user !== undefined) add('username', this.chargeableText(msg, userAvp!, user, LIMITS.identity))
     return out
   }
 
@@ -501,6 +510,13 @@ export class GyHandler {
   private readable(msg: DiameterMessage, avp: Avp): Avp {
     if (avp.irregular === 'invalid-value' || avp.irregular === 'grouped-opaque') throw this.invalid(msg, avp, `${avp.name ?? `AVP ${avp.code}`} cannot be read`)
     return avp
+  }
+
+  /** A text the CDR will carry: NUL or over-long is refused here, with its Failed-AVP, before anything is charged. */
+  private chargeableText(msg: DiameterMessage, avp: Avp, v: string, max: number): string {
+    const p = textProblem(v, max)
+    if (p !== undefined) throw this.invalid(msg, avp, `${avp.name ?? `AVP ${avp.code}`} ${p}`)
+    return v
   }
 
   private invalid(msg: DiameterMessage, avp: Avp, message: string): CcrRejection {

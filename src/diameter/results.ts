@@ -61,6 +61,9 @@ export function failureResultCode(a: Exclude<ChargeAnswer, { kind: 'ok' }>): num
       return RC.USER_UNKNOWN
     case 'unknownSession':
       return RC.UNKNOWN_SESSION_ID
+    case 'invalidRequest':
+      // A value charging cannot record (the handler refuses most with their Failed-AVP before this).
+      return RC.INVALID_AVP_VALUE
     case 'unavailable':
       // Infrastructure trouble (Redis away or slow): the client should try another server or later.
       return RC.TOO_BUSY

@@ -110,8 +110,8 @@ export class DiameterServer implements Component {
 
   constructor(private readonly opts: DiameterServerOptions) {
     const c = opts.config
-    this.maxInFlight = opts.maxInFlight ?? 4096
-    this.maxInFlightPerPeer = opts.maxInFlightPerPeer ?? 1024
+    this.maxInFlight = opts.maxInFlight ?? c.maxInFlight ?? 4096
+    this.maxInFlightPerPeer = opts.maxInFlightPerPeer ?? c.maxInFlightPerPeer ?? 1024
     this.local = {
       originHost: c.originHost,
       originRealm: c.originRealm,

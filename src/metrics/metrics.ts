@@ -14,6 +14,7 @@ export class Metrics {
   readonly requestDuration = new Histogram({ name: 'ocs_request_duration_seconds', help: 'Time from a request decoded to its answer sent', labelNames: ['protocol', 'command'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] })
   readonly luaDuration = new Histogram({ name: 'ocs_lua_duration_seconds', help: 'Round trip of one charging Lua script', labelNames: ['script'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] })
   readonly chargingUnavailable = new Counter({ name: 'ocs_charging_unavailable_total', help: 'Charging steps that failed because Redis was unavailable or slow', registers: [this.registry] })
+  readonly chargingInvalid = new Counter({ name: 'ocs_charging_invalid_total', help: 'Charging requests refused before any balance moved: a field that cannot be charged and recorded on a CDR (NUL, too long, absurd usage)', labelNames: ['field'] as const, registers: [this.registry] })
   readonly activeSessions = new Gauge({ name: 'ocs_active_sessions', help: 'Open charging sessions across all nodes, by protocol', labelNames: ['protocol'] as const, registers: [this.registry] })
   readonly reservedAmount = new Gauge({ name: 'ocs_reserved_amount_micro', help: 'Money held by live reservations across all nodes, micro-units of the account currencies', registers: [this.registry] })
   readonly reservedUnits = new Gauge({ name: 'ocs_reserved_units', help: 'Units granted and not yet reported, across all nodes, by unit', labelNames: ['unit'] as const, registers: [this.registry] })

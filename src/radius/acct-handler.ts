@@ -315,6 +315,8 @@ export class AcctHandler {
       }
 
       if (answer.kind === 'unavailable') return { kind: 'drop', type: status, reason: 'unavailable', detail: answer.reason } as AcctDecision;
+      // Nothing was charged: a value no CDR can hold (NUL, over-long) or usage no line can carry.
+      if (answer.kind === 'invalidRequest') return { kind: 'drop', type: status, reason: 'malformed', detail: `${answer.field}: ${answer.reason}` } as AcctDecision;
       if (answer.kind !== 'ok') {
         // Nobody to charge: answer anyway (retransmitting would not help) and say so in the logs.
         this.opts.log.warn({ session: coreId, status, answer: answer.kind }, 'accounting for an unknown subscriber or session');

@@ -30,7 +30,8 @@ export async function quote(charging: ChargingService, identities: Identity[], c
     protocol: 'radius',
     items: [{ radiusService: RADIUS_SERVICE, units: PROBE_UNITS }],
   });
-  if (price.kind !== 'ok') return price.kind === 'unknownSession' ? { kind: 'unknownSubscriber' } : price;
+  // An identity that cannot be charged (NUL, too long) is nobody we know.
+  if (price.kind !== 'ok') return price.kind === 'unknownSession' || price.kind === 'invalidRequest' ? { kind: 'unknownSubscriber' } : price;
   const priced = price.outcomes[0];
   if (priced === undefined) return { kind: 'ratingFailed', reason: 'no price' };
   if (priced.kind === 'ratingFailed') return { kind: 'ratingFailed', reason: priced.reason };

@@ -94,7 +94,7 @@ export class RadiusServer implements Component {
   constructor(private readonly opts: RadiusServerOptions) {
     const { charging, store, secrets, metrics, log } = opts;
     this.clients = new NasClients(opts.config.clients);
-    this.maxInFlight = opts.maxInFlight ?? 2000;
+    this.maxInFlight = opts.maxInFlight ?? opts.config.maxInFlight ?? 2000;
     const closedTtlMs = (opts.closedSessionTtlSeconds ?? 600) * 1000;
     this.sessions = new SessionTable(opts.maxSessions ?? 200_000, closedTtlMs);
     const state = new RadiusSessionStore(store.redis);
@@ -188,6 +188,15 @@ export class RadiusServer implements Component {
         resolve();
       });
     });
+    // A burst of datagrams beyond the kernel's default buffer (~200 KiB) is dropped unseen; ask for more.
+    const wanted = this.opts.config.socketBufferBytes ?? 4_194_304;
+    try {
+      sock.setRecvBufferSize(wanted);
+    } catch (err) {
+      this.opts.log.warn({ port, wanted, err: (err as Error).message }, 'RADIUS socket receive buffer not raised');
+    }
+    const got = sock.getRecvBufferSize();
+    if (got < wanted) this.opts.log.info({ port, wanted, got }, 'RADIUS socket receive buffer capped by the kernel (raise net.core.rmem_max)');
     sock.on('error', (err) => this.opts.log.warn({ port, err: err.message }, 'RADIUS socket error'));
     sock.on('message', (msg, rinfo) => this.receive(port, sock, msg, rinfo));
     return sock;

@@ -26,6 +26,8 @@ export function diameterConfig(over: Partial<DiameterConfig> = {}): DiameterConf
     originRealm: 'localdomain',
     watchdogSeconds: 30,
     peers: [{ originHost: '*', addresses: ['127.0.0.1', '::1'] }],
+    maxInFlight: 4096,
+    maxInFlightPerPeer: 1024,
     ...over,
   }
 }

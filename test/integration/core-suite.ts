@@ -158,6 +158,25 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.same(unknown, { kind: 'unknownSubscriber' })
   })
 
+  t.test('a request the billing store could not record (NUL, over-long, absurd usage) is refused before any balance moves', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const c = env().core.charging
+    const ev = (over: object) => c.event({ requestId: 'inv-ev', identities: ids, protocol: 'api', items: [{ serviceContext: SMS, units: 1 }], ...over })
+    t.match(await ev({ sessionId: 'sms\u0000x' }), { kind: 'invalidRequest', field: 'sessionId', reason: 'contains a NUL character' })
+    t.match(await ev({ identities: [{ kind: 'msisdn', value: msisdn }, { kind: 'username', value: 'u'.repeat(257) }] }), { kind: 'invalidRequest', field: 'identities[1].username' })
+    t.match(await ev({ items: [{ serviceContext: SMS, destination: `4670\u00001`, units: 1 }] }), { kind: 'invalidRequest', field: 'items[0].destination' })
+    t.match(await ev({ items: [{ serviceContext: SMS, units: 2 ** 49 }] }), { kind: 'invalidRequest', field: 'items[0].units' })
+    t.match(await c.initiate({ sessionId: 'x'.repeat(257), requestId: 'inv/0', identities: ids, protocol: 'api', items: [{ serviceContext: VOICE, requested: 60 }] }), { kind: 'invalidRequest', field: 'sessionId' })
+    const i = await c.initiate({ sessionId: 'inv', requestId: 'inv/0', identities: ids, protocol: 'api', items: [{ serviceContext: VOICE, requested: 2 ** 60 }] })
+    t.match(first(i), { kind: 'granted', units: 600 }, 'a huge request is only a wish: the balance sizes the grant')
+    const after = await money(env().core.store, accountId)
+    t.match(await c.update({ sessionId: 'inv', requestId: 'inv/1', identities: ids, protocol: 'api', items: [{ serviceContext: VOICE, used: [{ units: 2 ** 49 }] }] }), { kind: 'invalidRequest', field: 'items[0].used[0].units' })
+    t.same(await money(env().core.store, accountId), after, 'nothing moved')
+    await c.terminate({ sessionId: 'inv', requestId: 'inv/2', identities: ids, protocol: 'api', items: [{ serviceContext: VOICE, used: [{ units: 60 }] }] })
+    t.same(await money(env().core.store, accountId), { balance: 900_000n, reserved: 0n }, 'the real minute is charged')
+  })
+
   t.test('a barred account is denied new grants but its reported usage is still charged', async (t) => {
     const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
     const ids = [{ kind: 'msisdn' as const, value: msisdn }]

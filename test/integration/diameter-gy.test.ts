@@ -305,6 +305,39 @@ t.test('Gy over a socket', async (t) => {
     t.same(await money(store, accountId), { balance: 1_000_000n, reserved: 0n })
   })
 
+  await t.test('values no CDR can hold, and absurd usage, are refused with 5004 before anything is charged', async (t) => {
+    const { accountId, msisdn } = await makeAccount(store, { balance: 1_000_000n })
+    const failed = (a: DiameterMessage) => childrenOf(findAvp(a.avps, 'Failed-AVP')) ?? []
+    const invalidBefore = await metricValue(env.metrics, 'ocs_malformed_total', { protocol: 'diameter', reason: 'ccr-5004' })
+
+    let a = await c.ccr(ccrAvps({ sessionId: 'bad;\u0000;1', type: 1, number: 0, msisdn, mscc: [{ rg: 1, rsu: {} }] }))
+    t.same([resultCode(a), failed(a)[0]?.name], [5004, 'Session-Id'], 'a NUL in Session-Id: 5004 + Failed-AVP')
+    a = await c.ccr(ccrAvps({ sessionId: `bad;${'x'.repeat(300)}`, type: 1, number: 0, msisdn, mscc: [{ rg: 1, rsu: {} }] }))
+    t.same([resultCode(a), failed(a)[0]?.name], [5004, 'Session-Id'], 'a Session-Id over 256 characters: 5004')
+    a = await c.ccr(ccrAvps({ sessionId: 'bad;2', type: 1, number: 0, msisdn: `${msisdn}\u0000`, mscc: [{ rg: 1, rsu: {} }] }))
+    t.same([resultCode(a), failed(a)[0]?.name], [5004, 'Subscription-Id'], 'a NUL in Subscription-Id-Data: 5004 + the Subscription-Id')
+    a = await c.ccr([...ccrAvps({ sessionId: 'bad;3', type: 1, number: 0, msisdn, mscc: [{ rg: 1, rsu: {} }] }), { name: 'User-Name', value: 'u'.repeat(400) }])
+    t.same([resultCode(a), failed(a)[0]?.name], [5004, 'User-Name'], 'an over-long User-Name: 5004')
+
+    // A session that works, then a report of 2^60 octets: refused, the session and its reservation stay.
+    const sid = 'bad;4'
+    a = await c.ccr(ccrAvps({ sessionId: sid, type: 1, number: 0, msisdn, mscc: [{ rg: 1, rsu: {} }] }))
+    t.equal(resultCode(a), 2001)
+    const reserved = await money(store, accountId)
+    a = await c.ccr(ccrAvps({ sessionId: sid, type: 2, number: 1, msisdn, mscc: [{ rg: 1, rsu: {}, usu: { total: 2n ** 60n } }] }))
+    t.same([resultCode(a), failed(a)[0]?.name], [5004, 'CC-Total-Octets'], '2^60 octets (beyond 2^53): 5004 + the CC-Total-Octets')
+    a = await c.ccr(ccrAvps({ sessionId: sid, type: 2, number: 1, msisdn, mscc: [{ rg: 1, rsu: {}, usu: { total: 2n ** 49n } }] }))
+    t.same([resultCode(a), failed(a)[0]?.name], [5004, 'Used-Service-Unit'], '2^49 octets (512 TiB) in one report: 5004 + the Used-Service-Unit')
+    t.same(await money(store, accountId), reserved, 'nothing charged, the reservation stays')
+    a = await c.ccr(ccrAvps({ sessionId: sid, type: 3, number: 2, msisdn, mscc: [{ rg: 1, usu: { total: 1000 } }] }))
+    t.equal(resultCode(a), 2001, 'the session still closes normally')
+    t.equal((await money(store, accountId)).reserved, 0n)
+    t.ok((await money(store, accountId)).balance < 1_000_000n, 'and its real usage is charged')
+    t.equal(await metricValue(env.metrics, 'ocs_malformed_total', { protocol: 'diameter', reason: 'ccr-5004' }), invalidBefore + 6, 'each refusal counted')
+    const cdrs = (await allCdrs(env.client)).filter((x) => x.sessionId?.startsWith('bad;'))
+    t.same(cdrs.map((x) => x.sessionId), [sid], 'only the good session has a CDR')
+  })
+
   await t.test('Final-Unit-Action REDIRECT with Redirect-Server (a server option)', async (t) => {
     const node = await env.addNode({ finalUnit: { action: 'REDIRECT', address: 'http://topup.example/' } })
     const rc = await env.connect({ port: node.server.port, originHost: 'redirect.test' })

@@ -251,3 +251,19 @@ t.test('accounting for an unknown user is answered (and logged), a packet withou
   t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'malformed' }), 1);
   t.equal(getString((await nas.acct([...session('nobody', 'x-2', 1), ['Acct-Status-Type', 'Tunnel-Start']]))!.packet, 'Reply-Message'), undefined, 'other status types are acknowledged');
 });
+
+t.test('usage no line can carry (2^49 octets in one report) is dropped, counted, and charges nothing', async (t) => {
+  const h = await harness(t);
+  const initial = 100_000_000n;
+  const { accountId } = await makeSubscriber(h, { username: 'carol', balance: initial });
+  const nas = await NasSim.open(t, h, '127.0.0.1');
+  const base = session('carol', 'huge-1', 3);
+  await acct(t, nas, [...base, ['Acct-Status-Type', 'Start']], 'Start');
+  const afterStart = await money(h.core.store, accountId);
+  const r = await nas.acct([...base, ['Acct-Status-Type', 'Interim-Update'], ...usageAttrs({ in: 2 ** 49, out: 0, gigawords: true })]);
+  t.equal(r, undefined, '2^49 octets: no Accounting-Response');
+  t.same(await money(h.core.store, accountId), afterStart, 'nothing charged');
+  t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'malformed' }), 1, 'counted as malformed');
+  await acct(t, nas, [...base, ['Acct-Status-Type', 'Stop'], ...usageAttrs({ in: 1_000_000, out: 0 })], 'Stop with real counters');
+  t.same(await money(h.core.store, accountId), { balance: initial - broadbandCost(1_000_000), reserved: 0n }, 'the real usage is charged at Stop');
+});

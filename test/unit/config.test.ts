@@ -14,8 +14,8 @@ const file = (name: string, text: string): string => {
 t.test('defaults match the SPEC table and trust loopback only', async (t) => {
   const c = loadConfig({ env: {}, file: file('empty.yaml', '') })
   t.match(c, {
-    diameter: { host: '0.0.0.0', port: 3868, originHost: 'ocs.localdomain', originRealm: 'localdomain', peers: [{ originHost: '*', addresses: ['127.0.0.1', '::1'] }] },
-    radius: { authPort: 1812, acctPort: 1813, clients: [{ address: '127.0.0.0/8', secret: 'testing123', vendor: 'generic', coaPort: 3799 }] },
+    diameter: { host: '0.0.0.0', port: 3868, originHost: 'ocs.localdomain', originRealm: 'localdomain', peers: [{ originHost: '*', addresses: ['127.0.0.1', '::1'] }], maxInFlight: 4096, maxInFlightPerPeer: 1024 },
+    radius: { authPort: 1812, acctPort: 1813, maxInFlight: 2000, socketBufferBytes: 4_194_304, clients: [{ address: '127.0.0.0/8', secret: 'testing123', vendor: 'generic', coaPort: 3799 }] },
     http: { host: '127.0.0.1', port: 8080 },
     metrics: { host: '127.0.0.1', port: 9464 },
   })
@@ -47,6 +47,8 @@ t.test('a bad value is one line naming the key, the value and what is allowed', 
     [{}, 'radius:\n  clients:\n    - address: 10.0.0.1\n      secret: x\n      vendor: cisco\n', /^invalid config radius\.clients\.0\.vendor = "cisco": .*generic.*mikrotik/],
     [{}, 'radius:\n  clients:\n    - address: 10.0.0.1\n', /^invalid config radius\.clients\.0\.secret = \(missing\)/],
     [{}, 'diameter:\n  peers:\n    - originHost: pgw\n      addresses: []\n', /^invalid config diameter\.peers\.0\.addresses/],
+    [{}, 'diameter:\n  maxInFlight: 0\n', /^invalid config diameter\.maxInFlight = 0/],
+    [{}, 'radius:\n  socketBufferBytes: 1000\n', /^invalid config radius\.socketBufferBytes = 1000/],
     [{}, 'logLevel: loud\n', /^invalid config logLevel = "loud"/],
     [{}, 'bogus: 1\n', /Unrecognized key.*bogus/],
     [{ OCS_HTTP_PORT: '9464' }, undefined, /^invalid config metrics\.port = 9464: already used by http\.port/],
