@@ -21,7 +21,7 @@ import type { ChargingService } from '../core/charging.js';
 import { itemKey, type ChargeAnswer, type Identity, type ItemOutcome, type SessionRequest } from '../core/types.js';
 import type { Logger } from '../lib/logger.js';
 import type { NasClient } from './clients.js';
-import { get, getEnum, getNumber, getString, type RadiusPacket } from './codec.js';
+import { get, getEnum, getNumber, getOctets, getString, type RadiusPacket } from './codec.js';
 import type { Enforcer } from './enforcer.js';
 import { KeyedLock } from './keyed-lock.js';
 import { RADIUS_SERVICE } from './quota.js';
@@ -243,12 +243,15 @@ export class AcctHandler {
           identities,
           target: {
             acctSessionId,
-            ...(userName !== undefined ? { userName } : {}),
+            ...undecodedText(packet, 'Acct-Session-Id', 'acctSessionIdHex'),
+            ...(userName !== undefined ? { userName, ...undecodedText(packet, 'User-Name', 'userNameHex') } : {}),
             ...(nasPort !== undefined ? { nasPort } : {}),
             ...optionalString(packet, 'Framed-IP-Address', 'framedIpAddress'),
             ...optionalString(packet, 'NAS-Identifier', 'nasIdentifier'),
+            ...undecodedText(packet, 'NAS-Identifier', 'nasIdentifierHex'),
             ...optionalString(packet, 'NAS-IP-Address', 'nasIpAddress'),
             ...optionalString(packet, 'Calling-Station-Id', 'callingStationId'),
+            ...undecodedText(packet, 'Calling-Station-Id', 'callingStationIdHex'),
           },
           unit: 'octets',
           lastIn: 0,
@@ -456,6 +459,13 @@ function identitiesOf(packet: RadiusPacket, cls: Buffer | undefined): Identity[]
   const msisdn = msisdnFrom(getString(packet, 'Calling-Station-Id'));
   if (msisdn !== undefined) add({ kind: 'msisdn', value: msisdn });
   return out;
+}
+
+/** The attribute's octets (hex) when they are not valid UTF-8: the decoded string would not echo them. */
+function undecodedText<K extends string>(packet: RadiusPacket, name: string, as: K): { [P in K]?: string } {
+  const raw = getOctets(packet, name);
+  if (raw === undefined || raw.length === 0 || Buffer.from(raw.toString('utf8'), 'utf8').equals(raw)) return {};
+  return { [as]: raw.toString('hex') } as { [P in K]?: string };
 }
 
 function optionalString<K extends string>(packet: RadiusPacket, name: string, as: K): { [P in K]?: string } {

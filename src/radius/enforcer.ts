@@ -74,13 +74,15 @@ type Ending = 'done' | 'retry' | 'hold';
 export function sessionIdentification(s: RadiusSession): RadiusAttributeInput[] {
   const t = s.target;
   const a: RadiusAttributeInput[] = [];
-  if (t.nasIdentifier !== undefined) a.push(['NAS-Identifier', t.nasIdentifier]);
+  // A text the NAS sent as octets that are not UTF-8 goes back as those octets.
+  const text = (name: string, v: string, hex: string | undefined): RadiusAttributeInput => (hex !== undefined ? { name, raw: Buffer.from(hex, 'hex') } : [name, v]);
+  if (t.nasIdentifier !== undefined) a.push(text('NAS-Identifier', t.nasIdentifier, t.nasIdentifierHex));
   if (t.nasIpAddress !== undefined) a.push(['NAS-IP-Address', t.nasIpAddress]);
-  if (t.userName !== undefined) a.push(['User-Name', t.userName]);
-  a.push(['Acct-Session-Id', t.acctSessionId]);
+  if (t.userName !== undefined) a.push(text('User-Name', t.userName, t.userNameHex));
+  a.push(text('Acct-Session-Id', t.acctSessionId, t.acctSessionIdHex));
   if (t.nasPort !== undefined) a.push(['NAS-Port', t.nasPort]);
   if (t.framedIpAddress !== undefined) a.push(['Framed-IP-Address', t.framedIpAddress]);
-  if (t.callingStationId !== undefined) a.push(['Calling-Station-Id', t.callingStationId]);
+  if (t.callingStationId !== undefined) a.push(text('Calling-Station-Id', t.callingStationId, t.callingStationIdHex));
   return a;
 }
 

@@ -19,6 +19,14 @@ export interface SessionTarget {
   readonly nasIdentifier?: string;
   readonly nasIpAddress?: string;
   readonly callingStationId?: string;
+  /**
+   * The octets of a text attribute above that was not valid UTF-8 (hex), so a Disconnect/CoA echoes
+   * exactly what the NAS sent rather than the decoded string with replacement characters.
+   */
+  readonly userNameHex?: string;
+  readonly acctSessionIdHex?: string;
+  readonly nasIdentifierHex?: string;
+  readonly callingStationIdHex?: string;
 }
 
 /** Cumulative counters of a session (64-bit, Gigawords and wraps resolved). */

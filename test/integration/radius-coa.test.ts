@@ -99,6 +99,28 @@ t.test('depletion → Disconnect-Request to the NAS, ACKed; the Stop then closes
   t.equal(coa.received.length, 1, 'one Disconnect-Request only');
 });
 
+t.test('an Acct-Session-Id and NAS-Identifier that are not UTF-8 are echoed octet for octet in the Disconnect-Request', async (t) => {
+  const { h, nas, coa } = await setup(t, 'generic', () => ({ code: 'ack' }));
+  const { accountId } = await makeSubscriber(h, { username: 'alice', balance: 30_000n });
+  const asid = Buffer.from([0x64, 0x65, 0x70, 0xff, 0xfe, 0x00, 0xc3, 0x32]); // "dep", invalid UTF-8, a NUL
+  const nasId = Buffer.from([0x68, 0x73, 0xe9, 0x31]); // Latin-1 "hsé1"
+  const attrs: RadiusAttributeInput[] = [
+    ['User-Name', 'alice'],
+    { name: 'Acct-Session-Id', raw: asid },
+    { name: 'NAS-Identifier', raw: nasId },
+    ['NAS-Port', 12],
+  ];
+  await acct(t, nas, [...attrs, ['Acct-Status-Type', 'Start']]);
+  await acct(t, nas, [...attrs, ['Acct-Status-Type', 'Interim-Update'], ...usage(5_000_000, 1_815_744, 60)]);
+  const dm = await coa.next();
+  t.equal(dm?.packet.code, RadiusCode.DisconnectRequest, 'Disconnect-Request received');
+  t.same(dm!.packet.attributes.find((a) => a.name === 'Acct-Session-Id')?.raw, asid, 'Acct-Session-Id: the octets the NAS sent');
+  t.same(dm!.packet.attributes.find((a) => a.name === 'NAS-Identifier')?.raw, nasId, 'NAS-Identifier: the octets the NAS sent');
+  t.equal(get(dm!.packet, 'User-Name'), 'alice', 'valid text still sent as text');
+  await acct(t, nas, [...attrs, ['Acct-Status-Type', 'Stop'], ...usage(5_000_000, 1_900_000, 65)]);
+  t.equal((await money(h.core.store, accountId)).reserved, 0n, 'the Stop closes that same session');
+});
+
 t.test('Disconnect-NAK with Error-Cause is counted, and the next interim tries again', async (t) => {
   const { h, nas, coa } = await setup(t, 'mikrotik', (): CoaAnswer => ({ code: 'nak', errorCause: 'Session-Context-Not-Found' }));
   await makeSubscriber(h, { username: 'alice', balance: 10_000n });
