@@ -235,8 +235,9 @@ export class ChargingService {
       // the billing cycle the fair-usage counter belongs to (only when a rating group has fair usage)
       cy: resolved.plan && luaItems.some((i) => i.fup) ? cycleAt(resolved.plan, resolved.timezone, now).id : undefined,
       now,
-      node: this.opts.nodeId,
-      proto: req.protocol,
+      // node (on CDRs) and protocol (on the session) matter when a session opens or closes
+      node: op === 'update' ? undefined : this.opts.nodeId,
+      proto: op === 'update' ? undefined : req.protocol,
       // The subscriber identities are written on the session when it is created (initiate, or a
       // late terminate): an update's payload leaves them out to keep the script's JSON small.
       sub: op === 'update' ? undefined : resolved.sub,
@@ -335,10 +336,10 @@ export class ChargingService {
     if (!svc) return { kind: 'ratingFailed', key, reason: 'no service in the plan matches' }
     const choice = chooseTariff(plan, svc, it.destination, this.ratingContext(r, now))
     if (!choice.ok) return { kind: 'ratingFailed', key, reason: choice.reason }
-    const li: LuaItem = { key, svc: svc.name, unit: svc.unit, pv: plan.version, tariff: choice.tariff }
+    const li: LuaItem = { key, svc: svc.name, unit: svc.unit, pv: plan.version, tariff: wireTariff(choice.tariff) }
     if (choice.fup) {
       const f = choice.fup
-      li.fup = { lim: f.limit, act: f.action, ...(f.tariff ? { t: f.tariff } : {}), ...(f.filterId ? { fid: f.filterId } : {}), ...(f.redirectUrl ? { url: f.redirectUrl } : {}) }
+      li.fup = { lim: f.limit, act: f.action, ...(f.tariff ? { t: wireTariff(f.tariff) } : {}), ...(f.filterId ? { fid: f.filterId } : {}), ...(f.redirectUrl ? { url: f.redirectUrl } : {}) }
     }
     if (it.ratingGroup !== undefined) li.rg = it.ratingGroup
     if (it.serviceId !== undefined) li.sid = it.serviceId
@@ -441,6 +442,20 @@ export class ChargingService {
     this.log?.warn({ err: reason }, 'charging step failed: infrastructure unavailable')
     return { kind: 'unavailable', reason }
   }
+}
+
+/**
+ * A tariff as the scripts get it: increments of 1 and a zero fee or minimum are the Lua defaults
+ * and left out, so every charging step decodes less JSON.
+ */
+function wireTariff(t: LuaTariff): LuaTariff {
+  const { first, next, fee, min, ...rest } = t
+  const w: Partial<LuaTariff> = rest
+  if (first !== 1) w.first = first
+  if (next !== 1) w.next = next
+  if (fee !== 0) w.fee = fee
+  if (min !== 0) w.min = min
+  return w as LuaTariff
 }
 
 function asArray<T>(v: T[] | Record<string, never>): T[] {

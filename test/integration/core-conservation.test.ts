@@ -223,3 +223,25 @@ t.test('shard stats (metrics) agree with the accounts: open sessions and reserve
   for (const [unit, n] of Object.entries(granted)) t.equal(stats.granted[unit], n, `granted ${unit}`)
   t.ok(Object.keys(granted).length > 0)
 })
+
+t.test('reaper: a session reported on after its first deadline is moved in the index, not reaped', async (t) => {
+  const { accountId, msisdn } = await makeAccount(core.store, { balance: 1_000_000n })
+  const ids: Identity[] = [{ kind: 'msisdn', value: msisdn }]
+  const t0 = Date.now()
+  const member = `${accountId}|moved`
+  const score = async () => Number(await client.zscore(keys.expiryOf(accountId), member))
+  await core.charging.initiate({ sessionId: 'moved', requestId: 'moved/0', identities: ids, protocol: 'diameter', eventTime: t0, items: [{ serviceContext: VOICE, requested: 60 }] })
+  t.equal(await score(), t0 + 1_020_000, 'indexed at validity 900 s + grace 120 s')
+  // Reported 1000 s later: its deadline moves to t0 + 2020 s, the index stays (an update writes no ZADD).
+  await core.charging.update({ sessionId: 'moved', requestId: 'moved/1', identities: ids, protocol: 'diameter', eventTime: t0 + 1_000_000, items: [{ serviceContext: VOICE, requested: 60, used: [{ units: 60 }] }] })
+  t.equal(await score(), t0 + 1_020_000, 'the index still says the first deadline')
+  // (other tests' sessions may be reaped by these sweeps: only this one is looked at)
+  await new Reaper(core.store, 'node-a', 1000).sweep(t0 + 1_500_000)
+  t.equal(await score(), t0 + 2_020_000, 'and moves the index to the real deadline')
+  t.same((await core.store.listSessions(accountId)).map((s) => s.id), ['moved'], 'a sweep between the two deadlines leaves the session alive')
+  await new Reaper(core.store, 'node-a', 1000).sweep(t0 + 2_100_000)
+  t.same(await core.store.listSessions(accountId), [], 'past the real deadline it is reaped')
+  const cdr = (await allCdrs(client)).filter((c) => c.sessionId === 'moved')
+  t.match(cdr, [{ closeReason: 'reaped', used: '60' }])
+  t.same(await core.store.getAccount(accountId).then((a) => a!.reserved), 0n)
+})

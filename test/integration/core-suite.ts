@@ -129,11 +129,20 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.same(await money(env().core.store, accountId), { balance: m1.balance - 50_000n, reserved: m1.reserved })
     // The session keeps its last two answers: a retransmission overtaken by the next request is
     // still answered from the store.
-    const next = await env().core.charging.update({ ...req, requestId: 'idem/2' })
+    const req2 = { ...req, requestId: 'idem/2', items: [{ serviceContext: VOICE, requested: 60, used: [{ units: 30 }] }] }
+    const next = await env().core.charging.update(req2)
+    t.notSame(next, a1, 'a different answer (another charge)')
     const m2 = await money(env().core.store, accountId)
     t.same(await env().core.charging.update(req), a1, 'idem/1 after idem/2: the first answer again')
-    t.same(await env().core.charging.update({ ...req, requestId: 'idem/2' }), next)
+    t.same(await env().core.charging.update(req2), next, 'idem/2 again: its own answer')
     t.same(await money(env().core.store, accountId), m2, 'nothing charged twice')
+    // A third request: the two latest are kept, whichever slot each landed in.
+    const req3 = { ...req, requestId: 'idem/3', items: [{ serviceContext: VOICE, requested: 60, used: [{ units: 1 }] }] }
+    const third = await env().core.charging.update(req3)
+    const m3a = await money(env().core.store, accountId)
+    t.same(await env().core.charging.update(req2), next, 'idem/2 after idem/3')
+    t.same(await env().core.charging.update(req3), third, 'idem/3 again')
+    t.same(await money(env().core.store, accountId), m3a, 'nothing charged twice')
     // Once the session is closed its last answer is kept under its own key for at least 5 minutes.
     const term = { sessionId: 'idem', requestId: 'idem/t', identities: ids, protocol: 'diameter' as const, items: [{ serviceContext: VOICE, used: [{ units: 30 }] }] }
     const t1 = await env().core.charging.terminate(term)

@@ -1,7 +1,8 @@
 --!include lib.lua
 -- reap: close a session whose reservations lapsed (validity + grace passed without a report):
 -- release what it holds and write the CDR of what was reported. Re-checks the deadline inside the
--- script, so two reapers racing on the same member release it once.
+-- script, so two reapers racing on the same member release it once. The index (KEYS[7]) may say
+-- earlier than the session's deadline (session hash field dl): then the member is moved, not reaped.
 --
 -- KEYS[1] account hash   KEYS[2] buckets hash   KEYS[3] ledger hash   KEYS[4] session hash
 -- KEYS[5] account sessions set   KEYS[6] account re-auth set   KEYS[7] shard expiry zset
@@ -12,6 +13,13 @@
 local score = redis.call('ZSCORE', KEYS[7], ARGV[1])
 local now = tonumber(ARGV[2])
 if not score or tonumber(score) > now then return 0 end
+-- An update moves the session's deadline (field dl) without touching this index: the index only
+-- says when to look. A session reported on since is put back at its real deadline.
+local dl = tonumber(redis.call('HGET', KEYS[4], 'dl') or '')
+if dl and dl > now then
+  redis.call('ZADD', KEYS[7], dl, ARGV[1])
+  return 0
+end
 redis.call('ZREM', KEYS[7], ARGV[1])
 local all = redis.call('HGETALL', KEYS[4])
 if #all == 0 then return 0 end

@@ -26,21 +26,30 @@ local req = cjson.decode(ARGV[1])
 local now = num(req.now)
 
 -- Idempotency. A live session keeps the answers to its last two requests in its own hash
--- (q1/a1 the latest, q0/a0 the one before): a retransmission — even one overtaken by the next
+-- (q: their request ids, a0/a1: the answers): a retransmission — even one overtaken by the next
 -- request — gets its first answer again, and an active session holds two answers, not one key per
 -- request. Answers outside a live session (its closing request, an unknown session or subscriber)
 -- are kept under KEYS[9] for idemTtl.
 -- The session hash keeps one field per rating group, so an update reads and rewrites only the
 -- rating groups it reports on: m = meta JSON (written once), r:<key> = rating group JSON,
--- fl = JSON set of rating groups holding a final unit or refused, u = last update time.
+-- fl = JSON set of rating groups holding a final unit or refused, u = last update time,
+-- dl = when the reaper may close the session (u + validity + grace).
 -- One HMGET brings the meta, the flags, the stored answers and every rating group reported on.
-local fieldNames = { 'm', 'fl', 'q1', 'a1', 'q0', 'a0' }
+local fieldNames = { 'm', 'fl', 'q', 'a0', 'a1' }
 for _, it in ipairs(req.items) do fieldNames[#fieldNames + 1] = 'r:' .. it.key end
 local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
-local RG0 = 6
+local RG0 = 5
+-- q = <slot of the latest answer: 0|1><latest request id>\0<the one before>: the next answer goes
+-- into the other slot, so an update writes one answer and never copies the previous one.
+local qSlot, qLatest = nil, nil
 if sf[1] then
-  if sf[3] == req.requestId then return sf[4] end
-  if sf[5] == req.requestId then return sf[6] end
+  if sf[3] then
+    qSlot = tonumber(string.sub(sf[3], 1, 1))
+    local sep = string.find(sf[3], '\0', 2, true)
+    qLatest = string.sub(sf[3], 2, (sep or 0) - 1)
+    if qLatest == req.requestId then return sf[4 + qSlot] end
+    if sep and string.sub(sf[3], sep + 1) == req.requestId then return sf[5 - qSlot] end
+  end
 else
   local stored = redis.call('GET', KEYS[9])
   if stored then return stored end
@@ -293,7 +302,8 @@ if req.op == 'terminate' then
   if not isNew then redis.call('HINCRBY', KEYS[10], 'sessions:' .. (sess.proto or '-'), -1) end
   closed = true
 else
-  local fields = { 'u', fmt(now) }
+  local deadline = now + (num(req.validity) + num(req.grace)) * 1000
+  local fields = { 'u', fmt(now), 'dl', fmt(deadline) }
   for _, k in ipairs(touched) do
     local rg = sess.rgs[k]
     if rg.fui or rg.refused then flags[k] = true else flags[k] = nil end
@@ -306,16 +316,16 @@ else
     fields[#fields + 1] = reauth and cjson.encode(flags) or '{}'
   end
   answerText = cjson.encode({ status = 'ok', results = results, charged = fmt(chargedNow), closed = false, cdrs = 0 })
-  fields[#fields + 1] = 'q1'
-  fields[#fields + 1] = req.requestId
-  fields[#fields + 1] = 'a1'
-  fields[#fields + 1] = answerText
-  if sf[3] then
-    fields[#fields + 1] = 'q0'
-    fields[#fields + 1] = sf[3]
-    fields[#fields + 1] = 'a0'
-    fields[#fields + 1] = sf[4]
+  local slot = 0
+  local q = '0' .. req.requestId
+  if qSlot ~= nil then
+    slot = 1 - qSlot
+    q = slot .. req.requestId .. '\0' .. qLatest
   end
+  fields[#fields + 1] = 'q'
+  fields[#fields + 1] = q
+  fields[#fields + 1] = 'a' .. slot
+  fields[#fields + 1] = answerText
   redis.call('HSET', KEYS[4], unpack(fields))
   if isNew then
     redis.call('SADD', KEYS[5], sess.id)
@@ -324,7 +334,10 @@ else
   if reauth ~= wasFlagged or isNew then
     if reauth then redis.call('SADD', KEYS[6], sess.id) else redis.call('SREM', KEYS[6], sess.id) end
   end
-  redis.call('ZADD', KEYS[7], now + (num(req.validity) + num(req.grace)) * 1000, member)
+  -- The reaper's index holds a lower bound of the deadline: written when the session opens, and
+  -- moved forward by the reaper itself when it finds `dl` (written above) later than the index
+  -- said. An update so spares one ZADD into a shard-wide sorted set.
+  if isNew then redis.call('ZADD', KEYS[7], deadline, member) end
 end
 
 saveBuckets(KEYS[2], bk)
