@@ -149,7 +149,8 @@ async function main(): Promise<void> {
   // The same embedded redis-server the OCS runs by default: AOF everysec.
   const redisServer = new EmbeddedRedis(dir, createLogger('silent'))
   await redisServer.start()
-  const client = new Redis({ port: redisServer.port, enableAutoPipelining: true })
+  // As the OCS connects (src/balance/connect.ts: no auto-pipelining by default).
+  const client = new Redis({ port: redisServer.port })
   ceilingSha = (await client.script('LOAD', CEILING_LUA)) as string
   const redisVersion = /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? '?'
   try {
@@ -189,7 +190,7 @@ async function main(): Promise<void> {
     await fillOutbox(client)
     // The compiled worker, as `npm start` runs it (the sources would be compiled on the fly in the child).
     const { CdrWorkerProcess } = (await import(new URL('../dist/cdr/worker-process.js', import.meta.url).href)) as typeof import('../src/cdr/worker-process.js')
-    const workerProc = new CdrWorkerProcess({ redis: { commandTimeoutMs: 1000 }, redisUrl: `redis://127.0.0.1:${redisServer.port}`, dataDir: dir, consumer: 'bench-worker', logLevel: 'warn' }, new Metrics(false), createLogger('silent'))
+    const workerProc = new CdrWorkerProcess({ redis: { commandTimeoutMs: 1000, autoPipelining: false }, redisUrl: `redis://127.0.0.1:${redisServer.port}`, dataDir: dir, consumer: 'bench-worker', logLevel: 'warn' }, new Metrics(false), createLogger('silent'))
     await workerProc.start()
     const running = await measure('core update, CDR worker draining', updateOp('running'))
     await workerProc.stop()

@@ -4,6 +4,9 @@
 //
 //   tsx scripts/load-diameter.ts --port 3868 --msisdn-prefix 4670 --subscribers 64 \
 //       --concurrency 64 --duration 10 [--rate 5000] [--updates 5] [--rgs 1] [--context 32251@3gpp.org]
+//       [--warmup 1]
+// The first --warmup seconds (connection, CER, both sides' JIT) run the same load but are neither
+// counted nor timed: the figures describe the steady state.
 import { connect } from 'node:net'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
@@ -20,6 +23,7 @@ const { values: a } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     rate: { type: 'string', default: '0' },
     duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '1' },
     updates: { type: 'string', default: '5' },
     rgs: { type: 'string', default: '1' },
     context: { type: 'string', default: '32251@3gpp.org' },
@@ -82,7 +86,8 @@ if (cea !== 2001) {
 const latencies: number[] = []
 const results = new Map<string, number>()
 let done = 0
-let stopAt = Date.now() + N('duration') * 1000
+let stopAt = Date.now() + (N('warmup') + N('duration')) * 1000
+let measuring = N('warmup') <= 0
 const rgs = Array.from({ length: N('rgs') }, (_, i) => i + 1)
 const rate = N('rate')
 let tokens = 0
@@ -123,6 +128,7 @@ async function ccr(sessionId: string, msisdn: string, type: number, number: numb
   }
   const t0 = process.hrtime.bigint()
   const rc = await send(272, 4, avps)
+  if (!measuring) return
   latencies.push(Number(process.hrtime.bigint() - t0) / 1e6)
   const key = `${['', 'I', 'U', 'T'][type]}:${rc}`
   results.set(key, (results.get(key) ?? 0) + 1)
@@ -141,7 +147,13 @@ async function worker(w: number): Promise<void> {
   }
 }
 
-const started = Date.now()
+let started = Date.now()
+if (!measuring) {
+  setTimeout(() => {
+    measuring = true
+    started = Date.now()
+  }, N('warmup') * 1000)
+}
 let lastDone = 0
 const progress = setInterval(() => {
   if (!a.quiet) process.stderr.write(`\r${((Date.now() - started) / 1000).toFixed(0)} s  ${done} CCRs  ${done - lastDone}/s  in flight ${pending.size}   `)

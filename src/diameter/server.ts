@@ -29,8 +29,13 @@ import { CMD, PeerConnection, type CapabilitiesVerdict, type LocalIdentity } fro
 import { RC, isProtocolError } from './results.js'
 
 const RELAY_APPLICATION = 0xffffffff
-const DUPLICATE_TTL_MS = 60_000
-const DUPLICATE_MAX = 50_000
+// RFC 6733 §6.3 duplicates: this in-memory cache answers a retransmission that arrives while its
+// original is in flight or just answered, without a Redis round trip. Older duplicates still get
+// their first answer from the core's idempotency (the session keeps its last two answers, a closed
+// session's last one is kept 5 minutes). Kept small on purpose: entries that live for seconds are
+// promoted to V8's old space, and a 50,000-entry cache cost ~40 % of the p99 at half load.
+const DUPLICATE_TTL_MS = 10_000
+const DUPLICATE_MAX = 4_096
 
 export interface DiameterServerOptions {
   config: Config['diameter']
