@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { Component } from '../lib/lifecycle.js'
 import type { Logger } from '../lib/logger.js'
@@ -24,6 +25,13 @@ export class CdrWorkerProcess implements Component {
     const entry = existsSync(js) ? js : js.replace(/\.js$/, '.ts')
     const child = fork(entry, [], { env: { ...process.env, OCS_CDR_WORKER: JSON.stringify(this.cfg) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     this.child = child
+    // Background work: on a busy node the CDR batches wait for a core, charging does not (the
+    // outbox absorbs the delay). Measured: the half-load p99 of CCRs without the bursts of SQLite commits.
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, 10)
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'CDR worker priority not lowered')
+    }
     child.on('message', (m: { written?: number; failed?: number }) => {
       if (m.written) this.metrics.cdrsWritten.inc(m.written)
       if (m.failed) this.metrics.cdrsFailed.inc(m.failed)

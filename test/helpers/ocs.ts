@@ -2,7 +2,7 @@ import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/lib/logger.js'
 import { startOcs, type Ocs } from '../../src/main.js'
 import { Writable } from 'node:stream'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -17,12 +17,13 @@ export async function startTestOcs(redisUrl: string, overrides: Record<string, u
       cb()
     },
   })
+  const dataDir = mkdtempSync(join(tmpdir(), 'ocs-test-data-'))
   const config = loadConfig({
     env: {},
     file: '/dev/null',
     overrides: {
       apiKey: TEST_API_KEY,
-      dataDir: mkdtempSync(join(tmpdir(), 'ocs-test-data-')),
+      dataDir,
       demoData: false,
       logLevel: 'debug',
       http: { port: 0 },
@@ -35,6 +36,12 @@ export async function startTestOcs(redisUrl: string, overrides: Record<string, u
   })
   const printed: string[] = []
   const ocs = await startOcs(config, createLogger('debug', sink), (l) => printed.push(l))
+  // The data dir (billing SQLite, secrets key) goes with the OCS.
+  const stop = ocs.stop
+  ocs.stop = async () => {
+    await stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
   return { ocs, base: `http://127.0.0.1:${ocs.api.port}`, logs, printed }
 }
 
