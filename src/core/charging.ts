@@ -68,7 +68,7 @@ interface LuaResult {
 }
 
 interface LuaAnswer {
-  status: 'ok' | 'unknownSubscriber' | 'unknownSession' | 'stalePlan'
+  status: 'ok' | 'unknownSubscriber' | 'unknownSession' | 'stalePlan' | 'staleRequest'
   results: LuaResult[] | Record<string, never>
   charged?: string
   closed?: boolean
@@ -226,6 +226,7 @@ export class ChargingService {
       op,
       sessionId: req.sessionId,
       requestId: req.requestId,
+      sq: req.sequence,
       accountId,
       plan: resolved.planId,
       tz: resolved.timezone,
@@ -258,6 +259,10 @@ export class ChargingService {
     if (answer.status === 'stalePlan') return 'stalePlan'
     if (answer.status === 'unknownSession') return { kind: 'unknownSession' }
     if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
+    if (answer.status === 'staleRequest') {
+      this.log?.warn({ sessionId: req.sessionId, requestId: req.requestId }, 'late copy of a request the session has moved past: nothing charged')
+      return { kind: 'staleRequest' }
+    }
     return this.okAnswer(accountId, req.items, outcomes, answer, luaItems, { closed: answer.closed ?? false, cdrs: answer.cdrs ?? 0 })
   }
 

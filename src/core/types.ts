@@ -36,6 +36,13 @@ export interface SessionRequest {
   sessionId: string
   /** idempotency: the same id returns the first answer and changes nothing */
   requestId: string
+  /**
+   * Position of the request in its session when the protocol numbers them (Diameter
+   * CC-Request-Number). A request numbered below the session's latest that is not one of the two
+   * answers the session keeps is a late copy (e.g. from a node that stalled before a failover):
+   * it is answered `staleRequest` and changes nothing.
+   */
+  sequence?: number
   identities: Identity[]
   eventTime?: number
   protocol: Protocol
@@ -79,6 +86,8 @@ export type ChargeAnswer =
   | { kind: 'ok'; accountId: string; outcomes: ItemOutcome[]; charged: bigint; closed: boolean; cdrs: number }
   | { kind: 'unknownSubscriber' }
   | { kind: 'unknownSession' }
+  /** a late copy of a request the session has moved past (see SessionRequest.sequence): nothing changed */
+  | { kind: 'staleRequest' }
   /** a field that cannot be charged and recorded on a CDR (core/validate.ts): nothing changed */
   | { kind: 'invalidRequest'; field: string; reason: string }
   /** infrastructure failure (Redis away or slow): front ends answer TOO_BUSY / UNABLE_TO_COMPLY or drop */

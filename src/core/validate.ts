@@ -43,6 +43,7 @@ export function validateSession(req: SessionRequest): InvalidRequest | undefined
   return (
     text('sessionId', req.sessionId, LIMITS.sessionId, true) ??
     text('requestId', req.requestId, LIMITS.requestId, true) ??
+    (req.sequence !== undefined && (!Number.isSafeInteger(req.sequence) || req.sequence < 0) ? invalid('sequence', 'not a non-negative integer') : undefined) ??
     identities(req.identities) ??
     (req.closeReason !== undefined ? text('closeReason', req.closeReason, LIMITS.closeReason) : undefined) ??
     items(req.items)

@@ -402,7 +402,7 @@ export class GyHandler {
           answer = await c.event(ev)
       }
     } else {
-      const sr: SessionRequest = { sessionId: p.sessionId, requestId, identities: p.identities, protocol: 'diameter', items }
+      const sr: SessionRequest = { sessionId: p.sessionId, requestId, sequence: p.requestNumber, identities: p.identities, protocol: 'diameter', items }
       if (p.closeReason !== undefined) sr.closeReason = p.closeReason
       answer = p.requestType === RT.INITIAL ? await c.initiate(sr) : p.requestType === RT.UPDATE ? await c.update(sr) : await c.terminate(sr)
     }

@@ -61,6 +61,10 @@ export function failureResultCode(a: Exclude<ChargeAnswer, { kind: 'ok' }>): num
       return RC.USER_UNKNOWN
     case 'unknownSession':
       return RC.UNKNOWN_SESSION_ID
+    case 'staleRequest':
+      // A late copy of a request its client has long had answered (through another node): any
+      // answer is ignored there; this one says nothing was done.
+      return RC.UNABLE_TO_COMPLY
     case 'invalidRequest':
       // A value charging cannot record (the handler refuses most with their Failed-AVP before this).
       return RC.INVALID_AVP_VALUE

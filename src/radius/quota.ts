@@ -31,7 +31,7 @@ export async function quote(charging: ChargingService, identities: Identity[], c
     items: [{ radiusService: RADIUS_SERVICE, units: PROBE_UNITS }],
   });
   // An identity that cannot be charged (NUL, too long) is nobody we know.
-  if (price.kind !== 'ok') return price.kind === 'unknownSession' || price.kind === 'invalidRequest' ? { kind: 'unknownSubscriber' } : price;
+  if (price.kind !== 'ok') return price.kind === 'unavailable' || price.kind === 'unknownSubscriber' ? price : { kind: 'unknownSubscriber' };
   const priced = price.outcomes[0];
   if (priced === undefined) return { kind: 'ratingFailed', reason: 'no price' };
   if (priced.kind === 'ratingFailed') return { kind: 'ratingFailed', reason: priced.reason };

@@ -153,6 +153,26 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.ok(ttl >= 300, `idempotency answer kept at least 5 minutes (ttl ${ttl})`)
   })
 
+  t.test('a late copy of a numbered request the session has moved past charges nothing (failover through a stalled node)', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const c = env().core.charging
+    const step = (n: number, used: number) => ({ sessionId: 'late', requestId: `late/${n}`, sequence: n, identities: ids, protocol: 'diameter' as const, items: [{ serviceContext: VOICE, requested: 60, used: [{ units: used }] }] })
+    await c.initiate({ ...step(0, 0), items: [{ serviceContext: VOICE, requested: 60 }] })
+    const first = await c.update(step(1, 60))
+    await c.update(step(2, 30))
+    await c.update(step(3, 10))
+    const m = await money(env().core.store, accountId)
+    t.same(await c.update(step(1, 60)), { kind: 'staleRequest' }, 'request 1 after 3: a late copy, refused')
+    t.same(await money(env().core.store, accountId), m, 'nothing charged again')
+    t.notSame(first, { kind: 'staleRequest' })
+    const again3 = await c.update(step(3, 10))
+    t.equal(again3.kind, 'ok', 'the latest request is still answered from its stored answer')
+    t.same(await money(env().core.store, accountId), m)
+    t.equal((await c.update(step(4, 5))).kind, 'ok', 'the next number goes on')
+    await c.terminate({ ...step(5, 0), items: [{ serviceContext: VOICE, used: [{ units: 0 }] }] })
+  })
+
   t.test('update of an unknown session; terminate of a refused session changes nothing; unknown subscriber', async (t) => {
     const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 0n })
     const ids = [{ kind: 'msisdn' as const, value: msisdn }]

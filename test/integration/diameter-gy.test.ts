@@ -193,6 +193,19 @@ t.test('Gy over a socket', async (t) => {
     t.same(await money(store, accountId), { balance: 990_000n, reserved: 0n })
   })
 
+  await t.test('a late copy of an older CCR-U (new End-to-End-Id, as from a stalled node) is not charged again: 5012', async (t) => {
+    const { accountId, msisdn } = await makeAccount(store, { balance: 1_000_000n })
+    const sid = 'pgw.test;late;1'
+    const u = (n: number, type: 1 | 2 | 3 = 2) => ccrAvps({ sessionId: sid, type, number: n, msisdn, mscc: [{ rg: 1, rsu: {}, ...(n > 0 ? { usu: { total: 100_000 } } : {}) }] })
+    for (let n = 0; n <= 3; n++) t.equal(resultCode(await c.ccr(u(n, n === 0 ? 1 : 2))), 2001)
+    const before = await money(store, accountId)
+    const late = await c.ccr(u(1))
+    t.equal(resultCode(late), 5012, 'CC-Request-Number 1 after 3: DIAMETER_UNABLE_TO_COMPLY')
+    echoes(t, late, sid, 2, 1)
+    t.same(await money(store, accountId), before, 'nothing charged')
+    t.equal(resultCode(await c.ccr(u(4, 3))), 2001)
+  })
+
   await t.test('CC-Total-Octets above 4 GiB (Unsigned64)', async (t) => {
     const { accountId, msisdn } = await makeAccount(store, { balance: 100_000_000n })
     const big = 2 ** 32 + 5

@@ -8,7 +8,7 @@
 -- KEYS[6] account re-auth set                          KEYS[7] shard expiry zset
 -- KEYS[8] shard outbox stream                         KEYS[9] idempotency key
 -- KEYS[10] shard stats hash (reserved money, open sessions per protocol: for metrics)
--- ARGV[1] request JSON: {op, sessionId, requestId, accountId, plan, now, node, proto, sub, validity, grace,
+-- ARGV[1] request JSON: {op, sessionId, requestId, sq (sequence in the session, optional), accountId, plan, now, node, proto, sub, validity, grace,
 --          tz, cc (rating inputs checked against the account), idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
 --          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, a}], req, dq, thr, val, cap}]}
 --          used.a: usage after a Tariff-Time-Change (rated with `tariff`; other usage with the grant's tariff);
@@ -18,7 +18,7 @@
 --          limit, for price), fid (Filter-Id), url (redirect)}; req.cy = the billing cycle id now.
 -- Returns the answer JSON (stored in the session hash, or under KEYS[9] once the session is gone, so
 -- a retransmission gets it again):
---   {status: ok|unknownSubscriber|unknownSession|stalePlan, charged, closed, cdrs,
+--   {status: ok|unknownSubscriber|unknownSession|stalePlan|staleRequest, charged, closed, cdrs,
 --    results:[{key, kind: granted|creditLimitReached|denied|committed, units, validity,
 --              finalUnit, threshold, fup: {a, f, r} once the fair-usage limit is passed}]}
 
@@ -35,10 +35,10 @@ local now = num(req.now)
 -- fl = JSON set of rating groups holding a final unit or refused, u = last update time,
 -- dl = when the reaper may close the session (u + validity + grace).
 -- One HMGET brings the meta, the flags, the stored answers and every rating group reported on.
-local fieldNames = { 'm', 'fl', 'q', 'a0', 'a1' }
+local fieldNames = { 'm', 'fl', 'q', 'a0', 'a1', 'sq' }
 for _, it in ipairs(req.items) do fieldNames[#fieldNames + 1] = 'r:' .. it.key end
 local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
-local RG0 = 5
+local RG0 = 6
 -- q = <slot of the latest answer: 0|1><latest request id>\0<the one before>: the next answer goes
 -- into the other slot, so an update writes one answer and never copies the previous one.
 local qSlot, qLatest = nil, nil
@@ -50,6 +50,9 @@ if sf[1] then
     if qLatest == req.requestId then return sf[4 + qSlot] end
     if sep and string.sub(sf[3], sep + 1) == req.requestId then return sf[5 - qSlot] end
   end
+  -- A request numbered below the latest one (sq) and not among the two answers above is a late
+  -- copy, e.g. from a node that stalled while its client failed over: it must not charge again.
+  if req.sq ~= nil and sf[6] and num(req.sq) < num(sf[6]) then return cjson.encode({ status = 'staleRequest', results = {} }) end
 else
   local stored = redis.call('GET', KEYS[9])
   if stored then return stored end
@@ -324,6 +327,10 @@ else
   end
   fields[#fields + 1] = 'q'
   fields[#fields + 1] = q
+  if req.sq ~= nil and num(req.sq) >= num(sf[6]) then
+    fields[#fields + 1] = 'sq'
+    fields[#fields + 1] = fmt(num(req.sq))
+  end
   fields[#fields + 1] = 'a' .. slot
   fields[#fields + 1] = answerText
   redis.call('HSET', KEYS[4], unpack(fields))
