@@ -315,8 +315,9 @@ export class BalanceStore {
       const h = await this.redis.hgetall(keys.session(accountId, id))
       if (!h.m) continue
       const rgs: Record<string, unknown> = {}
-      for (const [f, v] of Object.entries(h)) if (f.startsWith('r:')) rgs[f.slice(2)] = JSON.parse(v)
-      out.push({ ...(JSON.parse(h.m) as Record<string, unknown>), upd: h.u ? Number(h.u) : undefined, rgs })
+      // The session id, account and rating-group keys are in the key and field names, not in the JSON.
+      for (const [f, v] of Object.entries(h)) if (f.startsWith('r:')) rgs[f.slice(2)] = { key: f.slice(2), ...(JSON.parse(v) as Record<string, unknown>) }
+      out.push({ id, acct: accountId, ...(JSON.parse(h.m) as Record<string, unknown>), upd: h.u ? Number(h.u) : undefined, rgs })
     }
     return out
   }

@@ -48,7 +48,6 @@ interface LuaItem {
   cap?: number
   req?: number
   dq?: number
-  thr?: number
   units?: number
   amount?: string
   /** fair usage: octets per cycle, the action past them, and the tariff for action `price` */
@@ -68,7 +67,8 @@ interface LuaResult {
 }
 
 interface LuaAnswer {
-  status: 'ok' | 'unknownSubscriber' | 'unknownSession' | 'stalePlan' | 'staleRequest'
+  /** absent = ok (answers stored with a session leave defaults out) */
+  status?: 'ok' | 'unknownSubscriber' | 'unknownSession' | 'stalePlan' | 'staleRequest'
   results: LuaResult[] | Record<string, never>
   charged?: string
   closed?: boolean
@@ -361,7 +361,6 @@ export class ChargingService {
     // A request beyond MAX_REPORTED_UNITS is capped: the grant is sized by the balance anyway.
     li.req = r0 === undefined || r0 === null ? -1 : r0 === 'default' ? 0 : Math.min(MAX_REPORTED_UNITS, Math.max(0, Math.floor(r0)))
     li.dq = svc.quota ?? this.opts.defaultQuota[svc.unit]
-    li.thr = this.opts.quotaThresholdPercent
     // A scheduled plan version taking over is a tariff boundary too.
     const activation = this.plans.nextActivation(plan.id, now)
     if (activation !== undefined && (choice.boundary === undefined || activation < choice.boundary)) choice.boundary = activation
@@ -379,7 +378,7 @@ export class ChargingService {
     switch (r.kind) {
       case 'granted': {
         const unit = items.find((i) => i.key === r.key)?.unit ?? 'events'
-        const o: ItemOutcome = { kind: 'granted', key: r.key, unit, units: r.units ?? 0, validity: r.validity ?? 0, finalUnit: !!r.finalUnit, threshold: r.threshold ?? 0 }
+        const o: ItemOutcome = { kind: 'granted', key: r.key, unit, units: r.units ?? 0, validity: r.validity ?? 0, finalUnit: !!r.finalUnit, threshold: r.threshold ?? this.threshold(r.units ?? 0) }
         if (r.amount !== undefined) o.amount = BigInt(r.amount)
         if (r.fup) o.fairUsage = { action: r.fup.a, ...(r.fup.f ? { filterId: r.fup.f } : {}), ...(r.fup.r ? { redirectUrl: r.fup.r } : {}) }
         return o
@@ -393,6 +392,11 @@ export class ChargingService {
       default:
         return { kind: 'committed', key: r.key }
     }
+  }
+
+  /** Time/Volume-Quota-Threshold of a grant: the configured percentage of its units, exact. */
+  private threshold(units: number): number {
+    return Number((BigInt(Math.floor(units)) * BigInt(this.opts.quotaThresholdPercent)) / 100n)
   }
 
   private sessionIndexTtl(): number {

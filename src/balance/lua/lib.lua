@@ -412,7 +412,7 @@ local RG_COUNTERS = { outO = true, inO = true, charged = true, nseg = true, over
 local function encodeRg(rg)
   local out = {}
   for k, v in pairs(rg) do
-    if v == false or (RG_COUNTERS[k] and v == 0) or ((k == 'byB' or k == 'byU') and next(v) == nil) then
+    if v == false or k == 'key' or (RG_COUNTERS[k] and v == 0) or ((k == 'byB' or k == 'byU') and next(v) == nil) then
       -- a default: left out
     elseif k == 'seg' then
       out.seg = { t = compactTariff(v.t), u = v.u, c = v.c }
@@ -430,8 +430,10 @@ local function encodeRg(rg)
   return cjson.encode(out)
 end
 
-local function decodeRg(text)
+-- key: the rating group's key (its field name in the session hash, r:<key>), not stored in the JSON
+local function decodeRg(text, key)
   local rg = cjson.decode(text)
+  rg.key = key
   if isNil(rg.byB) then rg.byB = {} end
   if isNil(rg.byU) then rg.byU = {} end
   if not isNil(rg.seg) then

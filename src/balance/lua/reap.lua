@@ -27,13 +27,20 @@ local sess = nil
 local rgs = {}
 for i = 1, #all, 2 do
   if all[i] == 'm' then sess = cjson.decode(all[i + 1])
-  elseif string.sub(all[i], 1, 2) == 'r:' then rgs[string.sub(all[i], 3)] = decodeRg(all[i + 1]) end
+  elseif string.sub(all[i], 1, 2) == 'r:' then
+    local k = string.sub(all[i], 3)
+    rgs[k] = decodeRg(all[i + 1], k)
+  end
 end
 if sess == nil then
   redis.call('DEL', KEYS[4])
   return 0
 end
 sess.rgs = rgs
+-- The member is "accountId|sessionId" (account ids hold no '|'); the stored meta leaves both out.
+local bar = string.find(ARGV[1], '|', 1, true)
+sess.acct = string.sub(ARGV[1], 1, bar - 1)
+sess.id = string.sub(ARGV[1], bar + 1)
 local acct = hgetall(KEYS[1])
 local bk = loadBuckets(KEYS[2])
 local released = 0

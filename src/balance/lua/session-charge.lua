@@ -10,7 +10,7 @@
 -- KEYS[10] shard stats hash (reserved money, open sessions per protocol: for metrics)
 -- ARGV[1] request JSON: {op, sessionId, requestId, sq (sequence in the session, optional), accountId, plan, now, node, proto, sub, validity, grace,
 --          tz, cc (rating inputs checked against the account), idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
---          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, a}], req, dq, thr, val, cap}]}
+--          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, a}], req, dq, val, cap}]}
 --          used.a: usage after a Tariff-Time-Change (rated with `tariff`; other usage with the grant's tariff);
 --          val: grant validity (s) when a tariff boundary is near; cap: max units before it.
 --          req: -1 = no new grant wanted, 0 = the default quota `dq`, N = N units.
@@ -20,7 +20,8 @@
 -- a retransmission gets it again):
 --   {status: ok|unknownSubscriber|unknownSession|stalePlan|staleRequest, charged, closed, cdrs,
 --    results:[{key, kind: granted|creditLimitReached|denied|committed, units, validity,
---              finalUnit, threshold, fup: {a, f, r} once the fair-usage limit is passed}]}
+--              finalUnit, fup: {a, f, r} once the fair-usage limit is passed}]}
+--   (the quota threshold of a grant is the caller's percentage of its units: not in the answer)
 
 local req = cjson.decode(ARGV[1])
 local now = num(req.now)
@@ -85,7 +86,13 @@ local isNew = false
 if sf[1] then
   -- An update needs only the session's identity (known from the request); the meta JSON (start,
   -- subscriber, protocol) is decoded when the session closes and its CDRs are written.
-  if req.op == 'update' then sess = { id = req.sessionId, acct = req.accountId } else sess = cjson.decode(sf[1]) end
+  if req.op == 'update' then
+    sess = { id = req.sessionId, acct = req.accountId }
+  else
+    sess = cjson.decode(sf[1])
+    sess.id = req.sessionId
+    sess.acct = req.accountId
+  end
 end
 
 local anyUsage = false
@@ -101,8 +108,9 @@ if sess == nil then
     for _, it in ipairs(req.items) do results[#results + 1] = { key = it.key, kind = 'committed' } end
     return finish({ status = 'ok', results = results, charged = '0', closed = false, cdrs = 0 })
   end
+  -- The session id and account are in the key: the stored meta leaves them out.
+  redis.call('HSET', KEYS[4], 'm', cjson.encode({ sub = req.sub, proto = req.proto, start = now }))
   sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now }
-  redis.call('HSET', KEYS[4], 'm', cjson.encode(sess))
   isNew = true
 end
 sess.rgs = {}
@@ -118,7 +126,7 @@ local results = {}
 
 for idx, it in ipairs(req.items) do
   local rg = sess.rgs[it.key]
-  if rg == nil and sf[idx + RG0] then rg = decodeRg(sf[idx + RG0]) end
+  if rg == nil and sf[idx + RG0] then rg = decodeRg(sf[idx + RG0], it.key) end
   if rg == nil then
     rg = { key = it.key, rg = it.rg, sid = it.sid, ctx = it.ctx, svc = it.svc, unit = it.unit, dest = it.dest,
            destName = it.destName, used = 0, inO = 0, outO = 0, bu = 0, charged = 0, over = 0,
@@ -275,7 +283,6 @@ for idx, it in ipairs(req.items) do
       rg.refused = false
       results[#results + 1] = {
         key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= cjson.null) and num(it.val) or num(req.validity), finalUnit = final,
-        threshold = math.floor(grant * num(it.thr) / 100),
       }
       if fupCrossed then results[#results].fup = { a = fup.act, f = fup.fid, r = fup.url } end
     end
@@ -293,7 +300,7 @@ if req.op == 'terminate' then
     local f = all[i]
     if string.sub(f, 1, 2) == 'r:' then
       local k = string.sub(f, 3)
-      if sess.rgs[k] == nil then sess.rgs[k] = decodeRg(all[i + 1]) end
+      if sess.rgs[k] == nil then sess.rgs[k] = decodeRg(all[i + 1], k) end
     end
   end
   for _, rg in pairs(sess.rgs) do reservedDelta = reservedDelta - releaseReservation(bk, rg) end
@@ -318,7 +325,10 @@ else
     fields[#fields + 1] = 'fl'
     fields[#fields + 1] = reauth and cjson.encode(flags) or '{}'
   end
-  answerText = cjson.encode({ status = 'ok', results = results, charged = fmt(chargedNow), closed = false, cdrs = 0 })
+  -- Stored with the session: defaults (status ok, nothing charged, not closed, no CDRs, finalUnit
+  -- false) left out, the caller reads them as such.
+  for _, r in ipairs(results) do if r.finalUnit == false then r.finalUnit = nil end end
+  answerText = cjson.encode({ results = results, charged = chargedNow ~= 0 and fmt(chargedNow) or nil })
   local slot = 0
   local q = '0' .. req.requestId
   if qSlot ~= nil then
