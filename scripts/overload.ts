@@ -26,6 +26,7 @@ import { computeRequestAuthenticator } from '../src/radius/authenticator.js'
 import { encode as encodeRadius } from '../src/radius/codec.js'
 import { cerBytes, diameterProbe, radiusProbe } from './fuzz-core.js'
 import { startOwnOcs, type OwnOcs } from './own-ocs.js'
+import { tickCork } from '../src/lib/tick-cork.js'
 
 const { values: a } = parseArgs({
   options: {
@@ -143,13 +144,14 @@ class DiameterLoad {
   private readonly pending = new Map<number, { t0: number; slot: Slot; phase: PhaseStats }>()
   private hbh = 10
   private sessionSeq = 0
-  private corked = false
+  private readonly cork: () => void
   readonly slots: Slot[] = []
   private next = 0
   private waiters = new Map<Slot, () => void>()
 
   private constructor(socket: Socket) {
     this.socket = socket
+    this.cork = tickCork(socket)
     socket.setNoDelay(true)
     socket.on('error', () => undefined)
   }
@@ -214,14 +216,7 @@ class DiameterLoad {
     s.busy = true
     this.pending.set(hbh, { t0: performance.now(), slot: s, phase })
     phase.sent++
-    if (!this.corked) {
-      this.corked = true
-      this.socket.cork()
-      process.nextTick(() => {
-        this.corked = false
-        this.socket.uncork()
-      })
-    }
+    this.cork()
     this.socket.write(t.make(s.sid, s.msisdn, s.step, hbh))
   }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { Socket } from 'node:net'
 import type { Config } from '../config/schema.js'
 import { PORT_FILE } from './embedded-redis.js'
+import { tickCork } from '../lib/tick-cork.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -37,28 +38,21 @@ export function connectRedis(cfg: Config['redis'], url?: string): RedisClient {
 }
 
 /**
- * Commands issued in one event-loop tick leave in one write: the connection's socket is corked at
- * the first write of a tick and uncorked on the next one. A Diameter chunk of pipelined CCRs or a
- * burst of RADIUS datagrams becomes one writev to Redis instead of one syscall per command
- * (without ioredis auto-pipelining's per-batch Pipeline objects). Measured: ~8 % less OCS CPU at
- * 7,000 CCR/s.
+ * Commands issued in one event-loop tick leave in one write (lib/tick-cork.ts): a Diameter chunk of
+ * pipelined CCRs or a burst of RADIUS datagrams becomes one writev to Redis instead of one syscall
+ * per command, without ioredis auto-pipelining's per-batch Pipeline objects. Measured: ~8 % less
+ * OCS CPU at 7,000 CCR/s.
  */
 function corkPerTick(client: Redis): void {
+  // ioredis writes each command straight to its socket (a new one after every reconnect): the
+  // socket's write is wrapped to cork it first.
   client.on('connect', () => {
     const stream = (client as unknown as { stream?: Socket }).stream
     if (stream === undefined || typeof stream.cork !== 'function') return
     const write = stream.write.bind(stream) as (...args: unknown[]) => boolean
-    let corked = false
-    const uncork = (): void => {
-      corked = false
-      stream.uncork()
-    }
+    const cork = tickCork(stream)
     stream.write = ((...args: unknown[]): boolean => {
-      if (!corked) {
-        corked = true
-        stream.cork()
-        process.nextTick(uncork)
-      }
+      cork()
       return write(...args)
     }) as Socket['write']
   })

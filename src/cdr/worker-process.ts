@@ -26,7 +26,7 @@ export class CdrWorkerProcess implements Component {
     const child = fork(entry, [], { env: { ...process.env, OCS_CDR_WORKER: JSON.stringify(this.cfg) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     this.child = child
     // Background work: on a busy node the CDR batches wait for a core, charging does not (the
-    // outbox absorbs the delay). Measured: the half-load p99 of CCRs without the bursts of SQLite commits.
+    // outbox absorbs the delay).
     try {
       if (child.pid !== undefined) setPriority(child.pid, 10)
     } catch (err) {

@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import type { Logger } from '../lib/logger.js'
+import { tickCork } from '../lib/tick-cork.js'
 import type { Metrics } from '../metrics/metrics.js'
 import {
   DiameterDecodeError,
@@ -154,14 +155,12 @@ export class PeerConnection {
   private stateTimer: NodeJS.Timeout | undefined
   private closedNotified = false
   private dpaWaiters: Array<() => void> = []
-  private corked = false
-  private readonly uncork = (): void => {
-    this.corked = false
-    this.socket.uncork()
-  }
+  /** Answers completed in the same tick (e.g. one Redis reply batch) leave in one write. */
+  private readonly cork: () => void
 
   constructor(private readonly o: PeerOptions) {
     this.socket = o.socket
+    this.cork = tickCork(o.socket)
     this.remoteAddress = normaliseAddress(o.socket.remoteAddress)
     this.localAddress = normaliseAddress(o.socket.localAddress)
     this.socket.setNoDelay(true)
@@ -198,12 +197,7 @@ export class PeerConnection {
   /** Write an encoded message; false if the connection cannot take it. */
   send(buf: Buffer): boolean {
     if (this.state === 'Closed' || this.socket.destroyed || !this.socket.writable) return false
-    if (!this.corked) {
-      // Answers completed in the same tick (e.g. one Redis reply batch) leave in one write.
-      this.corked = true
-      this.socket.cork()
-      process.nextTick(this.uncork)
-    }
+    this.cork()
     this.socket.write(buf)
     if (this.socket.writableLength > (this.o.maxWriteBuffer ?? 16 * 1024 * 1024)) {
       this.o.log.warn({ peer: this.label }, 'diameter peer does not read its answers: disconnecting')

@@ -18,6 +18,7 @@ import {
   type MessageInput,
 } from '../../src/diameter/codec.js'
 import { DiameterFramer } from '../../src/diameter/framer.js'
+import { tickCork } from '../../src/lib/tick-cork.js'
 
 export interface ClientOptions {
   port: number
@@ -52,11 +53,12 @@ export class DiameterTestClient {
   private readonly pending = new Map<number, (m: DiameterMessage) => void>()
   private waiters: Array<{ pred: (m: DiameterMessage) => boolean; resolve: (m: DiameterMessage) => void }> = []
   private hbh = 1000
-  private corked = false
+  private readonly cork: () => void
   private readonly opts: ClientOptions
 
   private constructor(socket: Socket, opts: ClientOptions) {
     this.socket = socket
+    this.cork = tickCork(socket)
     this.opts = opts
     this.originHost = opts.originHost ?? 'client.test'
     this.originRealm = opts.originRealm ?? 'test'
@@ -127,14 +129,7 @@ export class DiameterTestClient {
         clearTimeout(timer)
         resolve(a)
       })
-      if (!this.corked) {
-        this.corked = true
-        this.socket.cork()
-        process.nextTick(() => {
-          this.corked = false
-          this.socket.uncork()
-        })
-      }
+      this.cork()
       this.socket.write(buf)
     })
   }
