@@ -55,6 +55,15 @@ export interface CoreCounters {
   unit?: 'seconds' | 'octets' | 'events'
 }
 
+/** The shape of the core's SessionRequest.attached (src/core/types.ts AttachedRecord). */
+export interface AttachedReport {
+  key: string
+  expect: { inO: number; outO: number; used: number }
+  read: readonly string[]
+  write: readonly string[]
+  ttlMs?: number
+}
+
 export interface SessionSnapshot {
   /** undefined: no record (never written, or expired) */
   record?: RadiusSessionRecord
@@ -64,6 +73,8 @@ export interface SessionSnapshot {
 
 const FIELDS = ['a', 'b', 'c', 'u', 'r', 'g', 'f', 'x']
 const FIELDS_AND_META = [...FIELDS, 'm']
+/** The fields a report reads with its charge (AttachedRecord.read: the closed mark first). */
+const REPORT_FIELDS = ['x', ...FIELDS.slice(0, -1)]
 
 const PEXPIRE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 const DEL_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -191,6 +202,26 @@ export class RadiusSessionStore {
     if (record) out.record = record
     if (rg) out.core = coreCounters(rg)
     return out
+  }
+
+  /**
+   * A report of the session charged in one step (SessionRequest.attached): checked against the
+   * core's counters `expect` it was computed from, the record read, its new totals `last` written
+   * and, with `ttlMs`, its expiry refreshed.
+   */
+  attachedReport(accountId: string, coreId: string, expect: CoreCounters, last: Counters, ttlMs?: number): AttachedReport {
+    return {
+      key: radiusKeys.session(accountId, coreId),
+      expect: { inO: expect.inO, outO: expect.outO, used: expect.used },
+      read: REPORT_FIELDS,
+      write: ['c', counters(last)],
+      ...(ttlMs !== undefined ? { ttlMs } : {}),
+    }
+  }
+
+  /** The record as an attached report read it (before its write); undefined: no record. */
+  static recordOfReport(fields: Array<string | null>): RadiusSessionRecord | undefined {
+    return decode([...fields.slice(1), fields[0] ?? null], undefined)
   }
 
   /**

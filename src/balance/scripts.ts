@@ -16,7 +16,7 @@ export function loadLua(name: string): string {
 
 /** name → number of KEYS; the file is src/balance/lua/<name>.lua */
 export const SCRIPTS = {
-  'session-charge': 10,
+  'session-charge': 11,
   'event-charge': 5,
   reap: 9,
   topup: 5,

@@ -8,6 +8,7 @@ import { Lru } from '../lib/lru.js'
 import { MAX_REPORTED_UNITS, validateEvent, validateSession, type InvalidRequest } from './validate.js'
 import type { Metrics } from '../metrics/metrics.js'
 import {
+  type AttachedRecord,
   itemKey,
   type BalanceAnswer,
   type ChargeAnswer,
@@ -68,7 +69,7 @@ interface LuaResult {
 
 interface LuaAnswer {
   /** absent = ok (answers stored with a session leave defaults out) */
-  status?: 'ok' | 'unknownSubscriber' | 'unknownSession' | 'stalePlan' | 'staleRequest'
+  status?: 'ok' | 'unknownSubscriber' | 'unknownSession' | 'stalePlan' | 'staleRequest' | 'stateChanged'
   results: LuaResult[] | Record<string, never>
   charged?: string
   closed?: boolean
@@ -247,15 +248,22 @@ export class ChargingService {
       idemTtl: this.opts.idempotencySeconds,
       closeReason: req.closeReason,
       items: luaItems,
+      at: attachedPayload(op, req.attached, luaItems.length),
     }
     const endTimer = this.metrics?.luaDuration.startTimer({ script: 'session-charge' })
-    const text = await this.store.redis.sessionCharge(
+    const reply = await this.store.redis.sessionCharge(
       keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, req.sessionId),
       keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiryOf(accountId), keys.outboxOf(accountId),
-      keys.idempotency(accountId, req.requestId), keys.shardStatsOf(accountId), JSON.stringify(payload),
+      keys.idempotency(accountId, req.requestId), keys.shardStatsOf(accountId),
+      // KEYS[11] is only touched with `at`; otherwise any key of the account's slot.
+      payload.at !== undefined ? req.attached!.key : keys.account(accountId), JSON.stringify(payload),
     )
     endTimer?.()
+    // With `at` the answer is followed by a line with the record (a stored answer has none).
+    const nl = reply.indexOf('\n')
+    const text = nl < 0 ? reply : reply.slice(0, nl)
     const answer = JSON.parse(text) as LuaAnswer
+    if (answer.status === 'stateChanged') return { kind: 'stateChanged' }
     if (answer.status === 'stalePlan') return 'stalePlan'
     if (answer.status === 'unknownSession') return { kind: 'unknownSession' }
     if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
@@ -263,7 +271,15 @@ export class ChargingService {
       this.log?.warn({ sessionId: req.sessionId, requestId: req.requestId }, 'late copy of a request the session has moved past: nothing charged')
       return { kind: 'staleRequest' }
     }
-    return this.okAnswer(accountId, req.items, outcomes, answer, luaItems, { closed: answer.closed ?? false, cdrs: answer.cdrs ?? 0 })
+    const ok = this.okAnswer(accountId, req.items, outcomes, answer, luaItems, { closed: answer.closed ?? false, cdrs: answer.cdrs ?? 0 })
+    if (nl >= 0 && ok.kind === 'ok') {
+      const rec = JSON.parse(reply.slice(nl + 1)) as { f: Array<string | false>; c: [string, string, string] }
+      ok.attached = {
+        fields: rec.f.map((v) => (v === false ? null : v)),
+        counters: { inO: Number(rec.c[0]), outO: Number(rec.c[1]), used: Number(rec.c[2]) },
+      }
+    }
+    return ok
   }
 
   private async eventLike(op: 'debit' | 'refund', req: EventRequest): Promise<ChargeAnswer> {
@@ -473,3 +489,14 @@ function asArray<T>(v: T[] | Record<string, never>): T[] {
 }
 
 export { shardOf }
+
+/** The script's `at` (session-charge.lua): an update of exactly one item to rate, else left out. */
+function attachedPayload(op: SessionOp, a: AttachedRecord | undefined, items: number): object | undefined {
+  if (a === undefined || op !== 'update' || items !== 1) return undefined
+  return {
+    e: { i: a.expect.inO, o: a.expect.outO, u: a.expect.used },
+    r: a.read,
+    w: a.write,
+    ...(a.ttlMs !== undefined ? { t: a.ttlMs } : {}),
+  }
+}

@@ -49,6 +49,33 @@ export interface SessionRequest {
   items: ChargeItem[]
   /** terminate: why the session ended (CDR close reason) */
   closeReason?: string
+  /** update of one item: the front end's own record of the session, handled with the charge */
+  attached?: AttachedRecord
+}
+
+/**
+ * A front end's own record of a session (a Redis hash in the account's slot), read, checked and
+ * written in the same atomic step as the charge. The RADIUS front end keeps the cumulative NAS
+ * counters there: a report so needs one round trip, and a report computed from counters another
+ * node has moved past is refused (`stateChanged`) instead of charged twice.
+ */
+export interface AttachedRecord {
+  key: string
+  /** The item's core counters the caller computed its usage against; others: `stateChanged`. */
+  expect: CoreCounters
+  /** Fields to read (as they were before the write); `read[0]` set and non-empty: closed, `stateChanged`. */
+  read: readonly string[]
+  /** Field/value pairs to write once charged. */
+  write: readonly string[]
+  /** Expiry to set on the record (ms). */
+  ttlMs?: number
+}
+
+/** The core's counters of a session's item: octets in/out and units used since it opened. */
+export interface CoreCounters {
+  inO: number
+  outO: number
+  used: number
 }
 
 export interface EventRequest {
@@ -83,11 +110,22 @@ export type ItemOutcome =
   | { kind: 'priced'; key: string; unit: UnitType; units: number; amount: bigint; currency: string }
 
 export type ChargeAnswer =
-  | { kind: 'ok'; accountId: string; outcomes: ItemOutcome[]; charged: bigint; closed: boolean; cdrs: number }
+  | {
+      kind: 'ok'
+      accountId: string
+      outcomes: ItemOutcome[]
+      charged: bigint
+      closed: boolean
+      cdrs: number
+      /** With SessionRequest.attached: the fields read, and the item's counters after this request. */
+      attached?: { fields: Array<string | null>; counters: CoreCounters }
+    }
   | { kind: 'unknownSubscriber' }
   | { kind: 'unknownSession' }
   /** a late copy of a request the session has moved past (see SessionRequest.sequence): nothing changed */
   | { kind: 'staleRequest' }
+  /** SessionRequest.attached did not match: the record is closed or its counters moved; nothing changed */
+  | { kind: 'stateChanged' }
   /** a field that cannot be charged and recorded on a CDR (core/validate.ts): nothing changed */
   | { kind: 'invalidRequest'; field: string; reason: string }
   /** infrastructure failure (Redis away or slow): front ends answer TOO_BUSY / UNABLE_TO_COMPLY or drop */

@@ -65,6 +65,9 @@ export function failureResultCode(a: Exclude<ChargeAnswer, { kind: 'ok' }>): num
       // A late copy of a request its client has long had answered (through another node): any
       // answer is ignored there; this one says nothing was done.
       return RC.UNABLE_TO_COMPLY
+    case 'stateChanged':
+      // Only for requests with SessionRequest.attached, which the Diameter front end never sends.
+      return RC.UNABLE_TO_COMPLY
     case 'invalidRequest':
       // A value charging cannot record (the handler refuses most with their Failed-AVP before this).
       return RC.INVALID_AVP_VALUE

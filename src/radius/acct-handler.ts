@@ -16,7 +16,7 @@
 // RFC 2866 section 2: the server answers only once the request is recorded; when charging is
 // unavailable there is no answer and the NAS retransmits.
 
-import type { RadiusSessionStore, SessionSnapshot } from '../balance/radius-sessions.js';
+import { RadiusSessionStore, type SessionSnapshot } from '../balance/radius-sessions.js';
 import type { ChargingService } from '../core/charging.js';
 import { itemKey, type ChargeAnswer, type Identity, type ItemOutcome, type SessionRequest } from '../core/types.js';
 import type { Logger } from '../lib/logger.js';
@@ -37,7 +37,7 @@ import {
   reportedUsage,
   sessionKey,
 } from './session.js';
-import { applySnapshot, sessionRecord, type Counters, type RadiusSession, type SessionTable } from './sessions.js';
+import { applyRecord, applySnapshot, sessionRecord, type Counters, type RadiusSession, type SessionTable } from './sessions.js';
 
 /** Acct-Status-Type values (RFC 2866 5.1). */
 const STATUS_NAMES: Readonly<Record<number, AcctStatus>> = { 1: 'Start', 2: 'Stop', 3: 'Interim-Update', 7: 'Accounting-On', 8: 'Accounting-Off' };
@@ -207,168 +207,189 @@ export class AcctHandler {
     const nasPort = getNumber(packet, 'NAS-Port');
     const nas = nasIdentity(packet, source);
     const key = sessionKey(nas, nasPort, acctSessionId, userName);
-    const coreId = coreSessionId(key, acctSessionId);
-    const cls = ourClass(packet);
-
+    const known = this.opts.sessions.get(key);
+    const report: Report = {
+      packet,
+      status,
+      client,
+      source,
+      key,
+      coreId: known?.coreId ?? coreSessionId(key, acctSessionId),
+      acctSessionId,
+      userName,
+      nasPort,
+      nas,
+      cls: ourClass(packet),
+    };
     return this.lock.run(key, async () => {
-      const now = Date.now();
-      const { sessions, state } = this.opts;
-      let s = sessions.get(key);
-      if (s === undefined && status !== 'Start' && sessions.recentlyClosed(key, now)) {
-        // A late Interim/Stop of a session this node already closed: nothing more to charge.
-        return { kind: 'respond', type: status, result: 'late' };
+      // An interim of a session whose last report this node took is charged in one step, checked
+      // against the counters it left; when another node moved them (or closed the session), the
+      // report is charged again from the state read in Redis — which may itself be overtaken once.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const d = await this.charge(report, attempt === 0);
+        if (d !== 'stateChanged') return d;
       }
-      const identities = s?.identities ?? identitiesOf(packet, cls);
-
-      // The session's state in Redis: another node may have taken its reports, or closed it.
-      let snap: SessionSnapshot | undefined;
-      if (status !== 'Start') {
-        const accountId = s?.accountId ?? (await this.accountOf(coreId, identities));
-        if (accountId !== undefined) {
-          snap = await state.snapshot(accountId, coreId, ITEM_KEY, false);
-          if (snap.record?.closed !== undefined) {
-            sessions.close(key, now);
-            return { kind: 'respond', type: status, result: 'late' };
-          }
-        }
-      }
-
-      if (s === undefined) {
-        s = {
-          key,
-          coreId,
-          nasIdentity: nas,
-          nasAddress: source,
-          client,
-          identities,
-          target: {
-            acctSessionId,
-            ...undecodedText(packet, 'Acct-Session-Id', 'acctSessionIdHex'),
-            ...(userName !== undefined ? { userName, ...undecodedText(packet, 'User-Name', 'userNameHex') } : {}),
-            ...(nasPort !== undefined ? { nasPort } : {}),
-            ...optionalString(packet, 'Framed-IP-Address', 'framedIpAddress'),
-            ...optionalString(packet, 'NAS-Identifier', 'nasIdentifier'),
-            ...undecodedText(packet, 'NAS-Identifier', 'nasIdentifierHex'),
-            ...optionalString(packet, 'NAS-IP-Address', 'nasIpAddress'),
-            ...optionalString(packet, 'Calling-Station-Id', 'callingStationId'),
-            ...undecodedText(packet, 'Calling-Station-Id', 'callingStationIdHex'),
-          },
-          unit: 'octets',
-          lastIn: 0,
-          lastOut: 0,
-          lastSessionTime: 0,
-          base: ZERO,
-          restricted: false,
-          fairUsage: 'none',
-          startedAt: sentAt(packet, now),
-          refreshedAt: 0,
-          updatedAt: now,
-        };
-      } else {
-        s.nasAddress = source;
-        s.client = client;
-      }
-      if (snap !== undefined) applySnapshot(s, snap);
-      const stored = snap?.record;
-      const before = { restricted: s.restricted, finalGrantUnits: s.finalGrantUnits, unit: s.unit, nasAddress: stored?.nasAddress };
-      const previous: Counters = { in: s.lastIn, out: s.lastOut, time: s.lastSessionTime };
-
-      const usage = reportedUsage(packet);
-      const inAdv = advanceCounter(s.lastIn, usage.input);
-      const outAdv = advanceCounter(s.lastOut, usage.output);
-      if (inAdv.total > Number.MAX_SAFE_INTEGER || outAdv.total > Number.MAX_SAFE_INTEGER) {
-        return { kind: 'drop', type: status, reason: 'malformed', detail: 'octet counters beyond 2^53' } as AcctDecision;
-      }
-      if (inAdv.backwards || outAdv.backwards) this.opts.log.warn({ session: coreId }, 'octet counter went backwards with Gigawords; ignored');
-      if (inAdv.wrapped || outAdv.wrapped) this.opts.log.debug({ session: coreId }, '32-bit octet counter wrapped');
-      const dIn = inAdv.total - s.lastIn;
-      const dOut = outAdv.total - s.lastOut;
-      const time = usage.sessionTime ?? s.lastSessionTime;
-      const dTime = Math.max(0, time - s.lastSessionTime);
-      const units = s.unit === 'seconds' ? dTime : s.unit === 'octets' ? dIn + dOut : 0;
-
-      const requestId = accountingRequestId(coreId, status, usage, cls);
-      const req: SessionRequest = {
-        sessionId: coreId,
-        requestId,
-        identities: s.identities,
-        eventTime: eventTime(packet, now),
-        protocol: 'radius',
-        items: [
-          {
-            radiusService: RADIUS_SERVICE,
-            requested: status === 'Stop' ? null : 'default',
-            used: units > 0 || dIn + dOut > 0 ? [{ units, inputOctets: dIn, outputOctets: dOut }] : [],
-          },
-        ],
-        ...(status === 'Stop' ? { closeReason: getEnum(packet, 'Acct-Terminate-Cause') ?? String(getNumber(packet, 'Acct-Terminate-Cause') ?? 'Stop') } : {}),
-      };
-
-      let answer: ChargeAnswer;
-      let opened = status === 'Start';
-      if (status === 'Start') answer = await this.opts.charging.initiate(req);
-      else if (status === 'Stop') answer = await this.opts.charging.terminate(req);
-      else {
-        answer = await this.opts.charging.update(req);
-        // Start lost, or the session reaped meanwhile: open it now with the usage reported since.
-        if (answer.kind === 'unknownSession') {
-          answer = await this.opts.charging.initiate({ ...req, requestId: `${requestId}:i` });
-          opened = true;
-        }
-      }
-
-      if (answer.kind === 'unavailable') return { kind: 'drop', type: status, reason: 'unavailable', detail: answer.reason } as AcctDecision;
-      // Nothing was charged: a value no CDR can hold (NUL, over-long) or usage no line can carry.
-      if (answer.kind === 'invalidRequest') return { kind: 'drop', type: status, reason: 'malformed', detail: `${answer.field}: ${answer.reason}` } as AcctDecision;
-      if (answer.kind !== 'ok') {
-        // Nobody to charge: answer anyway (retransmitting would not help) and say so in the logs.
-        this.opts.log.warn({ session: coreId, status, answer: answer.kind }, 'accounting for an unknown subscriber or session');
-        if (status === 'Stop') {
-          sessions.close(key, now);
-          if (stored !== undefined && s.accountId !== undefined) await state.close(s.accountId, coreId, nas, now, 'Stop', this.opts.closedTtlMs);
-        }
-        return { kind: 'respond', type: status, result: answer.kind === 'unknownSubscriber' ? 'unknown-subscriber' : 'unknown-session' };
-      }
-
-      const accountId = answer.accountId;
-      s.accountId = accountId;
-      s.lastIn = inAdv.total;
-      s.lastOut = outAdv.total;
-      s.lastSessionTime = time;
-      if (status === 'Stop' || answer.closed) {
-        sessions.close(key, now);
-        await state.close(accountId, coreId, nas, now, status === 'Stop' ? 'Stop' : 'closed', this.opts.closedTtlMs);
-        return { kind: 'respond', type: status, result: 'ok' };
-      }
-      sessions.put(s, now);
-      const outcome = answer.outcomes[0];
-      // A final grant used up by this report: the credit is gone even if a last crumb was granted.
-      const finalUsed = s.finalGrantUnits !== undefined && units >= s.finalGrantUnits;
-      s.finalGrantUnits = outcome?.kind === 'granted' && outcome.finalUnit ? outcome.units : undefined;
-      if (finalUsed && outcome?.kind === 'granted' && outcome.finalUnit) this.opts.enforcer.depleted(s, 'final-unit-used');
-      else this.enforce(s, outcome);
-
-      // What changed, to Redis: the whole record when the core session was (re)opened or the
-      // record is missing (waited for: Accounting-On on any node must find it), else the new
-      // totals and whatever else changed (not waited for).
-      const last: Counters = { in: s.lastIn, out: s.lastOut, time: s.lastSessionTime };
-      const refresh = now - s.refreshedAt > this.opts.recordTtlMs / 4;
-      // The core session was opened by this report: it counts from the totals charged before it
-      // (none for a Start; those of the reaped session when an interim opens it again).
-      if (opened) s.base = status === 'Start' ? ZERO : previous;
-      if (stored === undefined || status === 'Start') {
-        s.refreshedAt = now;
-        await state.open(accountId, coreId, sessionRecord(s), this.opts.recordTtlMs);
-        if (++this.starts % PRUNE_EVERY === 0) this.track(state.pruneNas(nas, now - 60_000, PRUNE_SAMPLE));
-      } else if (opened) {
-        s.refreshedAt = now;
-        await state.update(accountId, coreId, { base: s.base, last, ...this.changes(s, before) }, this.opts.recordTtlMs);
-      } else {
-        if (refresh) s.refreshedAt = now;
-        this.track(state.update(accountId, coreId, { last, ...this.changes(s, before) }, refresh ? this.opts.recordTtlMs : undefined));
-      }
-      return { kind: 'respond', type: status, result: outcome === undefined ? 'ok' : resultLabel(outcome) };
+      return { kind: 'drop', type: status, reason: 'unavailable', detail: 'the session state kept changing during the report' };
     });
+  }
+
+  private async charge(r: Report, allowOneStep: boolean): Promise<AcctDecision | 'stateChanged'> {
+    const { packet, status, key, coreId, nas, cls } = r;
+    const now = Date.now();
+    const { sessions, state } = this.opts;
+    let s = sessions.get(key);
+    if (s === undefined && status !== 'Start' && sessions.recentlyClosed(key, now)) {
+      // A late Interim/Stop of a session this node already closed: nothing more to charge.
+      return { kind: 'respond', type: status, result: 'late' };
+    }
+    const identities = s?.identities ?? identitiesOf(packet, cls);
+    const oneStep = allowOneStep && status === 'Interim-Update' && s?.core !== undefined && s.accountId !== undefined;
+
+    // The session's state in Redis: another node may have taken its reports, or closed it. (One
+    // step: read with the charge instead.)
+    let snap: SessionSnapshot | undefined;
+    let accountId = s?.accountId;
+    if (status !== 'Start' && !oneStep) {
+      accountId ??= await this.accountOf(coreId, identities);
+      if (accountId !== undefined) {
+        snap = await state.snapshot(accountId, coreId, ITEM_KEY, false);
+        if (snap.record?.closed !== undefined) {
+          sessions.close(key, now);
+          return { kind: 'respond', type: status, result: 'late' };
+        }
+      }
+    }
+
+    if (s === undefined) {
+      s = newSession(r, identities, now);
+    } else {
+      s.nasAddress = r.source;
+      s.client = r.client;
+    }
+    if (snap !== undefined) applySnapshot(s, snap);
+    let stored = snap?.record;
+    const previous: Counters = { in: s.lastIn, out: s.lastOut, time: s.lastSessionTime };
+
+    const usage = reportedUsage(packet);
+    const inAdv = advanceCounter(s.lastIn, usage.input);
+    const outAdv = advanceCounter(s.lastOut, usage.output);
+    if (inAdv.total > Number.MAX_SAFE_INTEGER || outAdv.total > Number.MAX_SAFE_INTEGER) {
+      return { kind: 'drop', type: status, reason: 'malformed', detail: 'octet counters beyond 2^53' };
+    }
+    if (inAdv.backwards || outAdv.backwards) this.opts.log.warn({ session: coreId }, 'octet counter went backwards with Gigawords; ignored');
+    if (inAdv.wrapped || outAdv.wrapped) this.opts.log.debug({ session: coreId }, '32-bit octet counter wrapped');
+    const dIn = inAdv.total - s.lastIn;
+    const dOut = outAdv.total - s.lastOut;
+    const time = usage.sessionTime ?? s.lastSessionTime;
+    const dTime = Math.max(0, time - s.lastSessionTime);
+    const units = s.unit === 'seconds' ? dTime : s.unit === 'octets' ? dIn + dOut : 0;
+    const last: Counters = { in: inAdv.total, out: outAdv.total, time };
+    const refresh = now - s.refreshedAt > this.opts.recordTtlMs / 4;
+
+    // An interim is checked against the core's counters its usage was computed from (kept from
+    // this node's last report, or just read), and writes the new totals in the same step.
+    const expect = status === 'Interim-Update' ? (oneStep ? s.core : snap?.core) : undefined;
+    const requestId = accountingRequestId(coreId, status, usage, cls);
+    const req: SessionRequest = {
+      sessionId: coreId,
+      requestId,
+      identities: s.identities,
+      eventTime: eventTime(packet, now),
+      protocol: 'radius',
+      items: [
+        {
+          radiusService: RADIUS_SERVICE,
+          requested: status === 'Stop' ? null : 'default',
+          used: units > 0 || dIn + dOut > 0 ? [{ units, inputOctets: dIn, outputOctets: dOut }] : [],
+        },
+      ],
+      ...(status === 'Stop' ? { closeReason: getEnum(packet, 'Acct-Terminate-Cause') ?? String(getNumber(packet, 'Acct-Terminate-Cause') ?? 'Stop') } : {}),
+      ...(expect !== undefined && accountId !== undefined
+        ? { attached: state.attachedReport(accountId, coreId, expect, last, refresh ? this.opts.recordTtlMs : undefined) }
+        : {}),
+    };
+
+    let answer: ChargeAnswer;
+    let opened = status === 'Start';
+    if (status === 'Start') answer = await this.opts.charging.initiate(req);
+    else if (status === 'Stop') answer = await this.opts.charging.terminate(req);
+    else {
+      answer = await this.opts.charging.update(req);
+      // Closed or reaped meanwhile: the state in Redis tells which.
+      if (oneStep && answer.kind === 'unknownSession') return 'stateChanged';
+      // Start lost, or the session reaped meanwhile: open it now with the usage reported since.
+      if (answer.kind === 'unknownSession') {
+        answer = await this.opts.charging.initiate({ ...req, requestId: `${requestId}:i`, attached: undefined });
+        opened = true;
+      }
+    }
+
+    if (answer.kind === 'stateChanged') {
+      s.core = undefined;
+      return 'stateChanged';
+    }
+    if (answer.kind === 'unavailable') return { kind: 'drop', type: status, reason: 'unavailable', detail: answer.reason };
+    // Nothing was charged: a value no CDR can hold (NUL, over-long) or usage no line can carry.
+    if (answer.kind === 'invalidRequest') return { kind: 'drop', type: status, reason: 'malformed', detail: `${answer.field}: ${answer.reason}` };
+    if (answer.kind !== 'ok') {
+      // Nobody to charge: answer anyway (retransmitting would not help) and say so in the logs.
+      this.opts.log.warn({ session: coreId, status, answer: answer.kind }, 'accounting for an unknown subscriber or session');
+      if (status === 'Stop') {
+        sessions.close(key, now);
+        if (stored !== undefined && s.accountId !== undefined) await state.close(s.accountId, coreId, nas, now, 'Stop', this.opts.closedTtlMs);
+      }
+      return { kind: 'respond', type: status, result: answer.kind === 'unknownSubscriber' ? 'unknown-subscriber' : 'unknown-session' };
+    }
+
+    accountId = answer.accountId;
+    s.accountId = accountId;
+    s.lastIn = last.in;
+    s.lastOut = last.out;
+    s.lastSessionTime = last.time;
+    // The record as the charge read it (before its write) and the counters the next report is
+    // checked against; a retransmission answered from the stored answer brings neither.
+    const attached = answer.attached;
+    s.core = attached?.counters;
+    if (attached !== undefined) {
+      const rec = RadiusSessionStore.recordOfReport(attached.fields);
+      if (oneStep) stored = rec;
+      if (rec !== undefined) applyRecord(s, rec);
+    }
+    if (status === 'Stop' || answer.closed) {
+      sessions.close(key, now);
+      await state.close(accountId, coreId, nas, now, status === 'Stop' ? 'Stop' : 'closed', this.opts.closedTtlMs);
+      return { kind: 'respond', type: status, result: 'ok' };
+    }
+    const before = { restricted: s.restricted, finalGrantUnits: s.finalGrantUnits, unit: s.unit, nasAddress: stored?.nasAddress };
+    sessions.put(s, now);
+    const outcome = answer.outcomes[0];
+    // A final grant used up by this report: the credit is gone even if a last crumb was granted.
+    const finalUsed = s.finalGrantUnits !== undefined && units >= s.finalGrantUnits;
+    s.finalGrantUnits = outcome?.kind === 'granted' && outcome.finalUnit ? outcome.units : undefined;
+    if (finalUsed && outcome?.kind === 'granted' && outcome.finalUnit) this.opts.enforcer.depleted(s, 'final-unit-used');
+    else this.enforce(s, outcome);
+
+    // What changed, to Redis: the whole record when the core session was (re)opened or the
+    // record is missing (waited for: Accounting-On on any node must find it), else the new
+    // totals (written with the charge when it was checked against the counters) and whatever else
+    // changed (not waited for).
+    // The core session was opened by this report: it counts from the totals charged before it
+    // (none for a Start; those of the reaped session when an interim opens it again).
+    if (opened) s.base = status === 'Start' ? ZERO : previous;
+    if (stored === undefined || status === 'Start') {
+      s.refreshedAt = now;
+      await state.open(accountId, coreId, sessionRecord(s), this.opts.recordTtlMs);
+      if (++this.starts % PRUNE_EVERY === 0) this.track(state.pruneNas(nas, now - 60_000, PRUNE_SAMPLE));
+    } else if (opened) {
+      s.refreshedAt = now;
+      await state.update(accountId, coreId, { base: s.base, last, ...this.changes(s, before) }, this.opts.recordTtlMs);
+    } else {
+      if (refresh) s.refreshedAt = now;
+      const changes = this.changes(s, before);
+      if (attached === undefined) this.track(state.update(accountId, coreId, { last, ...changes }, refresh ? this.opts.recordTtlMs : undefined));
+      else if (Object.keys(changes).length > 0) this.track(state.update(accountId, coreId, changes));
+    }
+    return { kind: 'respond', type: status, result: outcome === undefined ? 'ok' : resultLabel(outcome) };
   }
 
   /** The record fields a report changed (besides the totals). */
@@ -426,6 +447,56 @@ export class AcctHandler {
     this.writes.add(q);
     void q.finally(() => this.writes.delete(q));
   }
+}
+
+/** What identifies one accounting report of a session, worked out once before its lock. */
+interface Report {
+  readonly packet: RadiusPacket;
+  readonly status: AcctStatus;
+  readonly client: NasClient;
+  readonly source: string;
+  readonly key: string;
+  readonly coreId: string;
+  readonly acctSessionId: string;
+  readonly userName: string | undefined;
+  readonly nasPort: number | undefined;
+  readonly nas: string;
+  readonly cls: Buffer | undefined;
+}
+
+/** A session this node has not seen before: how to reach it at its NAS (RFC 5176 section 3). */
+function newSession(r: Report, identities: Identity[], now: number): RadiusSession {
+  const { packet, acctSessionId, userName, nasPort } = r;
+  return {
+    key: r.key,
+    coreId: r.coreId,
+    nasIdentity: r.nas,
+    nasAddress: r.source,
+    client: r.client,
+    identities,
+    target: {
+      acctSessionId,
+      ...undecodedText(packet, 'Acct-Session-Id', 'acctSessionIdHex'),
+      ...(userName !== undefined ? { userName, ...undecodedText(packet, 'User-Name', 'userNameHex') } : {}),
+      ...(nasPort !== undefined ? { nasPort } : {}),
+      ...optionalString(packet, 'Framed-IP-Address', 'framedIpAddress'),
+      ...optionalString(packet, 'NAS-Identifier', 'nasIdentifier'),
+      ...undecodedText(packet, 'NAS-Identifier', 'nasIdentifierHex'),
+      ...optionalString(packet, 'NAS-IP-Address', 'nasIpAddress'),
+      ...optionalString(packet, 'Calling-Station-Id', 'callingStationId'),
+      ...undecodedText(packet, 'Calling-Station-Id', 'callingStationIdHex'),
+    },
+    unit: 'octets',
+    lastIn: 0,
+    lastOut: 0,
+    lastSessionTime: 0,
+    base: ZERO,
+    restricted: false,
+    fairUsage: 'none',
+    startedAt: sentAt(packet, now),
+    refreshedAt: 0,
+    updatedAt: now,
+  };
 }
 
 /** When the NAS sent the request, on our clock: arrival minus Acct-Delay-Time (RFC 2866 5.2). */

@@ -14,8 +14,12 @@ interface Entry {
   at: number;
 }
 
+/** How often entries past their time are swept out. */
+const SWEEP_MS = 1000;
+
 export class DuplicateCache {
   private readonly map = new Map<string, Entry>();
+  private sweptAt = 0;
 
   constructor(
     private readonly maxEntries: number,
@@ -57,6 +61,10 @@ export class DuplicateCache {
   }
 
   private evict(now: number): void {
+    // Beyond the size at once; by age once in a while (check() ignores an expired entry anyway):
+    // walking the map at every request costs more than the rest of the lookup.
+    if (this.map.size <= this.maxEntries && now - this.sweptAt < SWEEP_MS) return;
+    this.sweptAt = now;
     // Oldest first (Map keeps insertion order and every write re-inserts).
     for (const [k, e] of this.map) {
       if (this.map.size <= this.maxEntries && now - e.at <= this.ttlMs) break;

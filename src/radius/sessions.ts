@@ -6,7 +6,7 @@
 // at once.
 
 import type { RadiusSessionMeta, RadiusSessionRecord, SessionSnapshot } from '../balance/radius-sessions.js';
-import type { Identity } from '../core/types.js';
+import type { CoreCounters, Identity } from '../core/types.js';
 import type { UnitType } from '../rating/plan.js';
 import type { NasClient } from './clients.js';
 
@@ -61,6 +61,11 @@ export interface RadiusSession {
   lastSessionTime: number;
   /** Totals already charged when the core session was (re)opened: totals = base + the core's counters. */
   base: Counters;
+  /**
+   * The core's counters of the session after this node's last report of it: the next report is
+   * charged in one step, checked against them (undefined: read the state from Redis first).
+   */
+  core?: CoreCounters;
   /** Holds a final grant whose cap the NAS enforces (volume profiles): a top-up sends a CoA. */
   restricted: boolean;
   /** Units of the final grant the session holds, if it holds one. */
@@ -97,18 +102,7 @@ export function chargedTotals(snap: SessionSnapshot, unit: UnitType): Counters |
 /** Brings a session up to date with its state in Redis (another node may have taken reports since). */
 export function applySnapshot(s: RadiusSession, snap: SessionSnapshot): void {
   const rec = snap.record;
-  if (rec !== undefined) {
-    if (rec.base !== undefined) s.base = rec.base;
-    if (rec.unit !== undefined) s.unit = rec.unit;
-    if (rec.restricted !== undefined) s.restricted = rec.restricted;
-    if (rec.finalGrantUnits !== undefined) s.finalGrantUnits = rec.finalGrantUnits ?? undefined;
-    // 'sent': this node's CoA is in flight; its answer writes the state.
-    if (rec.fairUsage !== undefined && s.fairUsage !== 'sent') {
-      s.fairUsage = rec.fairUsage === 'none' ? 'none' : 'applied';
-      s.fairUsageSource = rec.fairUsage === 'applied:plan' ? 'plan' : rec.fairUsage === 'applied:config' ? 'config' : undefined;
-    }
-    if (rec.meta !== undefined) s.startedAt = rec.meta.start;
-  }
+  if (rec !== undefined) applyRecord(s, rec);
   if (snap.core?.unit !== undefined) s.unit = snap.core.unit;
   const totals = chargedTotals(snap, s.unit);
   if (totals === undefined) return;
@@ -122,6 +116,20 @@ export function applySnapshot(s: RadiusSession, snap: SessionSnapshot): void {
     s.lastOut = Math.max(s.lastOut, totals.out);
     s.lastSessionTime = Math.max(s.lastSessionTime, totals.time);
   }
+}
+
+/** The record's state besides the counters: base, unit, restriction, final grant, fair usage. */
+export function applyRecord(s: RadiusSession, rec: RadiusSessionRecord): void {
+  if (rec.base !== undefined) s.base = rec.base;
+  if (rec.unit !== undefined) s.unit = rec.unit;
+  if (rec.restricted !== undefined) s.restricted = rec.restricted;
+  if (rec.finalGrantUnits !== undefined) s.finalGrantUnits = rec.finalGrantUnits ?? undefined;
+  // 'sent': this node's CoA is in flight; its answer writes the state.
+  if (rec.fairUsage !== undefined && s.fairUsage !== 'sent') {
+    s.fairUsage = rec.fairUsage === 'none' ? 'none' : 'applied';
+    s.fairUsageSource = rec.fairUsage === 'applied:plan' ? 'plan' : rec.fairUsage === 'applied:config' ? 'config' : undefined;
+  }
+  if (rec.meta !== undefined) s.startedAt = rec.meta.start;
 }
 
 /** What a session's record says once, when it is opened. */

@@ -117,6 +117,36 @@ t.test('radclient: Start via node A, Interims via B, A (and its retransmission v
   t.equal((await allCdrs(redis.client)).length, 1, 'still one CDR');
 });
 
+t.test('a node charges its own session\'s next interim in one step, and re-reads the state when the other node took a report since', async (t) => {
+  const [a, b] = await twoNodes(t, 'generic', 3799);
+  const initial = 100_000_000n;
+  const { accountId } = await makeSubscriber(a, { username: 'alice', balance: initial });
+  const base = 'User-Name = "alice", Acct-Session-Id = "mn-2", NAS-Identifier = "bnas-9", NAS-Port = 5';
+  const interim = (inO: number, time: number): string => `${base}, Acct-Status-Type = Interim-Update, Acct-Input-Octets = ${inO}, Acct-Output-Octets = 0, Acct-Session-Time = ${time}`;
+
+  await expectAnswered(t, radclient(t, a, 'acct', `${base}, Acct-Status-Type = Start`), 'Start at A');
+  await expectAnswered(t, radclient(t, a, 'acct', interim(1_000_000, 60)), 'interim 1 at A');
+  await expectAnswered(t, radclient(t, a, 'acct', interim(2_000_000, 120)), 'interim 2 at A (one step)');
+  t.same(await money(a.core.store, accountId), afterInterim(initial, 2_000_000), 'A: 2,000,000 octets');
+  await expectAnswered(t, radclient(t, b, 'acct', interim(3_500_000, 180)), 'interim 3 at B');
+  t.same(await money(a.core.store, accountId), afterInterim(initial, 3_500_000), 'B: the 1,500,000 since A\'s report');
+  await expectAnswered(t, radclient(t, a, 'acct', interim(4_000_000, 240)), 'interim 4 at A (its counters are stale)');
+  t.same(await money(a.core.store, accountId), afterInterim(initial, 4_000_000), 'A charged 500,000 (from B\'s totals), not 2,000,000 from its own');
+  await expectAnswered(t, radclient(t, b, 'acct', interim(4_100_000, 300)), 'interim 5 at B (its counters are stale)');
+  t.same(await money(a.core.store, accountId), afterInterim(initial, 4_100_000), 'B charged 100,000, not 600,000');
+  await expectAnswered(t, radclient(t, b, 'acct', interim(4_300_000, 360)), 'interim 6 at B (one step)');
+  t.same(await money(a.core.store, accountId), afterInterim(initial, 4_300_000));
+  await expectAnswered(t, radclient(t, a, 'acct', `${base}, Acct-Status-Type = Stop, Acct-Input-Octets = 4500000, Acct-Output-Octets = 0, Acct-Session-Time = 400`), 'Stop at A');
+  t.same(await money(a.core.store, accountId), { balance: initial - broadbandCost(4_500_000), reserved: 0n }, 'exactly the 4,500,000 octets');
+  const cdrs = await allCdrs(redis.client);
+  t.equal(cdrs.length, 1, 'one CDR');
+  t.equal(cdrs[0].used, '4500000');
+  // A late interim at B after the Stop at A: B's one-step check finds the record closed.
+  await expectAnswered(t, radclient(t, b, 'acct', interim(4_400_000, 380)), 'a late interim at B');
+  t.same(await money(a.core.store, accountId), { balance: initial - broadbandCost(4_500_000), reserved: 0n }, 'nothing charged after the Stop');
+  t.equal((await allCdrs(redis.client)).length, 1, 'still one CDR');
+});
+
 t.test('radclient Accounting-On at node B closes the sessions started through node A, each with its CDR', async (t) => {
   const [a, b] = await twoNodes(t, 'generic', 3799);
   const initial = 10_000_000n;

@@ -108,6 +108,13 @@ t.test('duplicate cache (RFC 5080): pending, answered, forgotten, expired, cappe
   t.same(d.check(k, 2001), { kind: 'new' }, 'forgotten when no reply was sent');
   for (let i = 0; i < 10; i++) d.check(`x${i}`, 2002);
   t.ok(d.size <= 3, 'capped');
+
+  const aged = new DuplicateCache(100, 1000);
+  for (let i = 0; i < 5; i++) aged.check(`a${i}`, 10_000);
+  aged.check('b', 10_500);
+  t.equal(aged.size, 6, 'within the time: kept');
+  aged.check('c', 11_200);
+  t.equal(aged.size, 2, 'swept by age once their time is past');
 });
 
 t.test('session table: capped, closed sessions remembered, sessions by NAS', async (t) => {

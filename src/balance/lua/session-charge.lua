@@ -8,6 +8,7 @@
 -- KEYS[6] account re-auth set                          KEYS[7] shard expiry zset
 -- KEYS[8] shard outbox stream                         KEYS[9] idempotency key
 -- KEYS[10] shard stats hash (reserved money, open sessions per protocol: for metrics)
+-- KEYS[11] the front end's own record of the session (payload `at`; any key of the slot otherwise)
 -- ARGV[1] request JSON: {op, sessionId, requestId, sq (sequence in the session, optional), accountId, plan, now, node, proto, sub, validity, grace,
 --          tz, cc (rating inputs checked against the account), idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
 --          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, a}], req, dq, val, cap}]}
@@ -16,12 +17,18 @@
 --          req: -1 = no new grant wanted, 0 = the default quota `dq`, N = N units.
 --          fup: fair usage {lim (octets per cycle), act: restrict|redirect|price, t (tariff past the
 --          limit, for price), fid (Filter-Id), url (redirect)}; req.cy = the billing cycle id now.
+--          at (update of one item only): the caller's record of the session, KEYS[11]: {e: {i, o, u}
+--          the item's inO/outO/used it last saw, r: fields to read (r[1]: set and non-empty when
+--          the record is closed), w: field/value pairs to write, t: expiry to set (ms)}.
 -- Returns the answer JSON (stored in the session hash, or under KEYS[9] once the session is gone, so
 -- a retransmission gets it again):
 --   {status: ok|unknownSubscriber|unknownSession|stalePlan|staleRequest, charged, closed, cdrs,
 --    results:[{key, kind: granted|creditLimitReached|denied|committed, units, validity,
 --              finalUnit, fup: {a, f, r} once the fair-usage limit is passed}]}
 --   (the quota threshold of a grant is the caller's percentage of its units: not in the answer)
+--   With `at`: {status: stateChanged} and nothing done when the record is closed or the item's
+--   counters are not those the caller saw (another node took a report since); otherwise the answer,
+--   a newline, and {f: the fields read, before the write; c: [inO, outO, used] after this request}.
 
 local req = cjson.decode(ARGV[1])
 local now = num(req.now)
@@ -114,6 +121,25 @@ if sess == nil then
   isNew = true
 end
 sess.rgs = {}
+-- A front end that keeps its own record of the session (RADIUS: the cumulative NAS counters) reads
+-- and writes it here, in the same step as the charge, so that a report needs one round trip; the
+-- counters it computed its usage from are checked first.
+local atRec = nil
+if req.at ~= nil and req.op == 'update' then
+  atRec = redis.call('HMGET', KEYS[11], unpack(req.at.r))
+  if atRec[1] and atRec[1] ~= '' then return cjson.encode({ status = 'stateChanged' }) end
+  local it = req.items[1]
+  local rg = nil
+  if sf[1 + RG0] then rg = decodeRg(sf[1 + RG0], it.key) end
+  local e = req.at.e
+  if rg == nil then
+    if num(e.i) ~= 0 or num(e.o) ~= 0 or num(e.u) ~= 0 then return cjson.encode({ status = 'stateChanged' }) end
+  elseif num(rg.inO) ~= num(e.i) or num(rg.outO) ~= num(e.o) or num(rg.used) ~= num(e.u) then
+    return cjson.encode({ status = 'stateChanged' })
+  else
+    sess.rgs[it.key] = rg
+  end
+end
 local touched = {}
 local flags = {}
 if sf[2] then flags = cjson.decode(sf[2]) end
@@ -355,6 +381,10 @@ else
   -- moved forward by the reaper itself when it finds `dl` (written above) later than the index
   -- said. An update so spares one ZADD into a shard-wide sorted set.
   if isNew then redis.call('ZADD', KEYS[7], deadline, member) end
+  if atRec ~= nil then
+    if #req.at.w > 0 then redis.call('HSET', KEYS[11], unpack(req.at.w)) end
+    if req.at.t ~= nil then redis.call('PEXPIRE', KEYS[11], fmt(num(req.at.t))) end
+  end
 end
 
 saveBuckets(KEYS[2], bk)
@@ -366,5 +396,11 @@ end
 if chargedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'charged', fmt(chargedNow)) end
 if req.cy ~= nil and (fupO ~= fupO0 or af[10] ~= req.cy) then redis.call('HSET', KEYS[1], 'fupC', req.cy, 'fupO', fmt(fupO)) end
 
-if answerText ~= nil then return answerText end
+if answerText ~= nil then
+  if atRec ~= nil then
+    local rg = sess.rgs[req.items[1].key]
+    return answerText .. '\n' .. cjson.encode({ f = atRec, c = { fmt(num(rg.inO)), fmt(num(rg.outO)), fmt(num(rg.used)) } })
+  end
+  return answerText
+end
 return finish({ status = 'ok', results = results, charged = fmt(chargedNow), closed = closed, cdrs = cdrs })
