@@ -2,7 +2,7 @@ import type { Test } from 'tap'
 import { makeAccount, allCdrs, money, type Core } from '../helpers/core.js'
 import type { RedisClient } from '../../src/balance/connect.js'
 import type { ChargeAnswer, ItemOutcome } from '../../src/core/types.js'
-import { keys } from '../../src/balance/keys.js'
+import { keys, radiusKeys } from '../../src/balance/keys.js'
 
 /** The charging-core suite, run against a single Redis (core-session.test.ts) and a 3-master Cluster (core-cluster.test.ts). */
 export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient }): void {
@@ -171,6 +171,44 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.same(await money(env().core.store, accountId), m)
     t.equal((await c.update(step(4, 5))).kind, 'ok', 'the next number goes on')
     await c.terminate({ ...step(5, 0), items: [{ serviceContext: VOICE, used: [{ units: 0 }] }] })
+  })
+
+  t.test('an update with the front end\'s record attached: refused unless the counters are those expected, the record read and written in the same step', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const c = env().core.charging
+    const redis = env().client
+    const rk = radiusKeys.session(accountId, 'att')
+    const req = (n: number, used: number, expectUsed: number) => ({
+      sessionId: 'att', requestId: `att/${n}`, identities: ids, protocol: 'radius' as const,
+      items: [{ serviceContext: VOICE, requested: 60, used: [{ units: used }] }],
+      attached: { key: rk, expect: { inO: 0, outO: 0, used: expectUsed }, read: ['x', 'a'], write: ['c', `total-${n}`], ttlMs: 60_000 },
+    })
+    await c.initiate({ sessionId: 'att', requestId: 'att/0', identities: ids, protocol: 'radius', items: [{ serviceContext: VOICE, requested: 60 }] })
+    await redis.hset(rk, 'a', '10.0.0.1')
+    const m0 = await money(env().core.store, accountId)
+
+    t.same(await c.update(req(1, 30, 5)), { kind: 'stateChanged' }, 'counters other than those expected: refused')
+    t.same(await money(env().core.store, accountId), m0, 'nothing charged')
+    t.equal(await redis.hget(rk, 'c'), null, 'nothing written')
+
+    const u1 = ok(await c.update(req(1, 30, 0)))
+    t.same(u1.attached, { fields: [null, '10.0.0.1'], counters: { inO: 0, outO: 0, used: 30 } }, 'the record as read, the counters after the charge')
+    t.equal(await redis.hget(rk, 'c'), 'total-1', 'written with the charge')
+    t.ok((await redis.pttl(rk)) > 50_000, 'expiry set')
+    const m1 = await money(env().core.store, accountId)
+    t.ok(m1.balance < m0.balance, 'charged')
+
+    const again = ok(await c.update(req(1, 30, 0)))
+    t.equal(again.attached, undefined, 'a retransmission gets its stored answer, without the record')
+    t.same(await money(env().core.store, accountId), m1, 'charged once')
+
+    await redis.hset(rk, 'x', '1:Stop')
+    t.same(await c.update(req(2, 10, 30)), { kind: 'stateChanged' }, 'a closed record: refused')
+    t.same(await money(env().core.store, accountId), m1, 'nothing charged')
+    await redis.hset(rk, 'x', '')
+    t.match(ok(await c.update(req(2, 10, 30))).attached, { counters: { used: 40 } }, 'open again, the expected counters: charged')
+    await c.terminate({ sessionId: 'att', requestId: 'att/3', identities: ids, protocol: 'radius', items: [{ serviceContext: VOICE, used: [{ units: 0 }] }] })
   })
 
   t.test('update of an unknown session; terminate of a refused session changes nothing; unknown subscriber', async (t) => {
