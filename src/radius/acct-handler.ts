@@ -350,6 +350,10 @@ export class AcctHandler {
     // checked against; a retransmission answered from the stored answer brings neither.
     const attached = answer.attached;
     s.core = attached?.counters;
+    // A Start that reported nothing leaves the core session it opened at zero: the first interim
+    // can go in one step (should the session have moved — a retransmitted Start answered from its
+    // stored answer — the check refuses it and the state is read).
+    if (status === 'Start' && dIn + dOut === 0 && dTime === 0) s.core = { inO: 0, outO: 0, used: 0 };
     if (attached !== undefined) {
       const rec = RadiusSessionStore.recordOfReport(attached.fields);
       if (oneStep) stored = rec;
