@@ -10,6 +10,7 @@
 import { connect } from 'node:net'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
+import { Pacer } from './pacer.js'
 import { encode, decode, findAvp, avpNumber, type AvpInput } from '../src/diameter/codec.js'
 import { DiameterFramer } from '../src/diameter/framer.js'
 
@@ -90,26 +91,11 @@ let stopAt = Date.now() + (N('warmup') + N('duration')) * 1000
 let measuring = N('warmup') <= 0
 const rgs = Array.from({ length: N('rgs') }, (_, i) => i + 1)
 const rate = N('rate')
-let tokens = 0
-let lastRefill = Date.now()
 
-async function token(): Promise<void> {
-  if (rate <= 0) return
-  for (;;) {
-    const now = Date.now()
-    // A bucket of ~5 ms worth: a paced load, not bursts that would measure our own queueing.
-    tokens = Math.min(Math.max(1, rate / 200), tokens + ((now - lastRefill) * rate) / 1000)
-    lastRefill = now
-    if (tokens >= 1) {
-      tokens -= 1
-      return
-    }
-    await new Promise((r) => setTimeout(r, 1))
-  }
-}
+const pacer = new Pacer(rate)
 
 async function ccr(sessionId: string, msisdn: string, type: number, number: number, used: boolean, request: boolean): Promise<void> {
-  await token()
+  await pacer.take()
   const avps: AvpInput[] = [
     { name: 'Session-Id', value: sessionId }, { name: 'Origin-Host', value: ORIGIN }, { name: 'Origin-Realm', value: 'test' },
     { name: 'Destination-Realm', value: 'localdomain' }, { name: 'Auth-Application-Id', value: 4 },

@@ -6,6 +6,7 @@
 //       --user-prefix user --subscribers 64 --password pw --concurrency 64 --duration 10 [--rate N] [--interims 5]
 import dgram from 'node:dgram'
 import { parseArgs } from 'node:util'
+import { Pacer } from './pacer.js'
 import { encode, decode, codeName, RadiusCode, type RadiusAttributeInput } from '../src/radius/codec.js'
 
 const { values: a } = parseArgs({
@@ -55,25 +56,11 @@ const interimLat: number[] = []
 const results = new Map<string, number>()
 let done = 0
 const rate = N('rate')
-let tokens = 0
-let last = Date.now()
-async function token(): Promise<void> {
-  if (rate <= 0) return
-  for (;;) {
-    const now = Date.now()
-    tokens = Math.min(Math.max(1, rate / 200), tokens + ((now - last) * rate) / 1000)
-    last = now
-    if (tokens >= 1) {
-      tokens -= 1
-      return
-    }
-    await new Promise((r) => setTimeout(r, 1))
-  }
-}
+const pacer = new Pacer(rate)
 
 /** Sends one request, retransmitting after 2 s like a NAS (up to 3 times); returns the reply or undefined. */
 async function send(code: 'Access-Request' | 'Accounting-Request', attributes: RadiusAttributeInput[], port: number, kind: string): Promise<Buffer | undefined> {
-  await token()
+  await pacer.take()
   const id = await takeId()
   const buf = encode({ code, identifier: id, attributes }, { secret })
   const t0 = process.hrtime.bigint()
