@@ -8,6 +8,7 @@ import type { ChargingService } from '../core/charging.js'
 import type { AccountEvent, AccountEvents } from '../core/events.js'
 import type { Component } from '../lib/lifecycle.js'
 import type { Logger } from '../lib/logger.js'
+import { FifoCache } from '../lib/fifo-cache.js'
 import { Lru } from '../lib/lru.js'
 import type { Metrics } from '../metrics/metrics.js'
 import {
@@ -78,10 +79,8 @@ interface SessionRoute {
   realm: string
 }
 
-interface CachedAnswer {
-  at: number
-  answer: Promise<{ buf: Buffer; resultCode: number; type: string } | undefined>
-}
+/** The answer to a request, once sent (undefined: none to repeat, e.g. it failed). */
+type CachedAnswer = Promise<{ buf: Buffer; resultCode: number; type: string } | undefined>
 
 export interface PeerInfo {
   originHost: string | undefined
@@ -104,7 +103,7 @@ export class DiameterServer implements Component {
   private readonly peers = new Map<string, PeerConnection>()
   /** Session-Id → the peer connection (lower-case Origin-Host) that sent its CCRs to this node, and the client behind it. */
   private readonly sessionPeers = new Lru<string, SessionRoute>(200_000)
-  private readonly duplicates = new Map<string, CachedAnswer>()
+  private readonly duplicates = new FifoCache<string, CachedAnswer>(DUPLICATE_MAX, DUPLICATE_TTL_MS)
   private inFlight = 0
   private drainWaiters: Array<() => void> = []
   private unsubscribe: (() => void) | undefined
@@ -302,9 +301,9 @@ export class DiameterServer implements Component {
     // RFC 6733 §6.3 duplicate detection: (Origin-Host, End-to-End-Id) already answered → the same answer.
     const origin = avpString(findAvp(msg.avps, 'Origin-Host')) ?? peer.originHost ?? ''
     const dupKey = `${origin.toLowerCase()}|${msg.endToEnd}`
-    const cached = this.duplicates.get(dupKey)
-    if (cached !== undefined && Date.now() - cached.at < DUPLICATE_TTL_MS) {
-      void cached.answer
+    const cached = this.duplicates.get(dupKey, Date.now())
+    if (cached !== undefined) {
+      void cached
         .then((a) => {
           if (a === undefined) return this.process(peer, msg, dupKey, started)
           const copy = Buffer.from(a.buf)
@@ -350,15 +349,9 @@ export class DiameterServer implements Component {
     })
   }
 
-  private remember(key: string, answer: CachedAnswer['answer']): void {
-    this.duplicates.delete(key)
-    this.duplicates.set(key, { at: Date.now(), answer })
-    // Bounded: drop the oldest entries (insertion order) beyond the size or the age.
-    const now = Date.now()
-    for (const [k, v] of this.duplicates) {
-      if (this.duplicates.size <= DUPLICATE_MAX && now - v.at < DUPLICATE_TTL_MS) break
-      this.duplicates.delete(k)
-    }
+  private remember(key: string, answer: CachedAnswer): void {
+    // Bounded: the oldest entries go beyond the size or the age.
+    this.duplicates.set(key, answer, Date.now())
   }
 
   private trackSession(peer: PeerConnection, req: DiameterMessage, a: GyAnswer): void {

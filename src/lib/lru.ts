@@ -1,19 +1,21 @@
+import { FifoCache } from './fifo-cache.js'
+
 /** A small bounded map that forgets the least recently set entry; for immutable or self-validating facts only. */
 export class Lru<K, V> {
-  private readonly map = new Map<K, V>()
-  constructor(private readonly max: number) {}
+  private readonly cache: FifoCache<K, V>
+  constructor(max: number) {
+    this.cache = new FifoCache(max)
+  }
 
   get(k: K): V | undefined {
-    return this.map.get(k)
+    return this.cache.peek(k)
   }
 
   set(k: K, v: V): void {
-    this.map.delete(k)
-    this.map.set(k, v)
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K)
+    this.cache.set(k, v)
   }
 
   delete(k: K): void {
-    this.map.delete(k)
+    this.cache.delete(k)
   }
 }

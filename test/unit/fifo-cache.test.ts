@@ -1,0 +1,58 @@
+import t from 'tap'
+import { FifoCache } from '../../src/lib/fifo-cache.js'
+import { Lru } from '../../src/lib/lru.js'
+
+t.test('bounded in entries: the oldest write goes first, a rewrite counts as the newest', async (t) => {
+  const c = new FifoCache<string, number>(3)
+  c.set('a', 1)
+  c.set('b', 2)
+  c.set('c', 3)
+  c.set('a', 10) // a is now the newest
+  c.set('d', 4) // b goes
+  t.equal(c.size, 3)
+  t.equal(c.peek('b'), undefined, 'the oldest write evicted')
+  t.same([c.peek('a'), c.peek('c'), c.peek('d')], [10, 3, 4])
+  c.set('e', 5) // c goes
+  t.equal(c.peek('c'), undefined)
+  c.delete('a')
+  c.set('f', 6) // room after the delete: nothing goes
+  t.same([c.size, c.peek('d'), c.peek('e'), c.peek('f')], [3, 4, 5, 6])
+})
+
+t.test('bounded in age: get() misses an old entry, writes sweep them out', async (t) => {
+  const c = new FifoCache<string, string>(100, 1000)
+  c.set('a', 'x', 0)
+  c.set('b', 'y', 600)
+  t.equal(c.get('a', 1000), 'x', 'at its age limit: still there')
+  t.equal(c.get('a', 1001), undefined, 'past it: gone')
+  t.equal(c.peek('b'), 'y')
+  c.set('c', 'z', 1700) // b (600) is past its time
+  t.equal(c.size, 1, 'swept')
+})
+
+t.test('a key written again and again: size and queue stay bounded, the live entries are kept', async (t) => {
+  const c = new FifoCache<number, number>(1000)
+  for (let i = 0; i < 1000; i++) c.set(i, i)
+  for (let n = 0; n < 200_000; n++) c.set(n % 10, n) // keys 0..9 rewritten, 10..999 never
+  t.equal(c.size, 1000)
+  t.equal(c.peek(500), 500, 'an entry never rewritten is kept')
+  t.equal(c.peek(3), 199_993, 'a rewritten entry has its last value')
+  const internal = c as unknown as { queueKeys: unknown[]; head: number }
+  t.ok(internal.queueKeys.length - internal.head <= 2 * 1000 + 1024 + 1, `queue bounded (${internal.queueKeys.length - internal.head} slots)`)
+  c.set(5000, 1)
+  t.equal(c.peek(10), undefined, 'the oldest live write (key 10) is the one evicted, not a rewritten key')
+  t.equal(c.peek(3), 199_993)
+})
+
+t.test('Lru: forgets the least recently set entry', async (t) => {
+  const l = new Lru<string, number>(2)
+  l.set('a', 1)
+  l.set('b', 2)
+  l.set('a', 3)
+  l.set('c', 4)
+  t.equal(l.get('b'), undefined)
+  t.equal(l.get('a'), 3)
+  t.equal(l.get('c'), 4)
+  l.delete('a')
+  t.equal(l.get('a'), undefined)
+})
