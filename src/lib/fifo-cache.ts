@@ -16,6 +16,8 @@ export class FifoCache<K, V> {
   constructor(
     private readonly maxEntries: number,
     private readonly ttlMs = Number.POSITIVE_INFINITY,
+    /** Told of each entry dropped for size or age (not of delete()). */
+    private readonly onEvict?: (key: K, value: V) => void,
   ) {}
 
   get size(): number {
@@ -60,6 +62,7 @@ export class FifoCache<K, V> {
       if (e !== undefined && e.seq === seqs[this.head]) {
         if (this.map.size <= this.maxEntries && now - e.at <= this.ttlMs) break
         this.map.delete(keys[this.head])
+        this.onEvict?.(keys[this.head], e.value)
       }
       this.head++
     }

@@ -8,6 +8,7 @@
 import type { RadiusSessionMeta, RadiusSessionRecord, SessionSnapshot } from '../balance/radius-sessions.js';
 import type { CoreCounters, Identity } from '../core/types.js';
 import type { UnitType } from '../rating/plan.js';
+import { FifoCache } from '../lib/fifo-cache.js';
 import type { NasClient } from './clients.js';
 
 /** Attributes that identify the session at the NAS (RFC 5176 section 3). */
@@ -176,60 +177,50 @@ export function sessionFromRecord(coreId: string, accountId: string, meta: Radiu
 }
 
 export class SessionTable {
-  private readonly byKey = new Map<string, RadiusSession>();
+  /** Most recently put last; beyond the bound the least recently put is forgotten. */
+  private readonly byKey: FifoCache<string, RadiusSession>;
   private readonly byCore = new Map<string, string>();
   private readonly byNas = new Map<string, Set<string>>();
   /** Keys of sessions closed here recently: a late Interim/Stop for them is not a new session. */
-  private readonly closed = new Map<string, number>();
+  private readonly closed: FifoCache<string, true>;
 
-  constructor(
-    private readonly maxSessions: number,
-    private readonly closedTtlMs = 600_000,
-  ) {}
+  constructor(maxSessions: number, closedTtlMs = 600_000) {
+    this.byKey = new FifoCache(maxSessions, Number.POSITIVE_INFINITY, (_, s) => this.unindex(s));
+    this.closed = new FifoCache(maxSessions, closedTtlMs);
+  }
 
   get size(): number {
     return this.byKey.size;
   }
 
   get(key: string): RadiusSession | undefined {
-    return this.byKey.get(key);
+    return this.byKey.peek(key);
   }
 
   byCoreId(coreId: string): RadiusSession | undefined {
     const key = this.byCore.get(coreId);
-    return key === undefined ? undefined : this.byKey.get(key);
+    return key === undefined ? undefined : this.byKey.peek(key);
   }
 
   /** Records or refreshes a session (most recently used last; the least recently used is forgotten first). */
   put(s: RadiusSession, now: number): void {
     s.updatedAt = now;
-    this.byKey.delete(s.key);
-    this.byKey.set(s.key, s);
     this.byCore.set(s.coreId, s.key);
     let nas = this.byNas.get(s.nasIdentity);
     if (nas === undefined) this.byNas.set(s.nasIdentity, (nas = new Set()));
     nas.add(s.key);
     this.closed.delete(s.key);
-    while (this.byKey.size > this.maxSessions) {
-      const oldest = this.byKey.keys().next().value as string;
-      this.forget(oldest);
-    }
+    this.byKey.set(s.key, s);
   }
 
   /** A session ended (Stop, Accounting-On/Off): forgotten, and remembered as closed for a while. */
   close(key: string, now: number): void {
     this.forget(key);
-    this.closed.delete(key);
-    this.closed.set(key, now);
-    for (const [k, at] of this.closed) {
-      if (this.closed.size <= this.maxSessions && now - at <= this.closedTtlMs) break;
-      this.closed.delete(k);
-    }
+    this.closed.set(key, true, now);
   }
 
   recentlyClosed(key: string, now: number): boolean {
-    const at = this.closed.get(key);
-    return at !== undefined && now - at <= this.closedTtlMs;
+    return this.closed.get(key, now) !== undefined;
   }
 
   /** Open sessions seen from this NAS identity. */
@@ -238,20 +229,25 @@ export class SessionTable {
     if (keys === undefined) return [];
     const out: RadiusSession[] = [];
     for (const k of keys) {
-      const s = this.byKey.get(k);
+      const s = this.byKey.peek(k);
       if (s !== undefined) out.push(s);
     }
     return out;
   }
 
   private forget(key: string): void {
-    const s = this.byKey.get(key);
+    const s = this.byKey.peek(key);
     if (s === undefined) return;
     this.byKey.delete(key);
-    if (this.byCore.get(s.coreId) === key) this.byCore.delete(s.coreId);
+    this.unindex(s);
+  }
+
+  /** Takes a session no longer in byKey out of the other indexes. */
+  private unindex(s: RadiusSession): void {
+    if (this.byCore.get(s.coreId) === s.key) this.byCore.delete(s.coreId);
     const nas = this.byNas.get(s.nasIdentity);
     if (nas !== undefined) {
-      nas.delete(key);
+      nas.delete(s.key);
       if (nas.size === 0) this.byNas.delete(s.nasIdentity);
     }
   }

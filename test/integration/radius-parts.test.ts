@@ -143,6 +143,7 @@ t.test('session table: capped, closed sessions remembered, sessions by NAS', asy
   table.put(mk('c', 'n2'), 3);
   t.equal(table.size, 2);
   t.equal(table.get('a'), undefined, 'least recently used forgotten');
+  t.equal(table.byCoreId('core-a'), undefined, 'and out of the core-id index');
   t.equal(table.byCoreId('core-b')?.key, 'b');
   t.same(table.ofNas('n1').map((s) => s.key), ['b']);
   table.close('b', 10);
@@ -150,6 +151,14 @@ t.test('session table: capped, closed sessions remembered, sessions by NAS', asy
   t.notOk(table.recentlyClosed('b', 2000));
   t.equal(table.byCoreId('core-b'), undefined);
   t.same(table.ofNas('n1'), []);
+  // Put again after its closing: open, no longer taken as closed; the next put evicts c, not it.
+  table.put(mk('b', 'n1'), 20);
+  t.notOk(table.recentlyClosed('b', 21));
+  table.put(mk('d', 'n2'), 22);
+  table.put(mk('b', 'n1'), 23);
+  table.put(mk('e', 'n2'), 24);
+  t.same([table.get('b')?.key, table.get('d'), table.get('e')?.key], ['b', undefined, 'e'], 'b, put again, outlives d');
+  t.same(table.ofNas('n2').map((s) => s.key), ['e'], 'evicted sessions leave their NAS list');
 });
 
 t.test('keyed lock: one at a time per key, keys in parallel', async (t) => {

@@ -44,6 +44,18 @@ t.test('a key written again and again: size and queue stay bounded, the live ent
   t.equal(c.peek(3), 199_993)
 })
 
+t.test('onEvict hears of entries dropped for size or age, not of deletes', async (t) => {
+  const dropped: string[] = []
+  const c = new FifoCache<string, number>(2, 100, (k, v) => dropped.push(`${k}=${v}`))
+  c.set('a', 1, 0)
+  c.set('b', 2, 0)
+  c.delete('b')
+  c.set('c', 3, 10)
+  c.set('d', 4, 20) // a goes for size
+  c.set('e', 5, 150) // c (10) and d (20) go for age
+  t.same(dropped, ['a=1', 'c=3', 'd=4'])
+})
+
 t.test('Lru: forgets the least recently set entry', async (t) => {
   const l = new Lru<string, number>(2)
   l.set('a', 1)
