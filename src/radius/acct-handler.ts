@@ -7,11 +7,15 @@
 // re-signed with a new Acct-Delay-Time, maps to the same core request id and is charged once.
 //
 // Several nodes: a session's state lives in Redis (src/balance/radius-sessions.ts), so its reports
-// may arrive at any node. Each report reads it first, in one round trip with the core's counters
-// of the session (the totals charged so far, which the core updates atomically with the debit),
-// and writes what changed afterwards without waiting (the next report of a session comes an
-// interim interval later). Start, Stop, a session opened again and Accounting-On/Off wait for
-// their writes: another node must see them.
+// may arrive at any node. An interim of a session whose previous report this node took is charged
+// in one step: the core checks that its counters of the session (the totals charged so far, which
+// it updates atomically with the debit) are still those this node left, reads the record and writes
+// the new totals with the charge (SessionRequest.attached). Otherwise — another node took a report
+// since, or this node never saw the session — the report reads the record and the counters first,
+// in one round trip, and is charged with the same check. Other changes to the record are written
+// afterwards without waiting (the next report of a session comes an interim interval later);
+// Start, Stop, a session opened again and Accounting-On/Off wait for their writes: another node
+// must see them.
 //
 // RFC 2866 section 2: the server answers only once the request is recorded; when charging is
 // unavailable there is no answer and the NAS retransmits.
