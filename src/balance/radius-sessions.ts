@@ -9,7 +9,8 @@ import { splitMember } from './store.js'
 // Counters: the truth is the core's own rating group (`r:<item>` of the core session hash, written
 // by session-charge.lua atomically with the debit): the cumulative NAS counters charged so far are
 // `base + rating group`, base being what was charged before the core session was (re)opened. The
-// `c` field, written after each report, only serves when the core session is gone (reaped).
+// `c` field, written with each interim's charge (attachedReport) or after the report, only serves
+// when the core session is gone (reaped).
 //
 // Claims: `SET claim NX PX`: one node at a time (and one per event, when left to expire) sends a
 // Disconnect/CoA for a session.
