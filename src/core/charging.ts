@@ -1,4 +1,4 @@
-import { BalanceStore } from '../balance/store.js'
+import { BalanceStore, type Account } from '../balance/store.js'
 import { keys, shardOf } from '../balance/keys.js'
 import type { PlanCache } from './plan-cache.js'
 import { findService, type CompiledPlan, type LuaTariff, type UnitType } from '../rating/plan.js'
@@ -139,14 +139,21 @@ export class ChargingService {
     return this.eventLike('refund', req)
   }
 
-  async checkBalance(identities: Identity[]): Promise<BalanceAnswer | { kind: 'unknownSubscriber' } | { kind: 'unavailable'; reason: string }> {
+  /** `account`: the subscriber's account as the caller just read it (spares finding it again). */
+  async checkBalance(
+    identities: Identity[],
+    account?: Account & { reserved: bigint },
+  ): Promise<BalanceAnswer | { kind: 'unknownSubscriber' } | { kind: 'unavailable'; reason: string }> {
     try {
-      const r = await this.resolveByIdentity(identities)
-      if (!r) return { kind: 'unknownSubscriber' }
-      const acct = await this.store.getAccount(r.accountId)
-      if (!acct) return { kind: 'unknownSubscriber' }
+      let acct = account
+      if (acct === undefined) {
+        const r = await this.resolveByIdentity(identities)
+        if (!r) return { kind: 'unknownSubscriber' }
+        acct = await this.store.getAccount(r.accountId)
+        if (!acct) return { kind: 'unknownSubscriber' }
+      }
       const now = Date.now()
-      const buckets = await this.store.buckets(r.accountId)
+      const buckets = await this.store.buckets(acct.id)
       const units = { seconds: 0, octets: 0, events: 0 }
       for (const b of buckets) if (b.kind !== 'money' && b.amount > 0n && (b.from ?? 0) <= now && (b.to === undefined || now < b.to)) units[b.kind] += Number(b.amount)
       return { kind: 'balance', accountId: acct.id, currency: acct.currency, balance: BalanceStore.moneyBalance(buckets, now), reserved: acct.reserved, units }
@@ -155,13 +162,13 @@ export class ChargingService {
     }
   }
 
-  /** Price of the given units per item, without changing anything. */
-  async priceEnquiry(req: EventRequest): Promise<ChargeAnswer> {
+  /** Price of the given units per item, without changing anything. `accountId`: the identities' account, when known. */
+  async priceEnquiry(req: EventRequest, accountId?: string): Promise<ChargeAnswer> {
     const invalid = validateEvent(req)
     if (invalid) return this.refused(invalid)
     try {
       const at = req.eventTime ?? Date.now()
-      const r = await this.resolveByIdentity(req.identities, at)
+      const r = accountId !== undefined ? await this.resolveAccount(accountId, req.identities, at) : await this.resolveByIdentity(req.identities, at)
       if (!r) return { kind: 'unknownSubscriber' }
       const outcomes: ItemOutcome[] = req.items.map((it) => {
         const key = itemKey(it)

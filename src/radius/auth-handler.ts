@@ -89,8 +89,9 @@ export class AuthHandler {
     const hit = await store.resolveIdentity(identity.kind, identity.value);
     if (hit === undefined) return { kind: 'reject', reason: 'unknown-subscriber' };
 
+    // Both reads at once; checked in order below (credentials first).
+    const [sub, account] = await Promise.all([hasPap || hasChap ? store.getSubscriber(hit.subscriber) : undefined, store.getAccount(hit.account)]);
     if (hasPap || hasChap) {
-      const sub = await store.getSubscriber(hit.subscriber);
       if (sub === undefined) return { kind: 'reject', reason: 'unknown-subscriber' };
       const clear = this.openPassword(sub.passwordSealed);
       if (hasPap) {
@@ -112,12 +113,11 @@ export class AuthHandler {
       }
     }
 
-    const account = await store.getAccount(hit.account);
     if (account === undefined) return { kind: 'reject', reason: 'unknown-subscriber' };
     if (account.status === 'barred') return { kind: 'reject', reason: 'barred' };
     if (account.status !== 'active') return { kind: 'reject', reason: 'suspended' };
 
-    const q = await quote(this.opts.charging, [identity], account.creditLimit);
+    const q = await quote(this.opts.charging, [identity], account);
     if (q.kind === 'unavailable') return { kind: 'drop', reason: q.reason };
     if (q.kind === 'unknownSubscriber') return { kind: 'reject', reason: 'unknown-subscriber' };
     if (q.kind === 'ratingFailed') return { kind: 'reject', reason: 'no-tariff' };

@@ -260,7 +260,7 @@ export class Enforcer {
     const { store, charging, state } = this.opts;
     const account = s.accountId === undefined ? undefined : await store.getAccount(s.accountId);
     if (account === undefined || account.status !== 'active') return 'done';
-    const q = await quote(charging, s.identities, account.creditLimit);
+    const q = await quote(charging, s.identities, account);
     if (q.kind !== 'ok' || !(q.affordable > 0)) return 'done';
     const attrs: RadiusAttributeInput[] = sessionIdentification(s);
     if (q.unit === 'octets' && Number.isFinite(q.affordable)) {
