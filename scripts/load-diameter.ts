@@ -122,6 +122,7 @@ function ccrAvps(sessionId: string, msisdn: string, type: number, number: number
 function avpValueOffset(msg: Buffer, code: number): number {
   for (let at = 20; at + 8 <= msg.length; ) {
     const len = msg.readUIntBE(at + 5, 3)
+    if (len < 8) return -1 // malformed: never loop on it
     const vendor = (msg[at + 4] & 0x80) !== 0
     if (msg.readUInt32BE(at) === code) return at + (vendor ? 12 : 8)
     at += (len + 3) & ~3
@@ -130,9 +131,9 @@ function avpValueOffset(msg: Buffer, code: number): number {
 }
 
 /**
- * One session's requests, encoded once: the generator spent most of its CPU (and its garbage, and
- * so its GC pauses, which count as the server's latency) building and encoding every AVP of every
- * CCR. A CCR-U differs from the session's previous one only in CC-Request-Number and the header's
+ * One session's requests, encoded once: building and encoding every AVP of every CCR cost the
+ * generator about a third of its CPU at 8,000 CCR/s, and garbage, whose GC pauses count as the
+ * server's latency. A CCR-U differs from the session's previous one only in CC-Request-Number and the header's
  * ids, which are written into a copy. The first template is checked against the codec's bytes.
  */
 class SessionTemplate {
