@@ -47,9 +47,10 @@ socket.on('data', (chunk: Buffer) => {
   for (const buf of framer.push(chunk)) {
     if ((buf[4] & 0x80) === 0) {
       // An answer: its hop-by-hop and top-level Result-Code are all we need (no full decode).
-      const cb = pending.get(buf.readUInt32BE(12))
+      const id = buf.readUInt32BE(12)
+      const cb = pending.get(id)
       if (cb) {
-        pending.delete(buf.readUInt32BE(12))
+        pending.delete(id)
         const at = avpValueOffset(buf, 268)
         cb(at < 0 ? 0 : buf.readUInt32BE(at))
       }
@@ -118,6 +119,11 @@ function ccrAvps(sessionId: string, msisdn: string, type: number, number: number
   return avps
 }
 
+/** A CCR with zero header ids (sendBytes writes them). */
+function encodeCcr(avps: AvpInput[]): Buffer {
+  return encode({ flags: { request: true, proxiable: true }, commandCode: 272, applicationId: 4, hopByHop: 0, endToEnd: 0, avps })
+}
+
 /** Offset of the value of the first top-level AVP `code` in an encoded message (-1: none). */
 function avpValueOffset(msg: Buffer, code: number): number {
   for (let at = 20; at + 8 <= msg.length; ) {
@@ -140,12 +146,12 @@ class SessionTemplate {
   private readonly update: Buffer
   private readonly updateNumberAt: number
   constructor(private readonly sessionId: string, private readonly msisdn: string) {
-    this.update = encode({ flags: { request: true, proxiable: true }, commandCode: 272, applicationId: 4, hopByHop: 0, endToEnd: 0, avps: ccrAvps(sessionId, msisdn, 2, 1, true, true) })
+    this.update = encodeCcr(ccrAvps(sessionId, msisdn, 2, 1, true, true))
     this.updateNumberAt = avpValueOffset(this.update, 415)
   }
 
   initial(): Buffer {
-    return encode({ flags: { request: true, proxiable: true }, commandCode: 272, applicationId: 4, hopByHop: 0, endToEnd: 0, avps: ccrAvps(this.sessionId, this.msisdn, 1, 0, false, true) })
+    return encodeCcr(ccrAvps(this.sessionId, this.msisdn, 1, 0, false, true))
   }
 
   updateNumber(n: number): Buffer {
@@ -155,7 +161,7 @@ class SessionTemplate {
   }
 
   terminate(n: number): Buffer {
-    return encode({ flags: { request: true, proxiable: true }, commandCode: 272, applicationId: 4, hopByHop: 0, endToEnd: 0, avps: ccrAvps(this.sessionId, this.msisdn, 3, n, true, false) })
+    return encodeCcr(ccrAvps(this.sessionId, this.msisdn, 3, n, true, false))
   }
 }
 let templateChecked = false
@@ -180,7 +186,7 @@ async function worker(w: number): Promise<void> {
     const t = new SessionTemplate(sid, msisdn)
     if (!templateChecked) {
       templateChecked = true
-      const viaCodec = encode({ flags: { request: true, proxiable: true }, commandCode: 272, applicationId: 4, hopByHop: 0, endToEnd: 0, avps: ccrAvps(sid, msisdn, 2, 3, true, true) })
+      const viaCodec = encodeCcr(ccrAvps(sid, msisdn, 2, 3, true, true))
       if (!viaCodec.equals(t.updateNumber(3))) throw new Error('load-diameter: the CCR-U template differs from the codec\'s message')
     }
     await ccr(1, t.initial())
