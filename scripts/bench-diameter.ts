@@ -69,7 +69,8 @@ async function loadErlang(escript: string, port: number, seconds: number, concur
   return JSON.parse(last) as Load
 }
 
-export async function benchDiameter(seconds: number): Promise<string[]> {
+/** scriptCeiling: the bare charging script's CCR-U rate measured in the same run (bench-bare-script.ts). */
+export async function benchDiameter(seconds: number, scriptCeiling?: number): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-d-'))
   const { OCS_REDIS_URL: _u, OCS_REDIS_CLUSTER: _c, ...env } = process.env
   const ocs = spawn(process.execPath, ['dist/main.js'], {
@@ -125,7 +126,7 @@ export async function benchDiameter(seconds: number): Promise<string[]> {
       e === undefined
         ? ' Erlang OTP diameter client: not run (escript or erlang-diameter missing).'
         : ` Erlang OTP diameter client (test/erlang/cc_client.escript load mode, same mix, 128 Erlang processes on one connection): ${e.perSec} CCR/s, p50 ${e.p50.toFixed(2)} ms, p99 ${e.p99.toFixed(2)} ms; its own ceiling against the no-op responder ${best(erlCeil).perSec} CCR/s.`
-    rows.push('', `**OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)}), p99 at half load ${Math.min(...half.map((h) => h.p99)).toFixed(2)} ms** (better of 2 rounds). Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`)
+    rows.push('', `**OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${Math.min(...half.map((h) => h.p99)).toFixed(2)} ms** (better of 2 rounds). Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`)
     return rows
   } finally {
     ocs.kill('SIGTERM')

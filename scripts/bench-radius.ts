@@ -30,7 +30,8 @@ async function load(auth: number, acct: number, seconds: number, concurrency: nu
   return JSON.parse(out.trim().split('\n').pop()!) as Load
 }
 
-export async function benchRadius(seconds: number): Promise<string[]> {
+/** scriptCeiling: the bare charging script's Interim-Update rate measured in the same run (bench-bare-script.ts). */
+export async function benchRadius(seconds: number, scriptCeiling?: number): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-r-'))
   const { OCS_REDIS_URL: _u, OCS_REDIS_CLUSTER: _c, ...env } = process.env
   const ocs = spawn(process.execPath, ['dist/main.js'], {
@@ -62,7 +63,7 @@ export async function benchRadius(seconds: number): Promise<string[]> {
     }
     const best = runs.sort((x, y) => y.perSec - x.perSec)[0]
     const bestSteady = steady.sort((x, y) => y.interimsPerSec - x.interimsPerSec)[0]
-    rows.push('', `**RADIUS ${bestSteady.interimsPerSec} Interim-Update/s with 50 interims per session (interim p99 ${bestSteady.interimP99.toFixed(2)} ms); ${best.perSec} requests/s with 5 (${best.interimsPerSec} of them Interim-Update/s)** (better of 2 rounds each). Per session: Access-Request (PAP), Start, n × Interim-Update, Stop; 64 subscribers; load generator in its own process. Target (issue 6): ≥ 15,000 Interim-Update/s.`)
+    rows.push('', `**RADIUS ${bestSteady.interimsPerSec} Interim-Update/s with 50 interims per session (interim p99 ${bestSteady.interimP99.toFixed(2)} ms${scriptCeiling ? `; the bare charging script's Interim-Update ceiling ${scriptCeiling}/s, ratio ${(bestSteady.interimsPerSec / scriptCeiling).toFixed(2)}` : ''}); ${best.perSec} requests/s with 5 (${best.interimsPerSec} of them Interim-Update/s)** (better of 2 rounds each). Per session: Access-Request (PAP), Start, n × Interim-Update, Stop; 64 subscribers; load generator in its own process. Target (issue 6): ≥ 15,000 Interim-Update/s.`)
     return rows
   } finally {
     ocs.kill('SIGTERM')
