@@ -138,6 +138,14 @@ export interface Reply {
 }
 
 /** A NAS: sends requests from `address` (any 127.0.0.x works on Linux loopback) and waits for replies. */
+/**
+ * How long a test NAS waits for an answer it expects: as long as the Diameter test client (5 s), since
+ * it does not retransmit and the first request to a fresh OCS on a loaded CI box can take over a
+ * second. Where no answer is the expected outcome, tests wait NO_REPLY_WAIT_MS instead.
+ */
+export const REPLY_WAIT_MS = 5000;
+export const NO_REPLY_WAIT_MS = 1500;
+
 export class NasSim {
   private nextId = 0;
   private readonly waiters = new Map<number, (r: Buffer) => void>();
@@ -171,7 +179,7 @@ export class NasSim {
   }
 
   /** Sends raw octets and waits for the reply with the same Identifier (undefined after `timeoutMs`). */
-  sendRaw(buf: Buffer, port: number, timeoutMs = 1500): Promise<Buffer | undefined> {
+  sendRaw(buf: Buffer, port: number, timeoutMs = REPLY_WAIT_MS): Promise<Buffer | undefined> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(buf[1]);
@@ -193,13 +201,13 @@ export class NasSim {
     return encode({ code: 'Accounting-Request', identifier: opts.identifier ?? this.id(), attributes }, { secret: this.secret });
   }
 
-  async auth(attributes: RadiusAttributeInput[], opts: { messageAuthenticator?: boolean } = {}): Promise<Reply | undefined> {
-    const raw = await this.sendRaw(this.buildAuth(attributes, opts), this.serverAuthPort);
+  async auth(attributes: RadiusAttributeInput[], opts: { messageAuthenticator?: boolean; timeoutMs?: number } = {}): Promise<Reply | undefined> {
+    const raw = await this.sendRaw(this.buildAuth(attributes, opts), this.serverAuthPort, opts.timeoutMs);
     return raw === undefined ? undefined : { raw, packet: decode(raw) };
   }
 
-  pap(user: string, password: string, extra: RadiusAttributeInput[] = []): Promise<Reply | undefined> {
-    return this.auth([['User-Name', user], ['User-Password', password], ['NAS-Identifier', 'test-nas'], ['NAS-Port', 0], ...extra]);
+  pap(user: string, password: string, extra: RadiusAttributeInput[] = [], timeoutMs?: number): Promise<Reply | undefined> {
+    return this.auth([['User-Name', user], ['User-Password', password], ['NAS-Identifier', 'test-nas'], ['NAS-Port', 0], ...extra], { timeoutMs });
   }
 
   chap(user: string, password: string, extra: RadiusAttributeInput[] = []): Promise<Reply | undefined> {
@@ -207,8 +215,8 @@ export class NasSim {
     return this.auth([['User-Name', user], ['CHAP-Password', chapPassword(7, password, challenge)], ['CHAP-Challenge', challenge], ['NAS-Identifier', 'test-nas'], ...extra]);
   }
 
-  async acct(attributes: RadiusAttributeInput[], opts: { identifier?: number } = {}): Promise<Reply | undefined> {
-    const raw = await this.sendRaw(this.buildAcct(attributes, opts), this.serverAcctPort);
+  async acct(attributes: RadiusAttributeInput[], opts: { identifier?: number; timeoutMs?: number } = {}): Promise<Reply | undefined> {
+    const raw = await this.sendRaw(this.buildAcct(attributes, opts), this.serverAcctPort, opts.timeoutMs);
     return raw === undefined ? undefined : { raw, packet: decode(raw) };
   }
 }
@@ -261,7 +269,7 @@ export async function fakeCoaListener(
   return {
     port: socket.address().port,
     received,
-    next(timeoutMs = 3000) {
+    next(timeoutMs = REPLY_WAIT_MS) {
       if (consumed < received.length) return Promise.resolve(received[consumed++]);
       return new Promise((resolve) => {
         const timer = setTimeout(() => {

@@ -7,7 +7,7 @@ import { verifyReply } from '../../src/radius/authenticator.js';
 import { getString, type RadiusAttributeInput } from '../../src/radius/codec.js';
 import { allCdrs, money } from '../helpers/core.js';
 import { startRedis } from '../helpers/redis.js';
-import { broadbandCost, metricValue, NasSim, SECRET, startHarness, makeSubscriber, type Harness } from '../helpers/radius-harness.js';
+import { broadbandCost, metricValue, NasSim, NO_REPLY_WAIT_MS, SECRET, startHarness, makeSubscriber, type Harness } from '../helpers/radius-harness.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -246,7 +246,7 @@ t.test('accounting for an unknown user is answered (and logged), a packet withou
   const nas = await NasSim.open(t, h, '127.0.0.1');
   await acct(t, nas, [...session('nobody', 'x-1', 1), ['Acct-Status-Type', 'Start']], 'Start of an unknown user');
   t.equal(await metricValue(h, 'ocs_requests_total', { command: 'Accounting-Request', type: 'Start', result: 'unknown-subscriber' }), 1);
-  const r = await nas.acct([['User-Name', 'alice'], ['Acct-Status-Type', 'Start']]);
+  const r = await nas.acct([['User-Name', 'alice'], ['Acct-Status-Type', 'Start']], { timeoutMs: NO_REPLY_WAIT_MS });
   t.equal(r, undefined, 'no Acct-Session-Id: no answer');
   t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'malformed' }), 1);
   t.equal(getString((await nas.acct([...session('nobody', 'x-2', 1), ['Acct-Status-Type', 'Tunnel-Start']]))!.packet, 'Reply-Message'), undefined, 'other status types are acknowledged');
@@ -260,7 +260,7 @@ t.test('usage no line can carry (2^49 octets in one report) is dropped, counted,
   const base = session('carol', 'huge-1', 3);
   await acct(t, nas, [...base, ['Acct-Status-Type', 'Start']], 'Start');
   const afterStart = await money(h.core.store, accountId);
-  const r = await nas.acct([...base, ['Acct-Status-Type', 'Interim-Update'], ...usageAttrs({ in: 2 ** 49, out: 0, gigawords: true })]);
+  const r = await nas.acct([...base, ['Acct-Status-Type', 'Interim-Update'], ...usageAttrs({ in: 2 ** 49, out: 0, gigawords: true })], { timeoutMs: NO_REPLY_WAIT_MS });
   t.equal(r, undefined, '2^49 octets: no Accounting-Response');
   t.same(await money(h.core.store, accountId), afterStart, 'nothing charged');
   t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'malformed' }), 1, 'counted as malformed');

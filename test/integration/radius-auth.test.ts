@@ -8,7 +8,7 @@ import { get, getEnum, getString, type RadiusAttribute, type RadiusPacket } from
 import { parseClass } from '../../src/radius/session.js';
 import { money } from '../helpers/core.js';
 import { startRedis } from '../helpers/redis.js';
-import { affordableOctets, metricValue, NasSim, SECRET, makeSubscriber, startHarness, sleep, type Harness } from '../helpers/radius-harness.js';
+import { affordableOctets, metricValue, NasSim, NO_REPLY_WAIT_MS, SECRET, makeSubscriber, startHarness, sleep, type Harness } from '../helpers/radius-harness.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -138,12 +138,12 @@ t.test('unknown NAS, wrong secret and every single-bit flip of an authenticator:
   await makeSubscriber(h, { username: 'alice', balance: 1_000_000n });
 
   const stranger = await NasSim.open(t, h, '127.0.0.9');
-  t.equal(await stranger.pap('alice', 'alicepw'), undefined, 'unknown NAS: no answer');
+  t.equal(await stranger.pap('alice', 'alicepw', [], NO_REPLY_WAIT_MS), undefined, 'unknown NAS: no answer');
   t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'unknown-nas' }), 1);
 
   const wrong = await NasSim.open(t, h, '127.0.0.1', 'not-the-secret');
-  t.equal(await wrong.acct([['User-Name', 'alice'], ['Acct-Session-Id', 's'], ['Acct-Status-Type', 'Start']]), undefined, 'Accounting-Request under a wrong secret: no answer');
-  t.equal(await wrong.auth([['User-Name', 'alice'], ['User-Password', 'alicepw']], { messageAuthenticator: true }), undefined, 'Access-Request with a Message-Authenticator under a wrong secret: no answer');
+  t.equal(await wrong.acct([['User-Name', 'alice'], ['Acct-Session-Id', 's'], ['Acct-Status-Type', 'Start']], { timeoutMs: NO_REPLY_WAIT_MS }), undefined, 'Accounting-Request under a wrong secret: no answer');
+  t.equal(await wrong.auth([['User-Name', 'alice'], ['User-Password', 'alicepw']], { messageAuthenticator: true, timeoutMs: NO_REPLY_WAIT_MS }), undefined, 'Access-Request with a Message-Authenticator under a wrong secret: no answer');
   t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'bad-authenticator' }), 2);
 
   // Every single-bit flip of the Request Authenticator of a valid Accounting-Request, and of the

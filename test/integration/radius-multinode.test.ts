@@ -60,7 +60,7 @@ async function radclient(t: Test, h: Harness, kind: 'auth' | 'acct', request: st
   const port = kind === 'auth' ? h.server.authPort : h.server.acctPort;
   const filter = kind === 'acct' ? 'Response-Packet-Type == Accounting-Response' : 'Response-Packet-Type == Access-Accept';
   const dir = t.testdir({ 'request.txt': `${request}\n`, 'filter.txt': `${filter}\n` });
-  return run('radclient', ['-x', '-t', '2', '-r', '1', '-f', `${join(dir, 'request.txt')}:${join(dir, 'filter.txt')}`, `127.0.0.1:${port}`, kind, SECRET]);
+  return run('radclient', ['-x', '-t', '4', '-r', '1', '-f', `${join(dir, 'request.txt')}:${join(dir, 'filter.txt')}`, `127.0.0.1:${port}`, kind, SECRET]);
 }
 
 async function expectAnswered(t: Test, r: Promise<RunResult>, what: string): Promise<RunResult> {

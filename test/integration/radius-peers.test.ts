@@ -39,7 +39,8 @@ async function harness(t: Test, vendor: 'generic' | 'mikrotik' | 'pppd', coaPort
 }
 
 
-const quick = ['-t', '2', '-r', '1'];
+// Requests through this helper expect an answer; 4 s covers a slow first request on a loaded box.
+const quick = ['-t', '4', '-r', '1'];
 
 function radclient(t: Test, h: Harness, kind: 'auth' | 'acct', request: string, filter?: string[]): Promise<RunResult> {
   const port = kind === 'auth' ? h.server.authPort : h.server.acctPort;
