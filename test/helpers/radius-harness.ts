@@ -121,6 +121,21 @@ export async function makeSubscriber(h: Harness, o: SubscriberOptions): Promise<
 }
 
 /** Reads a counter of the registry: the sum over series whose labels include `labels`. */
+/**
+ * The metric once it has reached `atLeast`, polled every 20 ms for up to REPLY_WAIT_MS (then whatever
+ * it is): for counts that follow an exchange the test does not wait on itself (a NAS's ACK reaching
+ * the OCS, a retry timer expiring), where a fixed sleep is a race on a loaded box.
+ */
+export async function metricReaches(h: Harness, name: string, labels: Record<string, string>, atLeast: number): Promise<number> {
+  const deadline = Date.now() + REPLY_WAIT_MS;
+  let v = await metricValue(h, name, labels);
+  while (v < atLeast && Date.now() < deadline) {
+    await sleep(20);
+    v = await metricValue(h, name, labels);
+  }
+  return v;
+}
+
 export async function metricValue(h: Harness, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = h.metrics.registry.getSingleMetric(name);
   if (m === undefined) throw new Error(`no metric ${name}`);
@@ -225,6 +240,8 @@ export interface ReceivedRequest {
   packet: RadiusPacket;
   raw: Buffer;
   verified: boolean;
+  /** when it arrived (ms) */
+  at: number;
 }
 
 export type CoaAnswer = { code: 'ack' } | { code: 'nak'; errorCause?: string } | { code: 'none' };
@@ -248,7 +265,7 @@ export async function fakeCoaListener(
       return;
     }
     const verified = verifyRequest(msg, secret).ok;
-    const r = { packet, raw: msg, verified };
+    const r = { packet, raw: msg, verified, at: Date.now() };
     received.push(r);
     if (waiter) {
       const w = waiter;

@@ -28,6 +28,12 @@ const newAccount = async (extra: Record<string, unknown> = {}) => {
   return r.body
 }
 
+/** Events travel through Redis pub/sub: wait for the first (up to 5 s), then 200 ms for any that should not come. */
+async function eventArrives(got: unknown[]): Promise<void> {
+  for (let i = 0; i < 250 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  await new Promise((r) => setTimeout(r, 200))
+}
+
 t.test('missing or wrong API key → 401, nothing written', async (t) => {
   const anon = api(base, '')
   t.equal((await anon('GET', '/v1/accounts')).status, 401)
@@ -157,7 +163,7 @@ t.test('sessions: listed by account after a charge; abort request for a known se
   t.match(list.body.sessions, [{ id: 'api-sess-1', account: a.id, protocol: 'diameter', ratingGroups: [{ service: 'voice', reservedUnits: 60 }] }])
   t.equal((await call('GET', `/v1/accounts/${a.id}`)).body.reserved, '0.100000')
   t.equal((await call('DELETE', '/v1/sessions/api-sess-1')).status, 202)
-  await new Promise((r) => setTimeout(r, 200))
+  await eventArrives(got)
   off()
   t.match(got, [{ type: 'abort', accountId: a.id, sessions: ['api-sess-1'], reason: 'operator' }])
 })
@@ -171,7 +177,7 @@ t.test('a top-up tells the front ends which sessions wait on a final unit', asyn
   t.match(r, { kind: 'ok', outcomes: [{ kind: 'creditLimitReached' }] }, '0.05 does not buy the 60 s first increment')
   const top = await call('POST', `/v1/accounts/${a.id}/topups`, { amount: '5' })
   t.equal(top.body.reauthSessions, 1)
-  await new Promise((r) => setTimeout(r, 200))
+  await eventArrives(got)
   off()
   t.match(got, [{ type: 'reauth', sessions: ['fui-1'], reason: 'topup' }])
 })
