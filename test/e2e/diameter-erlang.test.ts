@@ -4,7 +4,7 @@
 // then DPR/DPA when it stops. The exchange is captured with tshark (Debian package tshark) and
 // Wireshark's dissector must find nothing malformed and no expert warning or error in it.
 // Both tools are required: the suite fails, rather than skips, when one is missing.
-import { execFile, execFileSync, spawn } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { makeAccount, money } from '../helpers/core.js'
 import { startDiameterEnv } from '../helpers/diameter-env.js'
+import { startCapture } from '../helpers/capture.js'
 
 const ESCRIPT = fileURLToPath(new URL('../erlang/cc_client.escript', import.meta.url))
 
@@ -47,26 +48,9 @@ t.test('Erlang/OTP diameter client against the OCS, captured by tshark', async (
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const pcap = join(dir, 'capture.pcapng')
 
-  // Capture on loopback; ready once dumpcap says so.
-  const cap = spawn(tshark, ['-i', 'lo', '-f', `tcp port ${env.port}`, '-w', pcap], { stdio: ['ignore', 'ignore', 'pipe'] })
-  const capExit = new Promise<void>((resolve) => cap.once('exit', () => resolve()))
-  t.teardown(async () => {
-    if (cap.exitCode === null && cap.signalCode === null) {
-      cap.kill('SIGKILL')
-      await capExit
-    }
-  })
-  await new Promise<void>((resolve, reject) => {
-    let err = ''
-    const timer = setTimeout(() => reject(new Error(`tshark did not start: ${err}`)), 10_000)
-    cap.stderr!.on('data', (d: Buffer) => {
-      err += d.toString()
-      if (/Capturing on|Capture started/.test(err)) {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-  })
+  // Capture on loopback, live before the client starts (test/helpers/capture.ts).
+  const cap = await startCapture(tshark, `tcp port ${env.port}`, pcap)
+  t.teardown(() => cap.stop())
 
   const out = await new Promise<string>((resolve, reject) => {
     execFile(escript, [ESCRIPT, '127.0.0.1', String(env.port), msisdn, dir], { timeout: 40_000 }, (err, stdout, stderr) => {
@@ -88,9 +72,7 @@ t.test('Erlang/OTP diameter client against the OCS, captured by tshark', async (
   // 524288 + 100000 octets at 0.01 EUR/MiB = 0.005954, plus one SMS at 0.05
   t.same(await money(env.core.store, accountId), { balance: 1_000_000n - 5_954n - 50_000n, reserved: 0n }, 'balance after the session and the SMS')
 
-  await new Promise((res) => setTimeout(res, 500))
-  cap.kill('SIGINT')
-  await capExit
+  await cap.stop()
 
   const read = (args: string[]) => execFileSync(tshark, ['-n', '-r', pcap, '-d', `tcp.port==${env.port},diameter`, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   const cmds = read(['-Y', 'diameter', '-T', 'fields', '-e', 'diameter.cmd.code', '-e', 'diameter.flags.request', '-e', 'tcp.srcport'])

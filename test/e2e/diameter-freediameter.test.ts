@@ -19,14 +19,14 @@
 // than skips, when one is missing (scripts/setup.sh installs them with OCS_SETUP_TEST=1).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createSocket } from 'node:dgram'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { makeAccount, money } from '../helpers/core.js'
 import { startDiameterEnv } from '../helpers/diameter-env.js'
+import { startCapture } from '../helpers/capture.js'
+import { freePort } from '../../src/balance/embedded-redis.js'
 
 const ESCRIPT = fileURLToPath(new URL('../erlang/cc_client.escript', import.meta.url))
 const FD_EXT = '/usr/lib/freeDiameter'
@@ -39,14 +39,6 @@ function which(bin: string): string | undefined {
   } catch {
     return undefined
   }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as { port: number }).port
-  await new Promise((resolve) => srv.close(resolve))
-  return port
 }
 
 /** Resolves with the first match of `re` in what the process printed so far or prints next. */
@@ -157,22 +149,10 @@ t.test('Erlang/OTP diameter client → freeDiameter relay → OCS, both legs cap
   )
 
   // Capture both legs on loopback, from before freeDiameter connects to the OCS.
-  // "Capturing on" comes a moment before packets are really seen: UDP probes to a port nobody listens
-  // on, printed by -P, tell when the capture is live.
+  // Capture on loopback, live before freeDiameter starts (test/helpers/capture.ts).
   const pcap = join(dir, 'capture.pcapng')
-  const probePort = await freePort()
-  const cap = spawn(tshark, ['-i', 'lo', '-n', '-l', '-P', '-f', `tcp port ${fdPort} or tcp port ${env.port} or udp port ${probePort}`, '-w', pcap], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const capOut = collect(cap)
-  t.teardown(() => stopProcess(cap, 'SIGINT', 3000))
-  await waitOutput(cap, capOut, /Capturing on|Capture started/, 10_000, 'tshark')
-  const probe = createSocket('udp4')
-  const probing = setInterval(() => probe.send('capture probe', probePort, '127.0.0.1'), 100)
-  try {
-    await waitOutput(cap, capOut, /\bUDP\b/, 10_000, 'tshark (probe)')
-  } finally {
-    clearInterval(probing)
-    probe.close()
-  }
+  const cap = await startCapture(tshark, `tcp port ${fdPort} or tcp port ${env.port}`, pcap)
+  t.teardown(() => cap.stop())
 
   const fd = spawn(freeDiameterd, ['-c', join(dir, 'freeDiameter.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
   const fdOut = collect(fd)
@@ -205,8 +185,7 @@ t.test('Erlang/OTP diameter client → freeDiameter relay → OCS, both legs cap
 
   // freeDiameter stops with a DPR to the OCS; then the capture ends.
   await stopProcess(fd, 'SIGTERM', 20_000)
-  await new Promise((res) => setTimeout(res, 500))
-  await stopProcess(cap, 'SIGINT', 5000)
+  await cap.stop()
 
   const read = (args: string[]): string =>
     execFileSync(tshark, ['-n', '-r', pcap, '-d', `tcp.port==${fdPort},diameter`, '-d', `tcp.port==${env.port},diameter`, ...args], {

@@ -5,7 +5,7 @@
 // - pyrad (Debian python3-pyrad) as the NAS's RFC 5176 listener, verifying our Disconnect-Request;
 // - tshark (live capture on loopback) finding nothing malformed in the radclient exchange.
 // The tools are required: a missing one fails the suite rather than skipping it.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { allCdrs, money } from '../helpers/core.js';
 import { startRedis } from '../helpers/redis.js';
 import { affordableOctets, broadbandCost, metricValue, NasSim, SECRET, makeSubscriber, sleep, startHarness, type Harness } from '../helpers/radius-harness.js';
 import { run, type RunResult } from '../helpers/run.js';
+import { startCapture } from '../helpers/capture.js';
 
 const FIXTURES = new URL('../fixtures/radius/pppd-2.4.9-radius.so/', import.meta.url);
 const OUR_DICTIONARIES = fileURLToPath(new URL('../../dictionaries/radius', import.meta.url));
@@ -73,26 +74,11 @@ async function capture(t: Test, ports: number[]): Promise<{ stop(): Promise<{ ra
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'radius.pcap');
   const filter = ports.map((p) => `udp port ${p}`).join(' or ');
-  const child: ChildProcess = spawn('tshark', ['-i', 'lo', '-f', filter, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tshark did not start: ${err}`)), 10_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (/Capturing on/.test(err)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', () => reject(new Error(`tshark exited: ${err}`)));
-  });
+  const cap = await startCapture('tshark', filter, file);
+  t.teardown(() => cap.stop());
   return {
     async stop() {
-      await sleep(300);
-      await new Promise<void>((res) => {
-        child.once('exit', () => res());
-        child.kill('SIGINT');
-      });
+      await cap.stop();
       const decodeAs = ports.flatMap((p) => ['-d', `udp.port==${p},radius`]);
       const all = await run('tshark', ['-r', file, ...decodeAs, '-Y', 'radius', '-T', 'fields', '-e', 'radius.code']);
       const bad = await run('tshark', ['-r', file, ...decodeAs, '-Y', '_ws.malformed || _ws.expert.severity >= warning']);
