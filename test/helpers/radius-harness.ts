@@ -120,7 +120,6 @@ export async function makeSubscriber(h: Harness, o: SubscriberOptions): Promise<
   return { accountId: acct.id, subscriberId: sub.id };
 }
 
-/** Reads a counter of the registry: the sum over series whose labels include `labels`. */
 /**
  * The metric once it has reached `atLeast`, polled every 20 ms for up to REPLY_WAIT_MS (then whatever
  * it is): for counts that follow an exchange the test does not wait on itself (a NAS's ACK reaching
@@ -136,6 +135,7 @@ export async function metricReaches(h: Harness, name: string, labels: Record<str
   return v;
 }
 
+/** Reads a counter of the registry: the sum over series whose labels include `labels`. */
 export async function metricValue(h: Harness, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = h.metrics.registry.getSingleMetric(name);
   if (m === undefined) throw new Error(`no metric ${name}`);
@@ -152,15 +152,15 @@ export interface Reply {
   raw: Buffer;
 }
 
-/** A NAS: sends requests from `address` (any 127.0.0.x works on Linux loopback) and waits for replies. */
 /**
- * How long a test NAS waits for an answer it expects: as long as the Diameter test client (5 s), since
- * it does not retransmit and the first request to a fresh OCS on a loaded CI box can take over a
- * second. Where no answer is the expected outcome, tests wait NO_REPLY_WAIT_MS instead.
+ * How long a test NAS waits for an answer it expects: as long as the Diameter test client (5 s). It
+ * does not retransmit, so on a loaded CI box a slow answer must not read as no answer. Where no answer
+ * is the expected outcome, tests wait NO_REPLY_WAIT_MS instead.
  */
 export const REPLY_WAIT_MS = 5000;
 export const NO_REPLY_WAIT_MS = 1500;
 
+/** A NAS: sends requests from `address` (any 127.0.0.x works on Linux loopback) and waits for replies. */
 export class NasSim {
   private nextId = 0;
   private readonly waiters = new Map<number, (r: Buffer) => void>();
