@@ -148,8 +148,7 @@ t.test('Erlang/OTP diameter client → freeDiameter relay → OCS, both legs cap
     ].join('\n'),
   )
 
-  // Capture both legs on loopback, from before freeDiameter connects to the OCS.
-  // Capture on loopback, live before freeDiameter starts (test/helpers/capture.ts).
+  // Capture both legs on loopback, live before freeDiameter connects to the OCS (test/helpers/capture.ts).
   const pcap = join(dir, 'capture.pcapng')
   const cap = await startCapture(tshark, `tcp port ${fdPort} or tcp port ${env.port}`, pcap)
   t.teardown(() => cap.stop())
