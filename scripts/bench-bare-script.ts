@@ -8,6 +8,7 @@
 //           (`at`, as an Interim-Update sends it: the counters it saw are checked, `c` written)
 import type { Redis } from 'ioredis'
 import { keys, radiusKeys } from '../src/balance/keys.js'
+import { REPORT_FIELDS } from '../src/balance/radius-sessions.js'
 import { loadLua } from '../src/balance/scripts.js'
 import type { BalanceStore } from '../src/balance/store.js'
 import type { ChargingService } from '../src/core/charging.js'
@@ -18,8 +19,6 @@ const RID = '"__rid__"'
 const NOW = '"__now__"'
 const SEEN = '"__seen__"'
 const CNT = '"__cnt__"'
-/** The record fields an interim reads (src/balance/radius-sessions.ts REPORT_FIELDS). */
-const RECORD_FIELDS = ['x', 'a', 'b', 'c', 'u', 'r', 'g', 'f']
 
 interface Template {
   keys: string[]
@@ -67,7 +66,7 @@ export async function bareScriptOps(client: Redis, store: BalanceStore, charging
     const k = args.slice(0, 11)
     k[3] = keys.session(accountId, sid)
     k[10] = record
-    const at = { e: { i: '__seen__', o: '__seen__', u: '__seen__' }, r: RECORD_FIELDS, w: ['c', '__cnt__'] }
+    const at = { e: { i: '__seen__', o: '__seen__', u: '__seen__' }, r: REPORT_FIELDS, w: ['c', '__cnt__'] }
     rad.push({ keys: k, accountId, sessionId: sid, payload: JSON.stringify({ ...p, sessionId: sid, requestId: '__rid__', now: '__now__', at }) })
   }
 

@@ -243,7 +243,8 @@ function report(results: Result[], redisVersion: string, ratingLines: string[], 
   const lines = [
     '| benchmark | run | ops/s | p50 ms | p99 ms |',
     '|---|---|---:|---:|---:|',
-    ...results.map((r, i) => `| ${r.name} | ${Math.floor(i / 4) + 1} | ${r.perSec} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`),
+    // the run of a row: how many results of that name so far (the rounds interleave several measurements)
+    ...results.map((r, i) => `| ${r.name} | ${results.slice(0, i + 1).filter((x) => x.name === r.name).length} | ${r.perSec} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`),
   ]
   const ratio = core.perSec / ceiling.perSec
   const summary = `core update ${core.perSec}/s vs ceiling ${ceiling.perSec}/s (ratio ${ratio.toFixed(2)}; medians of 3 interleaved rounds); vs the charging script's own ceiling ${bare.perSec}/s (ratio ${(core.perSec / bare.perSec).toFixed(2)})`

@@ -75,7 +75,7 @@ export interface SessionSnapshot {
 const FIELDS = ['a', 'b', 'c', 'u', 'r', 'g', 'f', 'x']
 const FIELDS_AND_META = [...FIELDS, 'm']
 /** The fields a report reads with its charge (AttachedRecord.read: the closed mark first). */
-const REPORT_FIELDS = ['x', ...FIELDS.slice(0, -1)]
+export const REPORT_FIELDS = ['x', ...FIELDS.slice(0, -1)]
 
 const PEXPIRE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 const DEL_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
