@@ -1,6 +1,6 @@
 import type { RedisClient } from './connect.js'
 import { keys, radiusKeys, type IdentityKind } from './keys.js'
-import { splitMember } from './store.js'
+import { decodeRatingGroup, splitMember } from './store.js'
 
 // The RADIUS front end's per-session state in Redis, so that every OCS node sharing the Redis can
 // act on any RADIUS session: charge an interim another node's session began (the counters charged
@@ -91,66 +91,15 @@ function parseCounters(s: string | null | undefined): Counters | undefined {
   return Number.isFinite(c.in) && Number.isFinite(c.out) && Number.isFinite(c.time) ? c : undefined
 }
 
-const QUOTE = 34
-const BACKSLASH = 92
-
 /**
- * The core's counters from its rating-group JSON, read in one pass without building the object
- * (it carries tariffs and per-bucket maps: parsing all of it at every interim is garbage). Only
- * top-level members count: a bucket id that happens to be "inO" inside `byB` is not the counter.
+ * The core's counters from its stored rating-group state (MessagePack, or JSON from before it:
+ * decodeRatingGroup). Read only when a node takes over a session or falls back after a changed
+ * state, never per interim (an interim gets them back from the charging script).
  */
-export function coreCounters(text: string): CoreCounters {
-  const fast = scanCounters(text)
-  if (fast !== undefined) return fast
-  // Not the shape expected (spaces, a counter missing): the slow, sure way.
-  const j = JSON.parse(text) as { inO?: number; outO?: number; used?: number; unit?: CoreCounters['unit'] }
-  return { inO: Number(j.inO ?? 0), outO: Number(j.outO ?? 0), used: Number(j.used ?? 0), ...(j.unit ? { unit: j.unit } : {}) }
-}
-
-function scanCounters(text: string): CoreCounters | undefined {
-  const out: CoreCounters = { inO: NaN, outO: NaN, used: NaN }
-  let depth = 0
-  let i = 0
-  const n = text.length
-  while (i < n) {
-    const ch = text.charCodeAt(i)
-    if (ch === QUOTE) {
-      // A string: a key when at depth 1 and followed by ':'.
-      const start = i + 1
-      i = start
-      while (i < n) {
-        const c = text.charCodeAt(i)
-        if (c === BACKSLASH) i += 2
-        else if (c === QUOTE) break
-        else i++
-      }
-      const end = i
-      i++
-      if (depth !== 1 || text.charCodeAt(i) !== 58 /* : */) continue
-      const len = end - start
-      const key = len === 3 || len === 4 ? text.slice(start, end) : undefined
-      if (key === 'inO' || key === 'used' || key === 'outO') {
-        let j = i + 1
-        while (j < n) {
-          const c = text.charCodeAt(j)
-          if (c === 44 /* , */ || c === 125 /* } */) break
-          j++
-        }
-        out[key] = Number(text.slice(i + 1, j))
-        i = j
-      } else if (key === 'unit' && text.charCodeAt(i + 1) === QUOTE) {
-        const j = text.indexOf('"', i + 2)
-        const u = text.slice(i + 2, j)
-        if (u === 'seconds' || u === 'octets' || u === 'events') out.unit = u
-        i = j + 1
-      }
-      continue
-    }
-    if (ch === 123 /* { */ || ch === 91 /* [ */) depth++
-    else if (ch === 125 /* } */ || ch === 93 /* ] */) depth--
-    i++
-  }
-  return Number.isFinite(out.inO) && Number.isFinite(out.outO) && Number.isFinite(out.used) ? out : undefined
+export function coreCounters(packed: Buffer): CoreCounters {
+  const j = decodeRatingGroup(packed) as { inO?: number; outO?: number; used?: number; unit?: string }
+  const unit = j.unit === 'seconds' || j.unit === 'octets' || j.unit === 'events' ? j.unit : undefined
+  return { inO: Number(j.inO ?? 0), outO: Number(j.outO ?? 0), used: Number(j.used ?? 0), ...(unit ? { unit } : {}) }
 }
 
 function encode(r: RadiusSessionRecord): string[] {
@@ -197,7 +146,7 @@ export class RadiusSessionStore {
    */
   async snapshot(accountId: string, coreId: string, itemKey: string, withMeta: boolean): Promise<SessionSnapshot> {
     const rk = radiusKeys.session(accountId, coreId)
-    const [values, rg] = await Promise.all([this.redis.hmget(rk, ...(withMeta ? FIELDS_AND_META : FIELDS)), this.redis.hget(keys.session(accountId, coreId), `r:${itemKey}`)])
+    const [values, rg] = await Promise.all([this.redis.hmget(rk, ...(withMeta ? FIELDS_AND_META : FIELDS)), this.redis.hgetBuffer(keys.session(accountId, coreId), `r:${itemKey}`)])
     const out: SessionSnapshot = {}
     const record = decode(values.slice(0, FIELDS.length), withMeta ? values[FIELDS.length] : undefined)
     if (record) out.record = record

@@ -1,5 +1,6 @@
 import { scrypt as scryptCb, randomBytes, timingSafeEqual } from 'node:crypto'
 import { promisify } from 'node:util'
+import { decode as decodeMsgpack } from '@msgpack/msgpack'
 import type { RedisClient } from './connect.js'
 import { defineScripts, type ScriptCommands } from './scripts.js'
 import { keys, shardOf, SHARD_COUNT, type IdentityKind } from './keys.js'
@@ -312,12 +313,13 @@ export class BalanceStore {
     const ids = await this.redis.smembers(keys.accountSessions(accountId))
     const out: Array<Record<string, unknown>> = []
     for (const id of ids) {
-      const h = await this.redis.hgetall(keys.session(accountId, id))
+      // Buffers: a rating group's state is MessagePack (session-charge.lua), not text.
+      const h = await this.redis.hgetallBuffer(keys.session(accountId, id))
       if (!h.m) continue
       const rgs: Record<string, unknown> = {}
-      // The session id, account and rating-group keys are in the key and field names, not in the JSON.
-      for (const [f, v] of Object.entries(h)) if (f.startsWith('r:')) rgs[f.slice(2)] = { key: f.slice(2), ...(JSON.parse(v) as Record<string, unknown>) }
-      out.push({ id, acct: accountId, ...(JSON.parse(h.m) as Record<string, unknown>), upd: h.u ? Number(h.u) : undefined, rgs })
+      // The session id, account and rating-group keys are in the key and field names, not in the state.
+      for (const [f, v] of Object.entries(h)) if (f.startsWith('r:')) rgs[f.slice(2)] = { key: f.slice(2), ...decodeRatingGroup(v) }
+      out.push({ id, acct: accountId, ...(JSON.parse(h.m.toString()) as Record<string, unknown>), upd: h.u ? Number(h.u.toString()) : undefined, rgs })
     }
     return out
   }
@@ -446,6 +448,15 @@ function prunePlanVersions<T extends { plan: CompiledPlan }>(versions: T[], now:
 }
 
 /** "accountId|sessionId" — the session id may itself contain '|', the account id never does. */
+/**
+ * A rating group's stored state: MessagePack as session-charge.lua packs it (cmsgpack), or JSON when
+ * written by a version before that (it then starts with '{', which a packed map never does).
+ */
+export function decodeRatingGroup(v: Buffer): Record<string, unknown> {
+  if (v[0] === 0x7b) return JSON.parse(v.toString()) as Record<string, unknown>
+  return decodeMsgpack(v) as Record<string, unknown>
+}
+
 export function splitMember(member: string): [string, string] {
   const i = member.indexOf('|')
   return [member.slice(0, i), member.slice(i + 1)]

@@ -3,6 +3,7 @@ import { makeAccount, allCdrs, money, type Core } from '../helpers/core.js'
 import type { RedisClient } from '../../src/balance/connect.js'
 import type { ChargeAnswer, ItemOutcome } from '../../src/core/types.js'
 import { keys, radiusKeys } from '../../src/balance/keys.js'
+import { decodeRatingGroup } from '../../src/balance/store.js'
 
 /** The charging-core suite, run against a single Redis (core-session.test.ts) and a 3-master Cluster (core-cluster.test.ts). */
 export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient }): void {
@@ -45,6 +46,44 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.same(cdrs[0].moneyBuckets, { main: '125000' })
     t.same(await env().core.store.listSessions(accountId), [])
     t.equal(await env().core.store.sessionAccount(sid), undefined)
+  })
+
+  t.test('rating-group state: MessagePack without defaults; a JSON state written before it is updated and closed exactly', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const { charging, store } = env().core
+    const sid = 'voice-upgrade'
+    await charging.initiate({ sessionId: sid, requestId: `${sid}/0`, identities: [{ kind: 'msisdn', value: msisdn }], protocol: 'diameter',
+      items: [{ serviceContext: VOICE, ratingGroup: 100, requested: 'default' }] })
+    const rgField = async (): Promise<[string, Buffer]> => {
+      const h = await env().client.hgetallBuffer(keys.session(accountId, sid))
+      const names = Object.keys(h).filter((f) => f.startsWith('r:'))
+      t.equal(names.length, 1, 'one rating group in the session')
+      return [names[0], h[names[0]]]
+    }
+    const [name, packed] = await rgField()
+    t.not(packed[0], 0x7b, 'stored as MessagePack, not JSON')
+    const opened = decodeRatingGroup(packed)
+    t.match(opened, { unit: 'seconds', svc: 'voice', res: { n: 60, mb: [['main', 100_000]] } })
+    // Nothing at its default is stored: no zero counters, empty maps or false flags.
+    for (const k of ['used', 'inO', 'outO', 'charged', 'bu', 'over', 'tax', 'nseg', 'byB', 'byU', 'fui', 'refused', 'key']) t.notOk(k in opened, `no ${k}`)
+
+    // The state as the JSON-storing version wrote it: an upgrade must not lose or double a charge.
+    await env().client.hset(keys.session(accountId, sid), name, JSON.stringify(opened))
+    const [listed] = await store.listSessions(accountId)
+    t.match(listed.rgs, { [name.slice(2)]: { res: { n: 60 } } }, 'listed from the JSON state')
+    const u = await charging.update({ sessionId: sid, requestId: `${sid}/1`, identities: [], protocol: 'diameter',
+      items: [{ serviceContext: VOICE, ratingGroup: 100, requested: 'default', used: [{ units: 30 }] }] })
+    t.equal(ok(u).charged, 100_000n, 'the JSON reservation released, the first minute charged')
+    t.same(await money(store, accountId), { balance: 850_000n, reserved: 50_000n })
+    const [, repacked] = await rgField()
+    t.not(repacked[0], 0x7b, 'written back as MessagePack')
+    t.match(decodeRatingGroup(repacked), { used: 30, charged: 100_000, nseg: 1, byB: { main: 100_000 }, seg: { first: true, u: 30, c: 100_000 }, res: { n: 60 } })
+    const term = await charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: [], protocol: 'diameter',
+      items: [{ serviceContext: VOICE, ratingGroup: 100, used: [{ units: 45 }] }] })
+    t.equal(ok(term).cdrs, 1)
+    t.same(await money(store, accountId), { balance: 875_000n, reserved: 0n })
+    const cdr = (await allCdrs(env().client)).find((c) => c.sessionId === sid)!
+    t.match(cdr, { total: '125000', used: '75', unitBuckets: {}, moneyBuckets: { main: '125000' }, overage: false, tax: '0', unitsFromBuckets: '0' })
   })
 
   t.test('two rating groups in one request: one out of credit, the other granted from its unit bucket', async (t) => {

@@ -390,9 +390,10 @@ local function flushGranted(statsKey)
   end
 end
 
--- Rating-group state is stored without counters at zero, empty maps and false flags, and with
--- compact tariffs (no name, no default fields): less JSON to decode and encode at every update and
--- less memory per session. decodeRg restores what the code relies on.
+-- Rating-group state is stored as MessagePack (in Redis's Lua about twice as cheap to pack and unpack
+-- as JSON, and a third smaller) and holds no defaults: counters at zero, empty maps and false flags
+-- stay nil, and a tariff is compacted (no name, no default fields) when it enters the state, so
+-- encodeRg packs the table as it is. At every update this is the costliest step of the script.
 local function compactTariff(t)
   if isNil(t) then return nil end
   local c = { id = t.id, rate = t.rate, per = t.per }
@@ -407,40 +408,20 @@ local function compactTariff(t)
   return c
 end
 
-local RG_COUNTERS = { outO = true, inO = true, charged = true, nseg = true, over = true, bu = true, used = true, tax = true }
-
+-- key: the rating group's key, its field name in the session hash (r:<key>): not stored in the state.
 local function encodeRg(rg)
-  local out = {}
-  for k, v in pairs(rg) do
-    if v == false or k == 'key' or (RG_COUNTERS[k] and v == 0) or ((k == 'byB' or k == 'byU') and next(v) == nil) then
-      -- a default: left out
-    elseif k == 'seg' then
-      out.seg = { t = compactTariff(v.t), u = v.u, c = v.c }
-      if v.first then out.seg.first = true end
-      if num(v.x) ~= 0 then out.seg.x = v.x end
-    elseif k == 'res' then
-      out.res = { n = v.n }
-      if not isNil(v.ub) and next(v.ub) ~= nil then out.res.ub = v.ub end
-      if not isNil(v.mb) and next(v.mb) ~= nil then out.res.mb = v.mb end
-      if not isNil(v.t) then out.res.t = compactTariff(v.t) end
-    else
-      out[k] = v
-    end
-  end
-  return cjson.encode(out)
+  local key = rg.key
+  rg.key = nil
+  local packed = cmsgpack.pack(rg)
+  rg.key = key
+  return packed
 end
 
--- key: the rating group's key (its field name in the session hash, r:<key>), not stored in the JSON
-local function decodeRg(text, key)
-  local rg = cjson.decode(text)
+-- A state written before MessagePack is JSON: it starts with '{', which a packed map never does.
+local function decodeRg(packed, key)
+  local rg
+  if string.byte(packed, 1) == 123 then rg = cjson.decode(packed) else rg = cmsgpack.unpack(packed) end
   rg.key = key
-  if isNil(rg.byB) then rg.byB = {} end
-  if isNil(rg.byU) then rg.byU = {} end
-  if not isNil(rg.seg) then
-    rg.seg.u = num(rg.seg.u)
-    rg.seg.c = num(rg.seg.c)
-    rg.seg.x = num(rg.seg.x)
-  end
   return rg
 end
 

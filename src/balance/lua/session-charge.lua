@@ -154,9 +154,8 @@ for idx, it in ipairs(req.items) do
   local rg = sess.rgs[it.key]
   if rg == nil and sf[idx + RG0] then rg = decodeRg(sf[idx + RG0], it.key) end
   if rg == nil then
-    rg = { key = it.key, rg = it.rg, sid = it.sid, ctx = it.ctx, svc = it.svc, unit = it.unit, dest = it.dest,
-           destName = it.destName, used = 0, inO = 0, outO = 0, bu = 0, charged = 0, over = 0,
-           byB = {}, byU = {}, nseg = 0 }
+    -- counters, bucket maps and flags start nil (no defaults in the stored state, see encodeRg)
+    rg = { key = it.key, rg = it.rg, sid = it.sid, ctx = it.ctx, svc = it.svc, unit = it.unit, dest = it.dest, destName = it.destName }
   end
   sess.rgs[it.key] = rg
   touched[#touched + 1] = it.key
@@ -197,8 +196,8 @@ for idx, it in ipairs(req.items) do
       else
         pieces[#pieces + 1] = { u = units, a = u.a }
       end
-      rg.inO = num(rg.inO) + num(u.i)
-      rg.outO = num(rg.outO) + num(u.o)
+      if num(u.i) ~= 0 then rg.inO = num(rg.inO) + num(u.i) end
+      if num(u.o) ~= 0 then rg.outO = num(rg.outO) + num(u.o) end
     end
   end
 
@@ -211,10 +210,10 @@ for idx, it in ipairs(req.items) do
       rg.used = num(rg.used) + units
       local taken, parts = takeUnits(bk, rg.unit, scopeKey, now, units)
       if #parts > 0 then
-        if next(rg.byU) == nil then rg.byU = {} end
+        if rg.byU == nil then rg.byU = {} end
         addParts(rg.byU, parts)
+        rg.bu = num(rg.bu) + taken
       end
-      rg.bu = num(rg.bu) + taken
       local m = units - taken
       if m > 0 then
         -- Only the current tariff segment is kept: cumulative units and money under one tariff,
@@ -227,22 +226,26 @@ for idx, it in ipairs(req.items) do
           if grantTariff ~= nil then t = grantTariff elseif seg ~= nil then t = seg.t end
         end
         if seg == nil or seg.t.id ~= t.id then
-          seg = { t = t, first = (num(rg.nseg) == 0), u = 0, c = 0, x = 0 }
+          seg = { t = compactTariff(t), first = (num(rg.nseg) == 0) or nil, u = 0, c = 0 }
           rg.seg = seg
           rg.nseg = num(rg.nseg) + 1
         end
         local newC, newX = costTax(seg.t, seg.first, seg.u + m)
         local delta = newC - seg.c
-        rg.tax = num(rg.tax) + newX - num(seg.x)
+        if newX ~= num(seg.x) then
+          rg.tax = num(rg.tax) + newX - num(seg.x)
+          seg.x = newX
+        end
         seg.u = seg.u + m
         seg.c = newC
-        seg.x = newX
         if delta > 0 then
           local mparts, _, over = takeMoney(bk, scopeKey, now, creditLimit, delta, true)
-          if next(rg.byB) == nil then rg.byB = {} end
-          addParts(rg.byB, mparts)
+          if #mparts > 0 then
+            if rg.byB == nil then rg.byB = {} end
+            addParts(rg.byB, mparts)
+          end
           rg.charged = num(rg.charged) + delta
-          rg.over = num(rg.over) + over
+          if over > 0 then rg.over = num(rg.over) + over end
           chargedNow = chargedNow + delta
         end
       end
@@ -288,7 +291,7 @@ for idx, it in ipairs(req.items) do
     if grant <= 0 then
       results[#results + 1] = { key = it.key, kind = 'creditLimitReached' }
       rg.refused = true
-      rg.fui = false
+      rg.fui = nil
     else
       local _, ub = takeUnits(bk, rg.unit, scopeKey, now, fromU)
       local mb = {}
@@ -296,8 +299,10 @@ for idx, it in ipairs(req.items) do
       reservedDelta = reservedDelta + sumParts(mb)
       -- The grant's tariff is stored only when it is not the current segment's (it is then needed
       -- to rate the usage reported against this grant).
-      rg.res = { n = grant, ub = ub, mb = mb }
-      if seg == nil or seg.t.id ~= t.id then rg.res.t = t end
+      rg.res = { n = grant }
+      if #ub > 0 then rg.res.ub = ub end
+      if #mb > 0 then rg.res.mb = mb end
+      if seg == nil or seg.t.id ~= t.id then rg.res.t = compactTariff(t) end
       noteGranted(rg.unit, grant)
       if not final then
         -- The last affordable units: nothing left in unit buckets and no money for one more increment.
@@ -305,8 +310,8 @@ for idx, it in ipairs(req.items) do
         local moreM = affordableUnits(t, sfirst, su + rest, sc + money, moneyAvailable(bk, scopeKey, now, creditLimit))
         if moreU == 0 and moreM == 0 then final = true end
       end
-      rg.fui = final
-      rg.refused = false
+      rg.fui = final or nil
+      rg.refused = nil
       results[#results + 1] = {
         key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= cjson.null) and num(it.val) or num(req.validity), finalUnit = final,
       }
