@@ -77,7 +77,11 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.same(await money(store, accountId), { balance: 850_000n, reserved: 50_000n })
     const [, repacked] = await rgField()
     t.not(repacked[0], 0x7b, 'written back as MessagePack')
-    t.match(decodeRatingGroup(repacked), { used: 30, charged: 100_000, nseg: 1, byB: { main: 100_000 }, seg: { first: true, u: 30, c: 100_000 }, res: { n: 60 } })
+    const updated = decodeRatingGroup(repacked)
+    t.match(updated, { used: 30, charged: 100_000, nseg: 1, byB: { main: 100_000 }, seg: { first: true, u: 30, c: 100_000 }, res: { n: 60 } })
+    // A voice call has no octets, no unit buckets, no overdraft and no tax: none of it is stored.
+    for (const k of ['inO', 'outO', 'bu', 'over', 'tax', 'byU', 'fui', 'refused', 'key']) t.notOk(k in updated, `no ${k} after the update`)
+    t.notOk('x' in (updated.seg as object) || 'name' in ((updated.seg as { t: object }).t), 'the segment keeps a compact tariff and no zero tax')
     const term = await charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: [], protocol: 'diameter',
       items: [{ serviceContext: VOICE, ratingGroup: 100, used: [{ units: 45 }] }] })
     t.equal(ok(term).cdrs, 1)
