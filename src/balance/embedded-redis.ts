@@ -54,7 +54,7 @@ export class EmbeddedRedis implements Component {
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', dir,
       '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
       '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'warning',
-      // A session hash holds a rating-group JSON of a few hundred bytes: keeping such hashes in the
+      // A session hash holds rating-group states of a few hundred bytes: keeping such hashes in the
       // compact listpack encoding (not a hash table) saves ~300 bytes per active session.
       '--hash-max-ziplist-value', '1024',
       ...this.extraArgs,

@@ -37,7 +37,7 @@ export const keys = {
   accountReauth: (accountId: string) => `${acctBase(accountId)}:reauth`,
   /** set: subscriber ids of the account */
   accountSubscribers: (accountId: string) => `${acctBase(accountId)}:subs`,
-  /** hash: session state — m = meta JSON, r:<rating group key> = rating group JSON, fl = flagged groups, u = last update */
+  /** hash: session state — m = meta JSON, r:<rating group key> = rating group state (MessagePack; JSON before it), fl = flagged groups, u = last update */
   session: (accountId: string, sessionId: string) => `${acctBase(accountId)}:sess:${sessionId}`,
   /** string: stored answer of a request id (idempotency) */
   idempotency: (accountId: string, requestId: string) => `${acctBase(accountId)}:idem:${requestId}`,

@@ -1,5 +1,5 @@
 // The RADIUS session state shared through Redis, without Redis: reading the core's counters out of
-// its rating-group JSON, and how a node brings its view of a session up to date from a snapshot
+// its stored rating-group state, and how a node brings its view of a session up to date from a snapshot
 // (the core's counters on top of the base, the last totals written when the core session is gone).
 import t from 'tap';
 

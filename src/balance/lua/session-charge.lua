@@ -39,7 +39,7 @@ local now = num(req.now)
 -- request. Answers outside a live session (its closing request, an unknown session or subscriber)
 -- are kept under KEYS[9] for idemTtl.
 -- The session hash keeps one field per rating group, so an update reads and rewrites only the
--- rating groups it reports on: m = meta JSON (written once), r:<key> = rating group JSON,
+-- rating groups it reports on: m = meta JSON (written once), r:<key> = rating group state (MessagePack, see encodeRg),
 -- fl = JSON set of rating groups holding a final unit or refused, u = last update time,
 -- dl = when the reaper may close the session (u + validity + grace).
 -- One HMGET brings the meta, the flags, the stored answers and every rating group reported on.
