@@ -71,6 +71,14 @@ export async function outboxTotals(client: RedisClient): Promise<{ length: numbe
   return { length, pending }
 }
 
+/** Entries read and not acknowledged on all shards, in one round of parallel XPENDING. */
+async function pendingNow(client: RedisClient): Promise<number> {
+  const counts = await Promise.all(
+    Array.from({ length: SHARD_COUNT }, (_, s) => client.xpending(keys.outbox(s), GROUP).then((r) => Number((r as [number])[0]), () => 0)),
+  )
+  return counts.reduce((a, b) => a + b, 0)
+}
+
 /** Waits until every outbox entry is committed and acknowledged (and deleted). */
 export async function drained(client: RedisClient, timeoutMs = 60_000): Promise<void> {
   await until('the outbox to drain', async () => {
@@ -341,18 +349,23 @@ export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
 
     let pendingAtKill = 0
     let rowsAtKill = 0
-    // Kill while the worker holds a batch (read, not yet acknowledged); retried if the kill lands between batches.
-    for (let attempt = 0; attempt < 3 && pendingAtKill === 0; attempt++) {
+    let attempts = 0
+    // Kill while the worker holds a batch (read, not yet acknowledged). Its pending count is read in
+    // one round of parallel XPENDING right before the kill (a sequential sum over the 64 shards took
+    // long enough for the worker to finish the batch meanwhile); a kill that still lands between two
+    // batches is retried with a new worker process, each one writing at least 500 more rows first.
+    while (attempts < 10 && pendingAtKill === 0) {
+      attempts++
       const w1 = spawnWorkerProcess(redisUrl, url, dir)
       t.teardown(() => void w1.kill('SIGKILL'))
-      const floor = rowsAtKill + 2000
-      await until('the first worker to commit and hold a batch', async () => (await store.count({})) > floor && (await outboxTotals(client)).pending > 0, 60_000, 20)
+      const floor = rowsAtKill + 500
+      await until('the first worker to commit and hold a batch', async () => (await store.count({})) > floor && (await pendingNow(client)) > 0, 60_000, 5)
       w1.kill('SIGKILL')
       await exited(w1)
       pendingAtKill = (await outboxTotals(client)).pending
       rowsAtKill = await store.count({})
     }
-    t.ok(pendingAtKill > 0, `killed mid-batch: ${pendingAtKill} entries were read and not acknowledged`)
+    t.ok(pendingAtKill > 0, `killed mid-batch (attempt ${attempts}): ${pendingAtKill} entries were read and not acknowledged`)
     t.ok(rowsAtKill < expected.length, `killed before the end: ${rowsAtKill} of ${expected.length} rows written`)
 
     const w2 = spawnWorkerProcess(redisUrl, url, dir)
