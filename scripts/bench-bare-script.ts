@@ -15,6 +15,14 @@ import type { ChargingService } from '../src/core/charging.js'
 
 type Op = (worker: number, i: number) => Promise<unknown>
 
+/** The reply of a script cut short by scripts/profile-script.ts (`do return 'x' end`). */
+export const CUT_REPLY = 'x'
+
+export interface BareOps {
+  ccrU: Op
+  radius: Op
+}
+
 const RID = '"__rid__"'
 const NOW = '"__now__"'
 const SEEN = '"__seen__"'
@@ -29,10 +37,16 @@ interface Template {
 
 /**
  * Captures the core's update call for each worker's open session (`bench-<w>`), opens a second
- * session per worker for the RADIUS shape, and returns one EVALSHA op per shape.
+ * session per worker for the RADIUS shape, and returns one EVALSHA op per shape; `using(source)`
+ * gives the same ops running another version of the script (profile-script.ts: cut short).
  */
-export async function bareScriptOps(client: Redis, store: BalanceStore, charging: ChargingService, workers: number, msisdns: string[]): Promise<{ ccrU: Op; radius: Op }> {
-  const sha = (await client.script('LOAD', loadLua('session-charge'))) as string
+export async function bareScriptOps(
+  client: Redis,
+  store: BalanceStore,
+  charging: ChargingService,
+  workers: number,
+  msisdns: string[],
+): Promise<BareOps & { using(source: string): Promise<BareOps> }> {
   const redis = store.redis as unknown as { sessionCharge: (...args: string[]) => Promise<string> }
   const original = redis.sessionCharge
   const captured: string[][] = []
@@ -76,30 +90,35 @@ export async function bareScriptOps(client: Redis, store: BalanceStore, charging
     k[8] = keys.idempotency(t.accountId, rid)
     return k
   }
-  const ccrUOp: Op = async (w) => {
-    const t = ccrU[w]
-    const rid = `${t.sessionId}/bare/${n++}`
-    const reply = (await client.evalsha(sha, 11, ...fill(t, rid), t.payload.replace(RID, JSON.stringify(rid)).replace(NOW, String(Date.now())))) as string
-    if (!reply.includes('"kind":"granted"') || reply.includes('"status"')) throw new Error(`bare CCR-U: ${reply.slice(0, 200)}`)
-  }
   // The counters the script last returned for each RADIUS-shaped session: the next report must name them.
   const seen = rad.map(() => ({ i: 0, o: 0, u: 0 }))
-  const radiusOp: Op = async (w) => {
-    const t = rad[w]
-    const s = seen[w]
-    const rid = `${t.sessionId}/bare/${n++}`
-    const payload = t.payload
-      .replace(RID, JSON.stringify(rid))
-      .replace(NOW, String(Date.now()))
-      .replace(SEEN, String(s.i)).replace(SEEN, String(s.o)).replace(SEEN, String(s.u))
-      .replace(CNT, `"${s.i + 400_000}:${s.o + 600_000}:60"`)
-    const reply = (await client.evalsha(sha, 11, ...fill(t, rid), payload)) as string
-    const nl = reply.indexOf('\n')
-    if (nl < 0) throw new Error(`bare RADIUS interim: ${reply.slice(0, 200)}`)
-    const c = (JSON.parse(reply.slice(nl + 1)) as { c: [string, string, string] }).c
-    s.i = Number(c[0])
-    s.o = Number(c[1])
-    s.u = Number(c[2])
-  }
-  return { ccrU: ccrUOp, radius: radiusOp }
+  const ops = (sha: string): BareOps => ({
+    ccrU: async (w) => {
+      const t = ccrU[w]
+      const rid = `${t.sessionId}/bare/${n++}`
+      const reply = (await client.evalsha(sha, 11, ...fill(t, rid), t.payload.replace(RID, JSON.stringify(rid)).replace(NOW, String(Date.now())))) as string
+      if (reply === CUT_REPLY) return
+      if (!reply.includes('"kind":"granted"') || reply.includes('"status"')) throw new Error(`bare CCR-U: ${reply.slice(0, 200)}`)
+    },
+    radius: async (w) => {
+      const t = rad[w]
+      const s = seen[w]
+      const rid = `${t.sessionId}/bare/${n++}`
+      const payload = t.payload
+        .replace(RID, JSON.stringify(rid))
+        .replace(NOW, String(Date.now()))
+        .replace(SEEN, String(s.i)).replace(SEEN, String(s.o)).replace(SEEN, String(s.u))
+        .replace(CNT, `"${s.i + 400_000}:${s.o + 600_000}:60"`)
+      const reply = (await client.evalsha(sha, 11, ...fill(t, rid), payload)) as string
+      if (reply === CUT_REPLY) return
+      const nl = reply.indexOf('\n')
+      if (nl < 0) throw new Error(`bare RADIUS interim: ${reply.slice(0, 200)}`)
+      const c = (JSON.parse(reply.slice(nl + 1)) as { c: [string, string, string] }).c
+      s.i = Number(c[0])
+      s.o = Number(c[1])
+      s.u = Number(c[2])
+    },
+  })
+  const using = async (source: string): Promise<BareOps> => ops((await client.script('LOAD', source)) as string)
+  return { ...(await using(loadLua('session-charge'))), using }
 }
