@@ -447,7 +447,6 @@ function prunePlanVersions<T extends { plan: CompiledPlan }>(versions: T[], now:
     .sort((a, b) => a.plan.version - b.plan.version)
 }
 
-/** "accountId|sessionId" — the session id may itself contain '|', the account id never does. */
 /**
  * A rating group's stored state: MessagePack as session-charge.lua packs it (cmsgpack), or JSON when
  * written by a version before that (it then starts with '{', which a packed map never does).
@@ -457,6 +456,7 @@ export function decodeRatingGroup(v: Buffer): Record<string, unknown> {
   return decodeMsgpack(v) as Record<string, unknown>
 }
 
+/** "accountId|sessionId" — the session id may itself contain '|', the account id never does. */
 export function splitMember(member: string): [string, string] {
   const i = member.indexOf('|')
   return [member.slice(0, i), member.slice(i + 1)]
