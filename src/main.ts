@@ -5,6 +5,7 @@ import { OcsError } from './lib/errors.js'
 import { createLogger, type Logger } from './lib/logger.js'
 import type { Component } from './lib/lifecycle.js'
 import { EmbeddedRedis } from './balance/embedded-redis.js'
+import { setRealtime } from './lib/realtime.js'
 import { connectRedis, type RedisClient } from './balance/connect.js'
 import { BalanceStore } from './balance/store.js'
 import { PlanCache } from './core/plan-cache.js'
@@ -103,8 +104,9 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     const metrics = new Metrics()
     const secrets = await SecretBox.init(config.dataDir, config.secretsKey)
     let redisUrl: string | undefined
+    let embedded: EmbeddedRedis | undefined
     if (!config.redis.url && !config.redis.cluster) {
-      const embedded = await start(new EmbeddedRedis(join(config.dataDir, 'redis'), log))
+      embedded = await start(new EmbeddedRedis(join(config.dataDir, 'redis'), log))
       redisUrl = embedded.url
     }
     const conn = await start(new RedisConnection(connectRedis(config.redis, redisUrl)))
@@ -193,6 +195,18 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
       for (const p of ['diameter', 'radius', 'api']) metrics.activeSessions.set({ protocol: p }, stats.sessions[p] ?? 0)
     }
     await start(metricsServer)
+    // Last, so that the CDR worker child (started above, nice 10) keeps ordinary scheduling.
+    const rt = config.scheduling.realtimePriority
+    if (rt !== undefined) {
+      const targets: Array<[string, number]> = [['ocs', process.pid]]
+      // An external Redis is the operator's to schedule (e.g. systemd CPUSchedulingPolicy=rr).
+      if (embedded) targets.push(['redis', Number(/process_id:(\d+)/.exec(await conn.client.info('server'))?.[1])])
+      for (const [name, pid] of targets) {
+        const why = setRealtime(pid, rt)
+        if (why) log.warn({ process: name, pid, priority: rt, err: why }, 'real-time scheduling not set (needs root or CAP_SYS_NICE): normal priority')
+        else log.info({ process: name, pid, priority: rt }, 'real-time scheduling set (SCHED_RR)')
+      }
+    }
     print(`OCS ${config.nodeId} ready: REST API http://${config.http.host}:${api.port}/ (docs at /docs), Diameter ${diameter.port}, RADIUS auth ${radius.authPort} acct ${radius.acctPort}, metrics http://${config.metrics.host}:${metricsServer.port}/metrics`)
     return { config, store, charging, events, reaper, cycles, api, billing, cdrWorker, radius, diameter, metrics, metricsServer, secrets, redisUrl, stop }
   } catch (err) {

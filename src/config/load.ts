@@ -23,6 +23,7 @@ const ENV_MAP: Array<[string, string[], 'string' | 'int' | 'list']> = [
   ['OCS_LOG_LEVEL', ['logLevel'], 'string'],
   ['OCS_NODE_ID', ['nodeId'], 'string'],
   ['OCS_SECRETS_KEY', ['secretsKey'], 'string'],
+  ['OCS_REALTIME_PRIORITY', ['scheduling', 'realtimePriority'], 'int'],
 ]
 
 type Json = Record<string, unknown>

@@ -109,6 +109,17 @@ export const configSchema = z.object({
         .describe('CDR worker: a child process of the OCS (process), in the OCS event loop (inline), or none (run `npm run cdr-worker`)'),
     })
     .prefault({}),
+  scheduling: z
+    .object({
+      realtimePriority: z
+        .number()
+        .int()
+        .min(1)
+        .max(99)
+        .optional()
+        .describe('run this OCS and its embedded Redis under SCHED_RR at this priority (root or CAP_SYS_NICE): the answers\' tail latency on a box shared with other busy processes; unset = normal scheduling'),
+    })
+    .prefault({}),
   charging: z
     .object({
       defaultQuota: z

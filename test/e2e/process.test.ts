@@ -150,6 +150,39 @@ t.test('npm start defaults: embedded Redis with AOF under the data dir, demo dat
   await exit2
 })
 
+t.test('scheduling.realtimePriority: the OCS and its embedded Redis run SCHED_RR, the CDR worker child does not', async (t) => {
+  const { setRealtime, threadScheduling, SCHED_OTHER, SCHED_RR } = await import('../../src/lib/realtime.js')
+  // Whether this machine lets us (root or CAP_SYS_NICE), tried on a process of our own.
+  const probe = spawn('sleep', ['5'])
+  const permitted = setRealtime(probe.pid!, 1) === undefined
+  probe.kill()
+  const r = await startMain({ OCS_REALTIME_PRIORITY: '7' })
+  t.teardown(() => rmSync(r.dir, { recursive: true, force: true }))
+  const redisPid = Number(redisPids(r.redisPort)[0])
+  const worker = execFileSync('pgrep', ['-P', String(r.proc.pid), 'node']).toString().trim().split('\n').map(Number)
+  t.equal(worker.length, 1, 'one CDR worker child process')
+  // The log lines may trail the ready line on stdout (pino writes asynchronously).
+  await waitFor(() => r.out.join('').split('real-time scheduling').length > 2, 3000)
+  const text = r.out.join('')
+  if (permitted) {
+    t.match(text, /"process":"ocs".*"priority":7.*real-time scheduling set \(SCHED_RR\)/)
+    t.match(text, /"process":"redis".*"priority":7.*real-time scheduling set \(SCHED_RR\)/)
+    for (const [name, pid] of [['OCS', r.proc.pid!], ['Redis', redisPid]] as const) {
+      const threads = threadScheduling(pid)
+      t.same(threads.filter((x) => x.policy !== SCHED_RR || x.rtPriority !== 7), [], `every ${name} thread (${threads.length}) under SCHED_RR at 7`)
+    }
+    t.same(threadScheduling(worker[0]).filter((x) => x.policy !== SCHED_OTHER), [], 'the CDR worker keeps ordinary scheduling')
+  } else {
+    t.match(text, /"process":"ocs".*real-time scheduling not set/)
+    t.same(threadScheduling(r.proc.pid!).filter((x) => x.policy !== SCHED_OTHER), [], 'not permitted: the OCS runs as before')
+  }
+  const res = await fetch(`http://127.0.0.1:${r.httpPort}/v1/accounts`)
+  t.equal(res.status, 401, 'and answers')
+  const exit = new Promise<number | null>((res) => r.proc.once('exit', (code) => res(code)))
+  r.proc.kill('SIGTERM')
+  t.equal(await exit, 0, 'stops cleanly')
+})
+
 t.test('SIGKILL of the OCS leaves no orphan redis-server', async (t) => {
   const r = await startMain()
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }))

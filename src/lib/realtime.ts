@@ -1,0 +1,39 @@
+import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+
+// Real-time scheduling for the latency-critical processes of a node (the OCS and the Redis it runs),
+// through util-linux's `chrt`. On a box whose cores are shared with other busy processes, the
+// answers' tail latency is mostly time spent waiting for a core: under SCHED_RR the OCS and Redis
+// preempt ordinary processes when a request arrives instead of waiting out their time slice.
+// SCHED_RESET_ON_FORK keeps it from spreading: what these processes fork later (a restarted CDR
+// worker, Redis's AOF rewrite child) runs at normal priority. The kernel still keeps 5 % of each
+// second for ordinary processes (sched_rt_runtime_us), so a busy OCS cannot lock the box.
+
+/**
+ * SCHED_RR at `priority` (1–99) for every thread of `pid`. Returns undefined when done, else why not
+ * (typically: not root and no CAP_SYS_NICE, or no `chrt`).
+ */
+export function setRealtime(pid: number, priority: number): string | undefined {
+  try {
+    execFileSync('chrt', ['--all-tasks', '--reset-on-fork', '--rr', '--pid', String(priority), String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] })
+    return undefined
+  } catch (err) {
+    const e = err as { stderr?: Buffer; message: string }
+    return e.stderr?.toString().trim().split('\n')[0] || e.message.split('\n')[0]
+  }
+}
+
+/** Linux scheduling policies as /proc shows them. */
+export const SCHED_OTHER = 0
+export const SCHED_RR = 2
+
+/** Each thread's scheduling policy and real-time priority (/proc/<pid>/task/<tid>/stat fields 41 and 40). */
+export function threadScheduling(pid: number): Array<{ tid: number; policy: number; rtPriority: number }> {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // f[0] is field 3 (state): field n is f[n - 3]
+    return { tid: Number(tid), rtPriority: Number(f[37]), policy: Number(f[38]) }
+  })
+}
