@@ -36,6 +36,22 @@ interface Template {
 }
 
 /**
+ * One prepaid account, subscriber and open data session (`bench-<w>`, after its CCR-I) per worker,
+ * as the core benchmark and bareScriptOps expect them. Returns the subscribers' MSISDNs.
+ */
+export async function openBenchSessions(store: BalanceStore, charging: ChargingService, workers: number): Promise<string[]> {
+  const msisdns: string[] = []
+  for (let w = 0; w < workers; w++) {
+    const a = await store.createAccount({ currency: 'EUR', type: 'prepaid', plan: 'demo', timezone: 'UTC', language: 'en', taxRegion: 'x', country: 'SE', status: 'active', creditLimit: 0n }, 1_000_000_000_000n)
+    const msisdn = `4670${String(w).padStart(8, '0')}`
+    await store.createSubscriber({ account: a.id, msisdn })
+    msisdns.push(msisdn)
+    await charging.initiate({ sessionId: `bench-${w}`, requestId: `bench-${w}/i`, identities: [{ kind: 'msisdn', value: msisdn }], protocol: 'diameter', items: [{ serviceContext: '32251@3gpp.org', ratingGroup: 1, requested: 'default' }] })
+  }
+  return msisdns
+}
+
+/**
  * Captures the core's update call for each worker's open session (`bench-<w>`), opens a second
  * session per worker for the RADIUS shape, and returns one EVALSHA op per shape; `using(source)`
  * gives the same ops running another version of the script (profile-script.ts: cut short).

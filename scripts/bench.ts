@@ -22,7 +22,7 @@ import { benchDiameter } from './bench-diameter.js'
 import { benchRadius } from './bench-radius.js'
 import { benchCdr, fill as fillOutbox } from './bench-cdr.js'
 import { benchMemory } from './bench-memory.js'
-import { bareScriptOps } from './bench-bare-script.js'
+import { bareScriptOps, openBenchSessions } from './bench-bare-script.js'
 import { Metrics } from '../src/metrics/metrics.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -162,14 +162,7 @@ async function main(): Promise<void> {
       nodeId: 'bench', defaultQuota: { seconds: 60, octets: 5 << 20, events: 1 }, validitySeconds: 900, reaperGraceSeconds: 120, quotaThresholdPercent: 20, idempotencySeconds: 300,
     })
     // One account and one open data session per worker: the measured step is a CCR-U.
-    const subs: string[] = []
-    for (let w = 0; w < INFLIGHT; w++) {
-      const a = await store.createAccount({ currency: 'EUR', type: 'prepaid', plan: 'demo', timezone: 'UTC', language: 'en', taxRegion: 'x', country: 'SE', status: 'active', creditLimit: 0n }, 1_000_000_000_000n)
-      const msisdn = `4670${String(w).padStart(8, '0')}`
-      await store.createSubscriber({ account: a.id, msisdn })
-      subs.push(msisdn)
-      await charging.initiate({ sessionId: `bench-${w}`, requestId: `bench-${w}/i`, identities: [{ kind: 'msisdn', value: msisdn }], protocol: 'diameter', items: [{ serviceContext: '32251@3gpp.org', ratingGroup: 1, requested: 'default' }] })
-    }
+    const subs = await openBenchSessions(store, charging, INFLIGHT)
     const bare = await bareScriptOps(client, store, charging, INFLIGHT, subs)
     const results: Result[] = []
     for (let round = 0; round < 3; round++) {

@@ -20,7 +20,7 @@ import { ChargingService } from '../src/core/charging.js'
 import { PlanCache } from '../src/core/plan-cache.js'
 import { createLogger } from '../src/lib/logger.js'
 import { DEMO_PLAN } from '../src/rating/plan.js'
-import { bareScriptOps, CUT_REPLY } from './bench-bare-script.js'
+import { bareScriptOps, CUT_REPLY, openBenchSessions } from './bench-bare-script.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -51,14 +51,7 @@ try {
     nodeId: 'profile', defaultQuota: { seconds: 60, octets: 5 << 20, events: 1 }, validitySeconds: 900, reaperGraceSeconds: 120,
     quotaThresholdPercent: 20, idempotencySeconds: 300,
   })
-  const msisdns: string[] = []
-  for (let w = 0; w < WORKERS; w++) {
-    const a = await store.createAccount({ currency: 'EUR', type: 'prepaid', plan: 'demo', timezone: 'UTC', language: 'en', taxRegion: 'x', country: 'SE', status: 'active', creditLimit: 0n }, 1_000_000_000_000n)
-    const msisdn = `4670${String(w).padStart(8, '0')}`
-    await store.createSubscriber({ account: a.id, msisdn })
-    msisdns.push(msisdn)
-    await charging.initiate({ sessionId: `bench-${w}`, requestId: `bench-${w}/i`, identities: [{ kind: 'msisdn', value: msisdn }], protocol: 'diameter', items: [{ serviceContext: '32251@3gpp.org', ratingGroup: 1, requested: 'default' }] })
-  }
+  const msisdns = await openBenchSessions(store, charging, WORKERS)
   const bare = await bareScriptOps(client, store, charging, WORKERS, msisdns)
   const pid = /process_id:(\d+)/.exec(await client.info('server'))![1]
   // utime + stime of the Redis process, in clock ticks (1/100 s)
