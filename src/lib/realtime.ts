@@ -6,7 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 // answers' tail latency is mostly time spent waiting for a core: under SCHED_RR the OCS and Redis
 // preempt ordinary processes when a request arrives instead of waiting out their time slice.
 // SCHED_RESET_ON_FORK keeps it from spreading: what these processes fork later (a restarted CDR
-// worker, Redis's AOF rewrite child) runs at normal priority. The kernel still keeps 5 % of each
+// worker, Redis's AOF rewrite child) runs at normal priority, and so do threads started afterwards
+// (the kernel resets every new task); the ones that matter, the event loops, exist by then. The kernel still keeps 5 % of each
 // second for ordinary processes (sched_rt_runtime_us), so a busy OCS cannot lock the box.
 
 /**
@@ -29,11 +30,18 @@ export const SCHED_RR = 2
 
 /** Each thread's scheduling policy and real-time priority (/proc/<pid>/task/<tid>/stat fields 41 and 40). */
 export function threadScheduling(pid: number): Array<{ tid: number; policy: number; rtPriority: number }> {
-  return readdirSync(`/proc/${pid}/task`).map((tid) => {
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+  const out: Array<{ tid: number; policy: number; rtPriority: number }> = []
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    } catch {
+      continue // the thread ended meanwhile
+    }
+    // Fields after the command name, which is in parentheses and may hold spaces: f[0] is field 3
+    // (state), so field n is f[n - 3].
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // f[0] is field 3 (state): field n is f[n - 3]
-    return { tid: Number(tid), rtPriority: Number(f[37]), policy: Number(f[38]) }
-  })
+    out.push({ tid: Number(tid), rtPriority: Number(f[37]), policy: Number(f[38]) })
+  }
+  return out
 }
