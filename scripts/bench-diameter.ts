@@ -162,14 +162,14 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
       if (/real-time scheduling not set/.test(rt.out())) rtNote = ' (not permitted here: needs root or CAP_SYS_NICE, so this ran at normal priority)'
       for (let round = 1; round <= 2; round++) {
         // Half load is half of the full-stack maximum measured above: with the OCS and Redis ahead of
-        // every ordinary process, the load generator itself (ordinary, same two cores) is what limits a
-        // saturating run, so that run is shown for information only.
+        // every ordinary process, the load generator itself (ordinary, same two cores) falls behind in a
+        // saturating run (lower maxima), so that run is shown for information only.
         const h = await load(rt.dport, seconds, 128, Math.round(full[round - 1].perSec / 2))
         halfRt.push(h)
         rows.push(`| OCS with scheduling.realtimePriority 10 (OCS and Redis SCHED_RR)${rtNote}, at half of round ${round}'s full-stack rate | ${round} | ${h.perSec} | ${h.p50.toFixed(2)} | ${h.p99.toFixed(2)} | ${JSON.stringify(h.results)} |`)
         const f = await load(rt.dport, seconds, 128)
         fullRt.push(f)
-        rows.push(`| the same, 128 in flight (limited by the load generator, which it preempts) | ${round} | ${f.perSec} | ${f.p50.toFixed(2)} | ${f.p99.toFixed(2)} | ${JSON.stringify(f.results)} |`)
+        rows.push(`| the same, 128 in flight (presumably limited by the load generator, which it preempts) | ${round} | ${f.perSec} | ${f.p50.toFixed(2)} | ${f.p99.toFixed(2)} | ${JSON.stringify(f.results)} |`)
       }
     } finally {
       await rt.stop()
