@@ -7,8 +7,9 @@ import { readdirSync, readFileSync } from 'node:fs'
 // preempt ordinary processes when a request arrives instead of waiting out their time slice.
 // SCHED_RESET_ON_FORK keeps it from spreading: what these processes fork later (a restarted CDR
 // worker, Redis's AOF rewrite child) runs at normal priority, and so do threads started afterwards
-// (the kernel resets every new task); the ones that matter, the event loops, exist by then. The kernel still keeps 5 % of each
-// second for ordinary processes (sched_rt_runtime_us), so a busy OCS cannot lock the box.
+// (the kernel resets every new task); the ones that matter, the event loops, exist by then. The
+// kernel still keeps 5 % of each second for ordinary processes (sched_rt_runtime_us), so a busy
+// OCS cannot lock the box.
 
 /**
  * SCHED_RR at `priority` (1–99) for every thread of `pid`. Returns undefined when done, else why not

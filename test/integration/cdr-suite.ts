@@ -57,26 +57,16 @@ export async function until(what: string, cond: () => Promise<boolean> | boolean
   }
 }
 
+/** Entries in the outbox and entries read but not acknowledged, over all shards in one parallel round. */
 export async function outboxTotals(client: RedisClient): Promise<{ length: number; pending: number }> {
-  let length = 0
-  let pending = 0
-  for (let s = 0; s < SHARD_COUNT; s++) {
-    length += await client.xlen(keys.outbox(s))
-    try {
-      pending += Number(((await client.xpending(keys.outbox(s), GROUP)) as [number])[0])
-    } catch {
-      // no group yet
-    }
-  }
-  return { length, pending }
-}
-
-/** Entries read and not acknowledged on all shards, in one round of parallel XPENDING. */
-async function pendingNow(client: RedisClient): Promise<number> {
-  const counts = await Promise.all(
-    Array.from({ length: SHARD_COUNT }, (_, s) => client.xpending(keys.outbox(s), GROUP).then((r) => Number((r as [number])[0]), () => 0)),
+  const shards = await Promise.all(
+    Array.from({ length: SHARD_COUNT }, async (_, s) => ({
+      length: await client.xlen(keys.outbox(s)),
+      // no group yet: nothing pending
+      pending: await client.xpending(keys.outbox(s), GROUP).then((r) => Number((r as [number])[0]), () => 0),
+    })),
   )
-  return counts.reduce((a, b) => a + b, 0)
+  return shards.reduce((a, b) => ({ length: a.length + b.length, pending: a.pending + b.pending }), { length: 0, pending: 0 })
 }
 
 /** Waits until every outbox entry is committed and acknowledged (and deleted). */
@@ -350,16 +340,15 @@ export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
     let pendingAtKill = 0
     let rowsAtKill = 0
     let attempts = 0
-    // Kill while the worker holds a batch (read, not yet acknowledged). Its pending count is read in
-    // one round of parallel XPENDING right before the kill (a sequential sum over the 64 shards took
-    // long enough for the worker to finish the batch meanwhile); a kill that still lands between two
-    // batches is retried with a new worker process, each one writing at least 500 more rows first.
+    // Kill while the worker holds a batch (read, not yet acknowledged), as outboxTotals (one parallel
+    // round) sees it right before the kill; a kill that still lands between two batches is retried
+    // with a new worker process, each one writing at least 500 more rows first.
     while (attempts < 10 && pendingAtKill === 0) {
       attempts++
       const w1 = spawnWorkerProcess(redisUrl, url, dir)
       t.teardown(() => void w1.kill('SIGKILL'))
       const floor = rowsAtKill + 500
-      await until('the first worker to commit and hold a batch', async () => (await store.count({})) > floor && (await pendingNow(client)) > 0, 60_000, 5)
+      await until('the first worker to commit and hold a batch', async () => (await store.count({})) > floor && (await outboxTotals(client)).pending > 0, 60_000, 5)
       w1.kill('SIGKILL')
       await exited(w1)
       pendingAtKill = (await outboxTotals(client)).pending
