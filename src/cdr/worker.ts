@@ -28,7 +28,7 @@ export interface CdrWorkerOptions {
   consumer: string
   /** consumer group shared by every worker */
   group: string
-  /** most CDRs in one store transaction, and in memory at once */
+  /** most CDRs in one store transaction (the next window of shards is read meanwhile) */
   batchSize: number
   /** pause after a pass that found every shard empty */
   blockMs: number
@@ -55,7 +55,7 @@ export interface CdrWorkerOptions {
 
 export interface CdrWorkerStats {
   batches: number
-  /** entries committed and acknowledged (CDRs + rejects) */
+  /** entries committed (CDRs + rejects); each batch is acknowledged right after its commit */
   entries: number
   /** new rows in the store */
   written: number
@@ -112,6 +112,8 @@ export class CdrWorker implements Component {
   private ready = false
   private migrated = false
   private nextReclaim = 0
+  /** the last committed batch's XACK + XDEL, still in flight */
+  private acking: Promise<void> | null = null
   private storeDownSince = 0
   private lastStoreLog = 0
   private readonly s: CdrWorkerStats = { batches: 0, entries: 0, written: 0, duplicates: 0, rejected: 0, reclaimed: 0, failures: 0, lastError: null }
@@ -196,6 +198,7 @@ export class CdrWorker implements Component {
         }
         const t0 = Date.now()
         const n = await this.pass()
+        await this.settleAck()
         failures = 0
         if (n === 0) await this.sleep(this.options.blockMs)
         else if (this.options.dutyCycle < 1) {
@@ -213,6 +216,8 @@ export class CdrWorker implements Component {
         await this.sleep(this.backoff(failures))
       }
     }
+    // Stopping: the last batch's XACK is let finish (if it fails, its entries are simply read again).
+    await this.settleAck().catch(() => undefined)
   }
 
   /** Groups exist on every shard stream and our own pending entries (a reused consumer name) are done. */
@@ -240,23 +245,41 @@ export class CdrWorker implements Component {
     this.migrated = true
   }
 
-  /** One pass over every shard, a window of shards at a time. Returns entries handled. */
+  /**
+   * One pass over every shard, a window of shards at a time. Returns entries handled.
+   * The next window is read while the batch in hand is written: Redis serves those XREADGROUPs
+   * while the store transaction runs (synchronous with SQLite), so the two waits overlap instead of
+   * adding up. Held in memory at most: the batch in hand, the window that did not fit in it and
+   * the window being read (each window at most batchSize).
+   */
   private async pass(): Promise<number> {
     const W = this.options.shardsPerRead
+    const windows: number[][] = []
+    for (let i = 0; i < this.shards.length; i += W) windows.push(this.shards.slice(i, i + W))
     const acc: Entry[] = []
     let handled = 0
-    for (let i = 0; i < this.shards.length && !this.stopping; i += W) {
-      const window = this.shards.slice(i, i + W)
-      if (acc.length > 0 && acc.length + window.length * this.perShard > this.options.batchSize) {
+    let ahead: Promise<Entry[]> | null = this.readWindow(windows[0])
+    for (let k = 0; ahead && !this.stopping; k++) {
+      const got: Entry[] = await ahead
+      ahead = k + 1 < windows.length ? this.readWindow(windows[k + 1]) : null
+      if (acc.length > 0 && acc.length + got.length > this.options.batchSize) {
         if (!(await this.commit(acc))) return handled
         handled += acc.length
         acc.length = 0
       }
-      const got = await Promise.all(window.map((s) => this.read(keys.outbox(s), '>', this.perShard)))
-      for (const g of got) for (const e of g) acc.push(e)
+      for (const e of got) acc.push(e)
     }
     if (acc.length > 0 && (await this.commit(acc))) handled += acc.length
     return handled
+  }
+
+  /** The entries of a window of shards, read concurrently. */
+  private readWindow(window: readonly number[]): Promise<Entry[]> {
+    const p = Promise.all(window.map((s) => this.read(keys.outbox(s), '>', this.perShard))).then((got) => got.flat())
+    // A read still in flight when the pass stops or fails is not awaited; its failure is not news
+    // (the entries it delivered stay pending and are taken up again).
+    p.catch(() => undefined)
+    return p
   }
 
   private async read(stream: string, from: '>' | '0', count: number): Promise<Entry[]> {
@@ -340,7 +363,13 @@ export class CdrWorker implements Component {
     const result = await this.write(items, rejects)
     if (!result) return false
     const ms = performance.now() - t0
-    await this.ack(entries)
+    // The XACK goes out now and is awaited at the next commit (or at the end of the pass), so Redis
+    // handles it while the next batch is written. Not awaited yet is not lost: if it fails, the
+    // entries stay pending, are read again and written again as no-ops (primary key).
+    await this.settleAck()
+    const acking = this.ack(entries)
+    acking.catch(() => undefined)
+    this.acking = acking
     this.s.batches++
     this.s.entries += entries.length
     this.s.written += result.written
@@ -402,6 +431,13 @@ export class CdrWorker implements Component {
     }
     const r = bad.length ? await this.store.insertBatch([], bad) : { written: 0, rejected: 0 }
     return { written, rejected: r.rejected }
+  }
+
+  /** Waits for the previous batch's XACK; its failure surfaces here (an outbox error, like any Redis call). */
+  private async settleAck(): Promise<void> {
+    const acking = this.acking
+    this.acking = null
+    if (acking) await acking
   }
 
   private async ack(entries: readonly Entry[]): Promise<void> {

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import type { Redis } from 'ioredis'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { makeCore, newRedis, type Core } from '../helpers/core.js'
-import { SqliteBillingStore } from '../../src/cdr/sqlite-store.js'
+import { PAGE_SIZE, SqliteBillingStore } from '../../src/cdr/sqlite-store.js'
 import { openBillingStore } from '../../src/cdr/open-store.js'
 import { cdrSuite } from './cdr-suite.js'
 
@@ -47,6 +47,7 @@ t.test('openBillingStore: default file under the data dir in WAL mode, sqlite:PA
   const Database = (await import('better-sqlite3')).default
   const raw = new Database(join(data, 'billing.sqlite'), { readonly: true })
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal')
+  t.equal(raw.pragma('page_size', { simple: true }), PAGE_SIZE, 'a new file has 16 KiB pages')
   t.same((raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cdrs' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name), ['cdrs_account_end', 'cdrs_end', 'sqlite_autoindex_cdrs_1'])
   raw.close()
   const p = await openBillingStore(`sqlite:${join(dir, 'explicit.sqlite')}`, data)
@@ -74,4 +75,26 @@ t.test('two processes may share the SQLite file: a second connection sees commit
   await Promise.all([a.insertBatch([{ ...base, id: 'x1' }]), b.insertBatch([{ ...base, id: 'x2' }, { ...base, id: 'x1' }])])
   t.equal(await a.count({}), 2)
   t.equal(await b.count({}), 2)
+})
+
+t.test('a file created with another page size (an earlier version) keeps it and works on', async (t) => {
+  const path = join(dir, 'old-pages.sqlite')
+  const Database = (await import('better-sqlite3')).default
+  const old = new Database(path)
+  old.pragma('page_size = 4096')
+  old.pragma('journal_mode = WAL')
+  old.exec('CREATE TABLE earlier (x INTEGER)')
+  old.close()
+  const s = new SqliteBillingStore(path)
+  t.teardown(() => s.close())
+  t.equal(s.schemaVersion(), SqliteBillingStore.latestVersion)
+  const cdr = { id: 'p1', account: 'acct-p', msisdn: null, imsi: null, sip: null, username: null, sessionId: 's', node: 'n', protocol: 'diameter', service: 'sms',
+    ratingGroup: null, serviceId: null, serviceContext: null, unit: 'events' as const, start: 1, end: 1, durationSeconds: 0, octetsIn: 0, octetsOut: 0,
+    events: 1, used: 1, unitsFromBuckets: 0, unitBuckets: {}, destination: null, destinationName: null, tariff: null, planVersion: null,
+    moneyBuckets: { main: '7' }, total: 7n, tax: 0n, currency: 'EUR', closeReason: 'event', overage: false }
+  t.same(await s.insertBatch([cdr]), { written: 1, rejected: 0 })
+  t.match((await s.query({ account: 'acct-p' })).cdrs, [{ id: 'p1', total: 7n }])
+  const raw = new Database(path, { readonly: true })
+  t.equal(raw.pragma('page_size', { simple: true }), 4096, 'the page size of an existing file is left as it is')
+  raw.close()
 })

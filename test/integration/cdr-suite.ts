@@ -202,6 +202,17 @@ export class FlakyStore implements BillingStore {
   close = () => this.inner.close()
 }
 
+/** Runs a hook (given the batch size) before each write. */
+class ObservedStore extends FlakyStore {
+  constructor(inner: BillingStore, private readonly before: (entries: number) => Promise<void>) {
+    super(inner)
+  }
+  override async insertBatch(c: readonly CdrRecord[], r?: readonly RejectedEntry[]): Promise<InsertResult> {
+    await this.before(c.length + (r?.length ?? 0))
+    return super.insertBatch(c, r)
+  }
+}
+
 export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
   /** An empty Redis (with the demo plan back) for each test. */
   const reset = async (): Promise<void> => {
@@ -291,6 +302,35 @@ export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
     await drained(client)
     t.equal(await store.count({}), 4 + outbox.length)
     t.match(w.stats, { written: outbox.length, duplicates: outbox.length })
+  })
+
+  t.test('the next window of shards is read while a batch is written; every CDR lands once', async (t) => {
+    const inner = await fresh(t)
+    const { client, core } = env()
+    await chargeSome(core, 'pipe', 1)
+    const real = await allCdrs(client)
+    const template = real.find((c) => c.service === 'voice')!
+    const accounts = Array.from({ length: 64 }, (_, i) => `pipe-acct-${i}`)
+    const synthetic = await addSynthetic(client, template, 2_000, accounts, 'pipe')
+    // At each store write: the entries the worker has read and not acknowledged, once Redis has
+    // had time to serve whatever was sent before the write began.
+    const seen: Array<{ batch: number; pending: number }> = []
+    const store = new ObservedStore(inner, async (batch) => {
+      await new Promise((r) => setTimeout(r, 20))
+      seen.push({ batch, pending: (await outboxTotals(client)).pending })
+    })
+    const w = startWorker(t, client, store, { batchSize: 100, shardsPerRead: 8 })
+    await drained(client)
+    await w.stop()
+    t.same((await allIds(inner)).sort(), [...real.map((c) => c.id), ...synthetic].sort(), 'every outbox CDR once')
+    t.match(w.stats, { written: real.length + synthetic.length, duplicates: 0, failures: 0 })
+    t.same(await outboxTotals(client), { length: 0, pending: 0 }, 'the last batch acknowledged before stop() returned')
+    const ahead = seen.filter((s) => s.pending > s.batch)
+    t.ok(ahead.length >= seen.length / 2, `the next window was already read during ${ahead.length} of ${seen.length} writes`)
+    // Held besides the batch in hand, at most: the window that did not fit in it and the one being
+    // read (each 8 shards × ceil(100 / 8) entries).
+    const most = Math.max(...seen.map((s) => s.pending - s.batch))
+    t.ok(most <= 2 * 8 * 13, `at most two windows read ahead (${most} entries)`)
   })
 
   t.test('a consumer that dies between commit and XACK: its pending entries are reclaimed, written once', async (t) => {
