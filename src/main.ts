@@ -107,7 +107,7 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     let embedded: EmbeddedRedis | undefined
     if (!config.redis.url && !config.redis.cluster) {
       embedded = await start(new EmbeddedRedis(join(config.dataDir, 'redis'), log))
-      redisUrl = embedded.url
+      redisUrl = embedded.clientUrl
     }
     const conn = await start(new RedisConnection(connectRedis(config.redis, redisUrl)))
     conn.client.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))

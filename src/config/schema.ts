@@ -94,7 +94,7 @@ export const configSchema = z.object({
     .prefault({}),
   redis: z
     .object({
-      url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional().describe('single Redis node; unset = embedded redis-server child'),
+      url: z.string().regex(/^(rediss?:\/\/|\/)/, 'a redis:// or rediss:// URL, or the absolute path of a Unix socket').optional().describe('single Redis node (URL or Unix socket path); unset = embedded redis-server child'),
       cluster: z.array(z.string().regex(/^[^:]+:\d+$/, 'host:port')).optional().describe('Redis Cluster seed nodes (host:port)'),
       commandTimeoutMs: z.number().int().min(10).max(60000).default(1000).describe('a Redis call slower than this fails (answered 3004/dropped)'),
       autoPipelining: z.boolean().default(false).describe('ioredis auto-pipelining (one write per event-loop tick); slower on loopback, may help across a network'),

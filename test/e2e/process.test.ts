@@ -86,6 +86,17 @@ t.test('npm start defaults: embedded Redis with AOF under the data dir, demo dat
   t.equal(((await c.config('GET', 'appendfsync')) as string[])[1], 'everysec')
   t.equal(((await c.config('GET', 'dir')) as string[])[1], join(r.dir, 'redis'))
   t.equal(((await c.config('GET', 'bind')) as string[])[1], '127.0.0.1')
+  // The OCS and its CDR worker child talk to it over its Unix socket; only this test is on TCP.
+  const sock = join(r.dir, 'redis', 'redis.sock')
+  t.equal(((await c.config('GET', 'unixsocket')) as string[])[1], sock)
+  const myId = await c.client('ID')
+  let others: string[] = []
+  await waitFor(async () => {
+    others = ((await c.client('LIST')) as string).trim().split('\n').filter((l) => !l.startsWith(`id=${myId} `))
+    return others.length >= 3
+  }, 5000)
+  t.ok(others.length >= 3, `${others.length} OCS connections (charging, events, CDR worker)`)
+  t.same(others.filter((l) => !l.includes(` laddr=${sock}:0 `)), [], 'every OCS connection over the socket')
   c.disconnect()
   const text = r.out.join('')
   t.match(text, /demo prepaid account \S+: balance 10\.00 EUR, MSISDN 46700000001/)

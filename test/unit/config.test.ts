@@ -33,6 +33,7 @@ t.test('env vars from the SPEC table override the file', async (t) => {
   t.match(c.radius.clients, [{ address: '10.0.0.0/8', secret: 's3cret', vendor: 'mikrotik', coaPort: 3799 }])
   const cl = loadConfig({ env: { OCS_REDIS_CLUSTER: '127.0.0.1:7000, 127.0.0.1:7001' }, file: f })
   t.same(cl.redis.cluster, ['127.0.0.1:7000', '127.0.0.1:7001'])
+  t.equal(loadConfig({ env: { OCS_REDIS_URL: '/run/redis/redis.sock' }, file: f }).redis.url, '/run/redis/redis.sock', 'a Unix socket path')
   const viaEnvFile = loadConfig({ env: { OCS_CONFIG: f } })
   t.equal(viaEnvFile.http.port, 9000, 'OCS_CONFIG names the file')
 })
