@@ -5,6 +5,9 @@
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
+import { digest } from '../lib/digest.js';
+import { Lru } from '../lib/lru.js';
+
 import { RadiusDecodeError, RadiusDecodeErrorCode, RadiusEncodeError, RadiusEncodeErrorCode } from './errors.js';
 
 /** A shared secret; strings are used as their UTF-8 octets. */
@@ -54,8 +57,16 @@ export function authenticatorKind(code: number): AuthenticatorKind | undefined {
 }
 
 export function secretBytes(secret: RadiusSecret): Buffer {
-  return typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
+  if (typeof secret !== 'string') return secret;
+  // Secrets come from the configuration (a few per NAS): their octets are made once, not per packet.
+  let b = SECRET_BYTES.get(secret);
+  if (b === undefined) {
+    b = Buffer.from(secret, 'utf8');
+    SECRET_BYTES.set(secret, b);
+  }
+  return b;
 }
+const SECRET_BYTES = new Lru<string, Buffer>(256);
 
 /** A fresh random Request Authenticator for an Access-Request or Status-Server. */
 export function randomAuthenticator(): Buffer {
@@ -74,15 +85,28 @@ function equal16(a: Buffer, b: Buffer): boolean {
   return a.length === AUTHENTICATOR_LENGTH && b.length === AUTHENTICATOR_LENGTH && timingSafeEqual(a, b);
 }
 
-/** MD5(Code+Identifier+Length + vector + Attributes + Secret) over the first `len` octets. */
+/**
+ * MD5(Code+Identifier+Length + vector + Attributes + Secret) over the first `len` octets: the
+ * input is laid out in one scratch buffer and hashed in one call (every request and every reply
+ * goes through here). Synchronous, so one buffer per thread is enough.
+ */
 function md5WithVector(packet: Buffer, len: number, vector: Buffer, secret: RadiusSecret): Buffer {
-  return createHash('md5')
-    .update(packet.subarray(0, 4))
-    .update(vector)
-    .update(packet.subarray(HEADER_LENGTH, len))
-    .update(secretBytes(secret))
-    .digest();
+  const s = secretBytes(secret);
+  if (len + s.length > MD5_INPUT.length) {
+    return createHash('md5').update(packet.subarray(0, 4)).update(vector).update(packet.subarray(HEADER_LENGTH, len)).update(s).digest();
+  }
+  packet.copy(MD5_INPUT, 0, 0, 4);
+  vector.copy(MD5_INPUT, 4, 0, AUTHENTICATOR_LENGTH);
+  packet.copy(MD5_INPUT, HEADER_LENGTH, HEADER_LENGTH, len);
+  s.copy(MD5_INPUT, len);
+  return digest('md5', MD5_INPUT.subarray(0, len + s.length));
 }
+/** MD5 over the first `len` octets of `packet` as they are (Authenticator field included) and the secret. */
+export function md5OverPacket(packet: Buffer, len: number, secret: RadiusSecret): Buffer {
+  return md5WithVector(packet, len, packet.subarray(4, HEADER_LENGTH), secret);
+}
+/** A packet and a secret of up to 1 KiB (a longer secret takes the slower path). */
+const MD5_INPUT = Buffer.alloc(MAX_LENGTH + 1024);
 
 /**
  * The Request Authenticator of an Accounting-Request (RFC 2866 section 3), Disconnect-Request or

@@ -2,15 +2,13 @@
 // Pure: no sockets, timers or logs. The dictionary decides names and value types; attributes it
 // does not know are kept as raw octets so nothing a NAS sends is lost.
 
-import { createHash } from 'node:crypto';
-
 import {
   AUTHENTICATOR_LENGTH,
   authenticatorKind,
   computeMessageAuthenticator,
   hidePassword,
+  md5OverPacket,
   randomAuthenticator,
-  secretBytes,
   type RadiusSecret,
 } from './authenticator.js';
 import { defaultDictionary, type RadiusAttributeDef, type RadiusDataType, type RadiusDictionary } from './dictionary.js';
@@ -434,8 +432,7 @@ export function encode(packet: RadiusPacketInput, opts: EncodeOptions): Buffer {
 
   if (kind !== 'random') {
     // Request hash (zero vector already in place) or Response Authenticator (request's vector in place).
-    const digest = createHash('md5').update(out).update(secretBytes(opts.secret)).digest();
-    digest.copy(out, 4);
+    md5OverPacket(out, out.length, opts.secret).copy(out, 4);
   }
   return out;
 }

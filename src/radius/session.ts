@@ -2,7 +2,9 @@
 // counters (Gigawords, 32-bit wrap), idempotent request ids, and the Class we hand out.
 // No sockets, no clock (callers pass `now`), no Redis.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+
+import { digestBase64url } from '../lib/digest.js';
 
 import type { Identity } from '../core/types.js';
 import { get, getNumber, getString, type RadiusPacket } from './codec.js';
@@ -34,7 +36,7 @@ export function sessionKey(nas: string, nasPort: number | undefined, acctSession
 
 /** The core session id of a RADIUS session: readable Acct-Session-Id prefix + a digest of the whole key. */
 export function coreSessionId(key: string, acctSessionId: string): string {
-  const digest = createHash('sha256').update(key).digest('base64url').slice(0, 22);
+  const digest = digestBase64url('sha256', key).slice(0, 22);
   const readable = acctSessionId.replace(/[^A-Za-z0-9._%-]/g, '_').slice(0, 48);
   return `radius:${readable}:${digest}`;
 }
@@ -97,14 +99,22 @@ export function advanceCounter(previous: number, reported: ReportedCounter): Adv
  * Acct-Delay-Time is still the same request and is charged once.
  */
 export function accountingRequestId(coreId: string, status: string, usage: ReportedUsage, cls: Buffer | undefined): string {
-  const h = createHash('sha256')
-    .update(coreId)
-    .update('\0')
-    .update(status)
-    .update(`\0${usage.input.low}/${usage.input.gigawords ?? '-'}/${usage.output.low}/${usage.output.gigawords ?? '-'}/${usage.sessionTime ?? '-'}\0`);
-  if (cls !== undefined) h.update(cls);
-  return `radius:${h.digest('base64url').slice(0, 32)}`;
+  const text = `${coreId}\0${status}\0${usage.input.low}/${usage.input.gigawords ?? '-'}/${usage.output.low}/${usage.output.gigawords ?? '-'}/${usage.sessionTime ?? '-'}\0`;
+  // The same octets as hashing the text then the Class, laid out in one scratch buffer for a
+  // one-shot digest (this runs for every accounting request).
+  const n = Buffer.byteLength(text) + (cls?.length ?? 0);
+  let input: Buffer;
+  if (n <= ID_INPUT.length) {
+    const end = ID_INPUT.write(text, 0, 'utf8');
+    if (cls !== undefined) cls.copy(ID_INPUT, end);
+    input = ID_INPUT.subarray(0, n);
+  } else {
+    input = cls === undefined ? Buffer.from(text, 'utf8') : Buffer.concat([Buffer.from(text, 'utf8'), cls]);
+  }
+  return `radius:${digestBase64url('sha256', input).slice(0, 32)}`;
 }
+/** Room for the id text of a report (session key parts are at most 253 octets each) and a Class. */
+const ID_INPUT = Buffer.alloc(4096);
 
 /**
  * When the reported event happened: Event-Timestamp when the NAS sent one (RFC 2869 5.3), else

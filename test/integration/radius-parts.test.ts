@@ -7,13 +7,13 @@ import t from 'tap';
 import type { RadiusClientConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { NasClients } from '../../src/radius/clients.js';
+import { canonicalAddress, NasClients } from '../../src/radius/clients.js';
 import { CoaClient } from '../../src/radius/coa-client.js';
 import { decode, encode } from '../../src/radius/codec.js';
 import { DuplicateCache } from '../../src/radius/dedup.js';
 import { KeyedLock } from '../../src/radius/keyed-lock.js';
 import { nasProfile, splitGigawords } from '../../src/radius/nas-profiles.js';
-import { advanceCounter, coreSessionId, eventTime, makeClass, msisdnFrom, parseClass, sessionKey } from '../../src/radius/session.js';
+import { accountingRequestId, advanceCounter, coreSessionId, eventTime, makeClass, msisdnFrom, parseClass, sessionKey } from '../../src/radius/session.js';
 import { SessionTable, type RadiusSession } from '../../src/radius/sessions.js';
 
 const G = 2 ** 32;
@@ -42,6 +42,34 @@ t.test('session keys keep pppd sessions with one Acct-Session-Id apart', async (
   t.not(sessionKey('n', 1, 'a|b', 'c'), sessionKey('n', 1, 'a', 'b|c'), "a '|' in a field cannot make two keys equal");
   t.not(coreSessionId(a, '%lX6b0832f0%hX'), coreSessionId(b, '%lX6b0832f0%hX'));
   t.match(coreSessionId(a, '%lX6b0832f0%hX'), /^radius:%lX6b0832f0%hX:[A-Za-z0-9_-]{22}$/);
+});
+
+t.test('source addresses in canonical form, remembered, garbage refused every time', async (t) => {
+  for (let i = 0; i < 2; i++) {
+    t.equal(canonicalAddress('::ffff:10.0.0.1'), '10.0.0.1', `IPv4-mapped (${i})`);
+    t.equal(canonicalAddress('2001:db8:0:0:0:0:0:1'), '2001:db8::1', `IPv6 shortened (${i})`);
+    t.equal(canonicalAddress('10.0.0.300'), undefined, `not an address (${i})`);
+  }
+  // More distinct sources than it remembers: still right.
+  for (let i = 0; i < 5000; i++) canonicalAddress(`::ffff:10.${i >> 8}.${i & 255}.1`);
+  t.equal(canonicalAddress('::ffff:10.0.0.1'), '10.0.0.1');
+  t.equal(canonicalAddress('::ffff:10.19.135.1'), '10.19.135.1');
+});
+
+t.test('session and request ids are the ones earlier versions derived (they are stored in Redis)', async (t) => {
+  // Values computed with createHash('sha256').update(…) as the ids were made before the one-shot
+  // digest: a session open across an upgrade keeps its id, and a retransmission its request id.
+  t.equal(coreSessionId('nas-1|7|%lX6b0832f0%hX|user@ex', '%lX6b0832f0%hX'), 'radius:%lX6b0832f0%hX:Jc46BPDE0_06DMLNFg9IYs');
+  const cls = Buffer.from('6f6373313a4142', 'hex');
+  const usage = (inLow: number, inGw: number | undefined, outLow: number, time: number | undefined) => ({
+    input: { low: inLow, gigawords: inGw }, output: { low: outLow, gigawords: undefined }, sessionTime: time,
+  });
+  t.equal(accountingRequestId('radius:abc:xyz', 'Interim-Update', usage(4294967295, 1, 12, 360), cls), 'radius:JfpJA4QIN-2foL3O5Q-6ew0xJ5NT2Ojt');
+  t.equal(accountingRequestId('radius:Ünïcode:q', 'Stop', usage(5, undefined, 6, undefined), undefined), 'radius:S8-ZiHrry7d0XeEgkkHYsrxUZVcxPhKv', 'UTF-8, no Class');
+  // An id text too long for the scratch buffer takes the other path to the same digest.
+  const long = 'x'.repeat(5000);
+  t.equal(accountingRequestId(long, 'Stop', usage(1, undefined, 2, 3), cls), 'radius:1S8llzKU_yGIek6uyjP0zzBB-Ro8QtYV');
+  t.not(accountingRequestId(long, 'Stop', usage(1, undefined, 2, 3), cls), accountingRequestId(long, 'Stop', usage(1, undefined, 2, 4), cls));
 });
 
 t.test('Class carries the authorized identity; foreign and oversized ones are handled', async (t) => {
