@@ -105,6 +105,8 @@ export class CdrWorker implements Component {
   readonly options: Readonly<CdrWorkerOptions>
   private readonly shards: number[]
   private readonly perShard: number
+  /** the shards in windows of shardsPerRead, read together */
+  private readonly windows: number[][]
   private readonly log: Logger
   private stopping = true
   private loop: Promise<void> | null = null
@@ -131,6 +133,8 @@ export class CdrWorker implements Component {
     this.options = Object.freeze(o)
     this.shards = Array.from({ length: SHARD_COUNT }, (_, i) => i)
     this.perShard = Math.max(1, Math.ceil(o.batchSize / Math.min(o.shardsPerRead, SHARD_COUNT)))
+    this.windows = []
+    for (let i = 0; i < SHARD_COUNT; i += o.shardsPerRead) this.windows.push(this.shards.slice(i, i + o.shardsPerRead))
     this.log = log.child({ component: 'cdr-worker', consumer: o.consumer })
   }
 
@@ -253,9 +257,7 @@ export class CdrWorker implements Component {
    * the window being read (each window at most batchSize).
    */
   private async pass(): Promise<number> {
-    const W = this.options.shardsPerRead
-    const windows: number[][] = []
-    for (let i = 0; i < this.shards.length; i += W) windows.push(this.shards.slice(i, i + W))
+    const windows = this.windows
     const acc: Entry[] = []
     let handled = 0
     let ahead: Promise<Entry[]> | null = this.readWindow(windows[0])

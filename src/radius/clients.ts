@@ -24,25 +24,27 @@ interface Entry {
 
 /** Source address of a datagram in canonical form ("::ffff:10.0.0.1" → "10.0.0.1"); undefined if not an address. */
 export function canonicalAddress(address: string): string | undefined {
-  // Parsed once per address: every datagram asks (ipaddr parsing was ~1 % of the OCS's CPU under
-  // RADIUS load). Bounded: spoofed sources cannot grow it.
-  const hit = CANONICAL.get(address);
-  if (hit !== undefined) return hit ?? undefined;
-  let canonical: string | null;
   try {
-    canonical = ipaddr.process(address).toString();
+    return ipaddr.process(address).toString();
   } catch {
-    canonical = null;
+    return undefined;
   }
-  CANONICAL.set(address, canonical);
-  return canonical ?? undefined;
 }
-const CANONICAL = new Lru<string, string | null>(4096);
+
+/** Where a datagram came from: its source in canonical form (the text as given if it is no address) and its client. */
+export interface DatagramSource {
+  readonly source: string;
+  readonly client: NasClient | undefined;
+}
 
 export class NasClients {
   private readonly entries: Entry[];
-  /** Source address → client (or null: unknown). Bounded: spoofed sources cannot grow it. */
-  private readonly cache = new Lru<string, NasClient | null>(4096);
+  /**
+   * Source address as received → canonical form and client. Every datagram asks, so an address is
+   * parsed once (ipaddr parsing was ~1 % of the OCS's CPU under RADIUS load). Bounded: spoofed
+   * sources cannot grow it.
+   */
+  private readonly cache = new Lru<string, DatagramSource>(4096);
 
   constructor(configs: readonly RadiusClientConfig[]) {
     this.entries = configs.map((c) => {
@@ -65,22 +67,28 @@ export class NasClients {
 
   /** The client a datagram from `address` belongs to, or undefined. */
   lookup(address: string): NasClient | undefined {
-    const hit = this.cache.get(address);
-    if (hit !== undefined) return hit ?? undefined;
-    let found: NasClient | null = null;
-    try {
-      const a = ipaddr.process(address);
-      for (const e of this.entries) {
-        if (e.range[0].kind() === a.kind() && a.match(e.range)) {
-          found = e.client;
-          break;
-        }
-      }
-    } catch {
-      found = null;
+    return this.identify(address).client;
+  }
+
+  /** The canonical source and client of a datagram from `address` (as the socket reports it). */
+  identify(address: string): DatagramSource {
+    let hit = this.cache.get(address);
+    if (hit === undefined) {
+      hit = this.resolve(address);
+      this.cache.set(address, hit);
     }
-    this.cache.set(address, found);
-    return found ?? undefined;
+    return hit;
+  }
+
+  private resolve(address: string): DatagramSource {
+    let a: ipaddr.IPv4 | ipaddr.IPv6;
+    try {
+      a = ipaddr.process(address);
+    } catch {
+      return { source: address, client: undefined };
+    }
+    const client = this.entries.find((e) => e.range[0].kind() === a.kind() && a.match(e.range))?.client;
+    return { source: a.toString(), client };
   }
 
   get size(): number {

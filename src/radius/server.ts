@@ -26,7 +26,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { AcctHandler, ITEM_KEY } from './acct-handler.js';
 import { AuthHandler, REJECT_MESSAGES } from './auth-handler.js';
 import { verifyRequest } from './authenticator.js';
-import { canonicalAddress, NasClients, type NasClient } from './clients.js';
+import { NasClients, type NasClient } from './clients.js';
 import { CoaClient } from './coa-client.js';
 import { RadiusCode, decode, encode, type RadiusAttributeInput, type RadiusPacket } from './codec.js';
 import { DuplicateCache } from './dedup.js';
@@ -216,8 +216,7 @@ export class RadiusServer implements Component {
   private receive(port: Port, sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (!this.accepting) return;
     try {
-      const source = canonicalAddress(rinfo.address) ?? rinfo.address;
-      const client = this.clients.lookup(source);
+      const { source, client } = this.clients.identify(rinfo.address);
       if (client === undefined) return this.drop('unknown-nas');
       if (msg.length < 20 || msg.readUInt16BE(2) < 20 || msg.readUInt16BE(2) > Math.min(msg.length, 4096)) {
         this.opts.metrics.malformed.inc({ protocol: 'radius', reason: 'length' });

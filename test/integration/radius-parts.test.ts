@@ -44,16 +44,21 @@ t.test('session keys keep pppd sessions with one Acct-Session-Id apart', async (
   t.match(coreSessionId(a, '%lX6b0832f0%hX'), /^radius:%lX6b0832f0%hX:[A-Za-z0-9_-]{22}$/);
 });
 
-t.test('source addresses in canonical form, remembered, garbage refused every time', async (t) => {
+t.test('source addresses in canonical form, remembered per NAS table, garbage refused every time', async (t) => {
+  const clients = new NasClients([{ address: '10.0.0.0/8', secret: 's', vendor: 'generic', coaPort: 3799 }]);
   for (let i = 0; i < 2; i++) {
     t.equal(canonicalAddress('::ffff:10.0.0.1'), '10.0.0.1', `IPv4-mapped (${i})`);
     t.equal(canonicalAddress('2001:db8:0:0:0:0:0:1'), '2001:db8::1', `IPv6 shortened (${i})`);
     t.equal(canonicalAddress('10.0.0.300'), undefined, `not an address (${i})`);
+    t.match(clients.identify('::ffff:10.0.0.1'), { source: '10.0.0.1', client: { address: '10.0.0.0/8' } }, `identified (${i})`);
+    t.same(clients.identify('2001:db8:0:0:0:0:0:1'), { source: '2001:db8::1', client: undefined }, `canonical, no client (${i})`);
+    t.same(clients.identify('10.0.0.300'), { source: '10.0.0.300', client: undefined }, `not an address: kept as given (${i})`);
   }
   // More distinct sources than it remembers: still right.
-  for (let i = 0; i < 5000; i++) canonicalAddress(`::ffff:10.${i >> 8}.${i & 255}.1`);
-  t.equal(canonicalAddress('::ffff:10.0.0.1'), '10.0.0.1');
-  t.equal(canonicalAddress('::ffff:10.19.135.1'), '10.19.135.1');
+  for (let i = 0; i < 5000; i++) clients.identify(`::ffff:10.${i >> 8}.${i & 255}.1`);
+  t.equal(clients.identify('::ffff:10.0.0.1').source, '10.0.0.1');
+  t.equal(clients.identify('::ffff:10.19.135.1').source, '10.19.135.1');
+  t.equal(clients.lookup('::ffff:10.19.135.1')?.address, '10.0.0.0/8');
 });
 
 t.test('session and request ids are the ones earlier versions derived (they are stored in Redis)', async (t) => {
