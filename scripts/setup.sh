@@ -16,13 +16,17 @@ fi
 # 2. Debian packages. redis-server is required to run; the rest are test peers.
 need_pkgs=()
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+# `npm run bench` (OCS_SETUP_BENCH=1) also runs the CDR flush into PostgreSQL and the Diameter load from
+# Erlang/OTP's diameter client (the non-JS client).
+if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ]; then
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
+  { command -v escript >/dev/null 2>&1 && ls -d /usr/lib/erlang/lib/diameter-* >/dev/null 2>&1; } || need_pkgs+=(erlang-base erlang-diameter)
+fi
 if [ "${OCS_SETUP_TEST:-0}" = 1 ]; then
   command -v radclient >/dev/null 2>&1 || need_pkgs+=(freeradius-utils)
   command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
   /usr/bin/python3 -c "import pyrad" >/dev/null 2>&1 || need_pkgs+=(python3-pyrad)
   command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
-  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
-  { command -v escript >/dev/null 2>&1 && ls -d /usr/lib/erlang/lib/diameter-* >/dev/null 2>&1; } || need_pkgs+=(erlang-base erlang-diameter)
   { command -v freeDiameterd >/dev/null 2>&1 && [ -e /usr/lib/freeDiameter/rt_default.fdx ]; } || need_pkgs+=(freediameter)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
