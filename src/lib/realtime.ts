@@ -7,7 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 // preempt ordinary processes when a request arrives instead of waiting out their time slice.
 // SCHED_RESET_ON_FORK keeps it from spreading: what these processes fork later (a restarted CDR
 // worker, Redis's AOF rewrite child) runs at normal priority, and so do threads started afterwards
-// (the kernel resets every new task); the ones that matter, the event loops, exist by then. The
+// (the kernel resets every new task: e.g. the purge threads Redis's jemalloc starts on demand); the
+// ones that matter, the event loops, exist by then. The
 // kernel still keeps 5 % of each second for ordinary processes (sched_rt_runtime_us), so a busy
 // OCS cannot lock the box.
 
@@ -29,9 +30,9 @@ export function setRealtime(pid: number, priority: number): string | undefined {
 export const SCHED_OTHER = 0
 export const SCHED_RR = 2
 
-/** Each thread's scheduling policy and real-time priority (/proc/<pid>/task/<tid>/stat fields 41 and 40). */
-export function threadScheduling(pid: number): Array<{ tid: number; policy: number; rtPriority: number }> {
-  const out: Array<{ tid: number; policy: number; rtPriority: number }> = []
+/** Each thread's name, scheduling policy and real-time priority (/proc/<pid>/task/<tid>/stat fields 2, 41 and 40). */
+export function threadScheduling(pid: number): Array<{ tid: number; name: string; policy: number; rtPriority: number }> {
+  const out: Array<{ tid: number; name: string; policy: number; rtPriority: number }> = []
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string
     try {
@@ -42,7 +43,7 @@ export function threadScheduling(pid: number): Array<{ tid: number; policy: numb
     // Fields after the command name, which is in parentheses and may hold spaces: f[0] is field 3
     // (state), so field n is f[n - 3].
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    out.push({ tid: Number(tid), rtPriority: Number(f[37]), policy: Number(f[38]) })
+    out.push({ tid: Number(tid), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), rtPriority: Number(f[37]), policy: Number(f[38]) })
   }
   return out
 }
