@@ -9,6 +9,9 @@ import { OcsError } from '../lib/errors.js'
 import { compilePlan, type CompiledPlan, type PlanDocument } from '../rating/plan.js'
 import { DestinationDeck } from '../rating/deck.js'
 
+/** What the scripts refuse past (lib.lua LIMIT: 2^52, so that Lua's doubles keep every amount exact). */
+export const OUT_OF_RANGE = '2^52 micro-units (4,503,599,627 in major units), the most this OCS keeps exactly'
+
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>
 
 export type AccountType = 'prepaid' | 'postpaid'
@@ -212,6 +215,7 @@ export class BalanceStore {
       amount.toString(), String(idemTtl),
     )
     const r = JSON.parse(text) as { status: string; main: string; reauth: string[] | Record<string, never> }
+    if (r.status === 'outOfRange') throw new OcsError('OCS_ERR_VALIDATION', `amount: the balance would pass ${OUT_OF_RANGE}`, 'amount')
     if (r.status !== 'ok') return undefined
     return { main: BigInt(r.main), reauth: Array.isArray(r.reauth) ? r.reauth : [] }
   }

@@ -1,4 +1,4 @@
-import { BalanceStore, type Account } from '../balance/store.js'
+import { BalanceStore, OUT_OF_RANGE, type Account } from '../balance/store.js'
 import { keys, shardOf } from '../balance/keys.js'
 import type { PlanCache } from './plan-cache.js'
 import { findService, type CompiledPlan, type LuaTariff, type UnitType } from '../rating/plan.js'
@@ -69,7 +69,7 @@ interface LuaResult {
 
 interface LuaAnswer {
   /** absent = ok (answers stored with a session leave defaults out) */
-  status?: 'ok' | 'unknownSubscriber' | 'unknownSession' | 'stalePlan' | 'staleRequest' | 'stateChanged'
+  status?: 'ok' | 'unknownSubscriber' | 'unknownSession' | 'stalePlan' | 'staleRequest' | 'stateChanged' | 'outOfRange'
   results: LuaResult[] | Record<string, never>
   charged?: string
   closed?: boolean
@@ -274,6 +274,7 @@ export class ChargingService {
     if (answer.status === 'stalePlan') return 'stalePlan'
     if (answer.status === 'unknownSession') return { kind: 'unknownSession' }
     if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
+    if (answer.status === 'outOfRange') return outOfRange()
     if (answer.status === 'staleRequest') {
       this.log?.warn({ sessionId: req.sessionId, requestId: req.requestId }, 'late copy of a request the session has moved past: nothing charged')
       return { kind: 'staleRequest' }
@@ -318,6 +319,7 @@ export class ChargingService {
       endTimer?.()
       const answer = JSON.parse(text) as LuaAnswer
       if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
+      if (answer.status === 'outOfRange') return outOfRange()
       return this.okAnswer(accountId, req.items, outcomes, answer, luaItems, { closed: true, cdrs: luaItems.length })
     } catch (err) {
       return this.unavailable(err)
@@ -480,6 +482,11 @@ export class ChargingService {
  * A tariff as the scripts get it: increments of 1 and a zero fee or minimum are the Lua defaults
  * and left out, so every charging step decodes less JSON.
  */
+/** The scripts refused amounts or counts they could not keep exactly: nothing was charged. */
+function outOfRange(): InvalidRequest {
+  return { kind: 'invalidRequest', field: 'items', reason: `the charge or a running total would pass ${OUT_OF_RANGE}` }
+}
+
 function wireTariff(t: LuaTariff): LuaTariff {
   const { first, next, fee, min, ...rest } = t
   const w: Partial<LuaTariff> = rest

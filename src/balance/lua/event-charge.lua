@@ -8,7 +8,8 @@
 --          items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv, tariff, units, amount}]}
 --          refund: `amount` (micro-units) when given, else the rated price of `units`.
 -- Returns the answer JSON (also stored under KEYS[5]):
---   {status: ok|unknownSubscriber, charged, results:[{key, kind: granted|refunded|creditLimitReached|denied, units, amount}]}
+--   {status: ok|unknownSubscriber|outOfRange, charged, results:[{key, kind: granted|refunded|creditLimitReached|denied, units, amount}]}
+--   outOfRange (not stored): an amount past LIMIT (lib.lua); nothing written.
 
 local stored = redis.call('GET', KEYS[5])
 if stored then return stored end
@@ -27,6 +28,9 @@ local creditLimit = num(acct.creditLimit)
 local bk = loadBuckets(KEYS[2])
 local results = {}
 local chargedNow, refundedNow = 0, 0
+-- written after the loop, once every amount is known to be in range
+local cdrs = {}
+local overflow = false
 
 for _, it in ipairs(req.items) do
   local units = num(it.units)
@@ -52,12 +56,13 @@ for _, it in ipairs(req.items) do
     main.amount = main.amount + amount
     main.dirty = true
     refundedNow = refundedNow + amount
+    if outOfRange(amount) then overflow = true end
     cdr.moneyBuckets = { main = fmt(-amount) }
     cdr.unitBuckets = {}
     cdr.unitsFromBuckets = '0'
     cdr.total = fmt(-amount)
     cdr.closeReason = 'refund'
-    redis.call('XADD', KEYS[4], '*', 'cdr', cjson.encode(cdr))
+    cdrs[#cdrs + 1] = cdr
     results[#results + 1] = { key = it.key, kind = 'refunded', units = units, amount = fmt(amount) }
   elseif acct.status ~= 'active' then
     results[#results + 1] = { key = it.key, kind = 'denied', reason = acct.status }
@@ -74,18 +79,21 @@ for _, it in ipairs(req.items) do
       addParts(byU, ub)
       addParts(byB, mb)
       chargedNow = chargedNow + price
+      if outOfRange(price) then overflow = true end
       cdr.unitBuckets = fmtMap(byU)
       cdr.moneyBuckets = fmtMap(byB)
       cdr.unitsFromBuckets = fmt(fromU)
       cdr.total = fmt(price)
       cdr.tax = fmt(tax)
       cdr.closeReason = 'event'
-      redis.call('XADD', KEYS[4], '*', 'cdr', cjson.encode(cdr))
+      cdrs[#cdrs + 1] = cdr
       results[#results + 1] = { key = it.key, kind = 'granted', units = units, amount = fmt(price) }
     end
   end
 end
 
+if overflow or outOfRange(chargedNow) or outOfRange(refundedNow) or bucketsOutOfRange(bk) then return cjson.encode({ status = 'outOfRange' }) end
+for _, cdr in ipairs(cdrs) do redis.call('XADD', KEYS[4], '*', 'cdr', cjson.encode(cdr)) end
 saveBuckets(KEYS[2], bk)
 if chargedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'charged', fmt(chargedNow)) end
 if refundedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'refunds', fmt(refundedNow)) end

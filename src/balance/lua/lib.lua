@@ -144,6 +144,17 @@ end
 
 local UNLIMITED = 4503599627370496 -- 2^52
 
+-- Money and unit counts must stay exact, and Lua numbers are doubles: exact to 2^53. A request whose
+-- amounts (a charge, a segment's running cost, a bucket after it, a cumulative count) would pass
+-- LIMIT is refused before the script writes anything (status outOfRange): it is no real usage but a
+-- broken or hostile counter, and charging it inexactly would break the money audit.
+local LIMIT = UNLIMITED
+local function outOfRange(x) return x ~= nil and (x > LIMIT or x < -LIMIT) end
+local function bucketsOutOfRange(bk)
+  for _, b in ipairs(bk.list) do if b.dirty and outOfRange(b.amount) then return true end end
+  return false
+end
+
 -- Most units u0+u a segment already holding u0 units (charged c0) can reach with `budget` more money.
 local function affordableUnits(t, isFirst, u0, c0, budget)
   if budget < 0 then budget = 0 end

@@ -22,7 +22,7 @@
 --          the record is closed), w: field/value pairs to write, t: expiry to set (ms)}.
 -- Returns the answer JSON (stored in the session hash, or under KEYS[9] once the session is gone, so
 -- a retransmission gets it again):
---   {status: ok|unknownSubscriber|unknownSession|stalePlan|staleRequest, charged, closed, cdrs,
+--   {status: ok|unknownSubscriber|unknownSession|stalePlan|staleRequest|outOfRange, charged, closed, cdrs,
 --    results:[{key, kind: granted|creditLimitReached|denied|committed, units, validity,
 --              finalUnit, fup: {a, f, r} once the fair-usage limit is passed}]}
 --   (the quota threshold of a grant is the caller's percentage of its units: not in the answer)
@@ -149,6 +149,8 @@ local bk = loadBuckets(KEYS[2])
 local reservedDelta = 0
 local chargedNow = 0
 local results = {}
+-- set when an amount or count passes LIMIT (lib.lua): the request is then refused, nothing written
+local overflow = false
 
 for idx, it in ipairs(req.items) do
   local rg = sess.rgs[it.key]
@@ -238,6 +240,7 @@ for idx, it in ipairs(req.items) do
         end
         seg.u = seg.u + m
         seg.c = newC
+        if outOfRange(newC) or outOfRange(seg.u) then overflow = true end
         if delta > 0 then
           local mparts, _, over = takeMoney(bk, scopeKey, now, creditLimit, delta, true)
           if #mparts > 0 then
@@ -252,6 +255,7 @@ for idx, it in ipairs(req.items) do
     end
   end
   if usedNow > grantedBefore then rg.overuse = true end
+  if outOfRange(num(rg.used)) or outOfRange(num(rg.inO)) or outOfRange(num(rg.outO)) or outOfRange(num(rg.charged)) or outOfRange(num(rg.tax)) then overflow = true end
 
   local want = num(it.req)
   if want == 0 then want = num(it.dq) end
@@ -318,6 +322,12 @@ for idx, it in ipairs(req.items) do
       if fupCrossed then results[#results].fup = { a = fup.act, f = fup.fid, r = fup.url } end
     end
   end
+end
+
+if overflow or outOfRange(chargedNow) or outOfRange(fupO) or bucketsOutOfRange(bk) then
+  -- The meta of a session this request would have opened is the only write so far.
+  if isNew then redis.call('DEL', KEYS[4]) end
+  return cjson.encode({ status = 'outOfRange' })
 end
 
 local closed = false
