@@ -474,7 +474,10 @@ export class GyHandler {
 
   private failure(p: ParsedCcr, a: Exclude<ChargeAnswer, { kind: 'ok' }>): GyAnswer {
     const rc = failureResultCode(a)
-    return this.errorAnswer({ sessionId: p.sessionId, requestType: p.requestType, requestNumber: p.requestNumber }, rc)
+    // Values only charging itself could judge (e.g. a price past what the scripts keep exactly) are bad
+    // input too: counted as the handler's own refusals are.
+    if (a.kind === 'invalidRequest') this.opts.metrics.malformed.inc({ protocol: 'diameter', reason: `ccr-${rc}` })
+    return this.errorAnswer({ sessionId: p.sessionId, requestType: p.requestType, requestNumber: p.requestNumber }, rc, a.kind === 'invalidRequest' ? `${a.field}: ${a.reason}` : undefined)
   }
 
   private done(p: ParsedCcr, avps: AvpInput[], rc: number): GyAnswer {

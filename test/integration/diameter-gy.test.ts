@@ -342,13 +342,30 @@ t.test('Gy over a socket', async (t) => {
     a = await c.ccr(ccrAvps({ sessionId: sid, type: 2, number: 1, msisdn, mscc: [{ rg: 1, rsu: {}, usu: { total: 2n ** 49n } }] }))
     t.same([resultCode(a), failed(a)[0]?.name], [5004, 'Used-Service-Unit'], '2^49 octets (512 TiB) in one report: 5004 + the Used-Service-Unit')
     t.same(await money(store, accountId), reserved, 'nothing charged, the reservation stays')
+    // Sixteen reports of 2^48 octets (each within the per-report bound, each ~2.7e12 micro-units) take
+    // the session's octet count to 2^52; the seventeenth would pass what the scripts keep exactly.
+    const big = await makeAccount(store, { balance: 1_000_000n })
+    const bsid = 'bad;5'
+    a = await c.ccr(ccrAvps({ sessionId: bsid, type: 1, number: 0, msisdn: big.msisdn, mscc: [{ rg: 1, rsu: {} }] }))
+    t.equal(resultCode(a), 2001, 'a data session')
+    const codes: number[] = []
+    for (let n = 1; n <= 17; n++) {
+      a = await c.ccr(ccrAvps({ sessionId: bsid, type: 2, number: n, msisdn: big.msisdn, mscc: [{ rg: 1, rsu: {}, usu: { total: 2n ** 48n } }] }))
+      codes.push(resultCode(a) ?? 0)
+    }
+    const afterSixteen = await money(store, big.accountId)
+    t.same(codes.slice(0, 16).every((rc) => rc === 2001 || rc === 4012), true, 'sixteen reports taken (the balance runs out: 2001 or 4012)')
+    t.same([codes[16], avpNumber(findAvp(a.avps, 'CC-Request-Number'))], [5004, 17], 'the seventeenth: 5004, echoing its CC-Request-Number')
+    t.equal(afterSixteen.balance, 1_000_000n - 16n * 2n ** 28n * 10_000n, 'exactly sixteen reports debited')
+    a = await c.ccr(ccrAvps({ sessionId: bsid, type: 3, number: 18, msisdn: big.msisdn, mscc: [{ rg: 1, usu: { total: 0 } }] }))
+    t.equal(resultCode(a), 2001, 'that session still closes')
     a = await c.ccr(ccrAvps({ sessionId: sid, type: 3, number: 2, msisdn, mscc: [{ rg: 1, usu: { total: 1000 } }] }))
     t.equal(resultCode(a), 2001, 'the session still closes normally')
     t.equal((await money(store, accountId)).reserved, 0n)
     t.ok((await money(store, accountId)).balance < 1_000_000n, 'and its real usage is charged')
-    t.equal(await metricValue(env.metrics, 'ocs_malformed_total', { protocol: 'diameter', reason: 'ccr-5004' }), invalidBefore + 6, 'each refusal counted')
+    t.equal(await metricValue(env.metrics, 'ocs_malformed_total', { protocol: 'diameter', reason: 'ccr-5004' }), invalidBefore + 7, 'each refusal counted')
     const cdrs = (await allCdrs(env.client)).filter((x) => x.sessionId?.startsWith('bad;'))
-    t.same(cdrs.map((x) => x.sessionId), [sid], 'only the good session has a CDR')
+    t.same(cdrs.map((x) => x.sessionId).sort(), [sid, bsid], 'only the sessions that charged have a CDR')
   })
 
   await t.test('Final-Unit-Action REDIRECT with Redirect-Server (a server option)', async (t) => {
