@@ -100,6 +100,9 @@ t.test('top-ups are exact decimal arithmetic: 0.1 + 0.2 = 0.3', async (t) => {
   await call('POST', `/v1/accounts/${a.id}/topups`, { amount: '1', reference: 'pos-123' })
   await call('POST', `/v1/accounts/${a.id}/topups`, { amount: '1', reference: 'pos-123' })
   t.equal((await call('GET', `/v1/accounts/${a.id}`)).body.balance, '1.300000')
+  // The charging scripts keep amounts exactly up to 2^52 micro-units (~4.5e9 in major units).
+  t.match(await call('POST', `/v1/accounts/${a.id}/topups`, { amount: '999999999999999' }), { status: 400, body: { field: 'amount', message: /2\^52/ } }, 'a top-up past 2^52 micro-units: 400')
+  t.equal((await call('GET', `/v1/accounts/${a.id}`)).body.balance, '1.300000', 'nothing credited')
 })
 
 t.test('balance buckets: add money and unit buckets, list; bad input refused', async (t) => {
@@ -110,6 +113,8 @@ t.test('balance buckets: add money and unit buckets, list; bad input refused', a
   t.match(u, { status: 201, body: { id: 'bundle-min', kind: 'seconds', amount: '3000', scope: ['voice'] } })
   t.equal((await call('POST', `/v1/accounts/${a.id}/balances`, { id: 'bundle-min', kind: 'seconds', amount: '1' })).status, 409)
   t.match(await call('POST', `/v1/accounts/${a.id}/balances`, { kind: 'octets', amount: '1.5' }), { status: 400, body: { field: 'amount' } })
+  t.match(await call('POST', `/v1/accounts/${a.id}/balances`, { kind: 'money', amount: '4503599628' }), { status: 400, body: { field: 'amount', message: /2\^52/ } }, 'a money bucket past 2^52 micro-units: 400')
+  t.match(await call('POST', `/v1/accounts/${a.id}/balances`, { kind: 'octets', amount: String(2n ** 52n + 1n) }), { status: 400, body: { field: 'amount' } }, 'a unit bucket past 2^52: 400')
   t.match(await call('POST', `/v1/accounts/${a.id}/balances`, { kind: 'gold', amount: '1' }), { status: 400, body: { field: 'kind' } })
   t.match(await call('POST', `/v1/accounts/${a.id}/balances`, { kind: 'money', amount: '1', validFrom: '2030-01-01T00:00:00Z', validUntil: '2029-01-01T00:00:00Z' }), { status: 400, body: { field: 'validUntil' } })
   const list = await call('GET', `/v1/accounts/${a.id}/balances`)
