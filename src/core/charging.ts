@@ -478,15 +478,15 @@ export class ChargingService {
   }
 }
 
-/**
- * A tariff as the scripts get it: increments of 1 and a zero fee or minimum are the Lua defaults
- * and left out, so every charging step decodes less JSON.
- */
 /** The scripts refused amounts or counts they could not keep exactly: nothing was charged. */
 function outOfRange(): InvalidRequest {
   return { kind: 'invalidRequest', field: 'items', reason: `the charge or a running total would pass ${OUT_OF_RANGE}` }
 }
 
+/**
+ * A tariff as the scripts get it: increments of 1 and a zero fee or minimum are the Lua defaults
+ * and left out, so every charging step decodes less JSON.
+ */
 function wireTariff(t: LuaTariff): LuaTariff {
   const { first, next, fee, min, ...rest } = t
   const w: Partial<LuaTariff> = rest

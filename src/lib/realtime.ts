@@ -8,9 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 // SCHED_RESET_ON_FORK keeps it from spreading: what these processes fork later (a restarted CDR
 // worker, Redis's AOF rewrite child) runs at normal priority, and so do threads started afterwards
 // (the kernel resets every new task: e.g. the purge threads Redis's jemalloc starts on demand); the
-// ones that matter, the event loops, exist by then. The
-// kernel still keeps 5 % of each second for ordinary processes (sched_rt_runtime_us), so a busy
-// OCS cannot lock the box.
+// ones that matter, the event loops, exist by then. The kernel still keeps 5 % of each second for
+// ordinary processes (sched_rt_runtime_us), so a busy OCS cannot lock the box.
 
 /**
  * SCHED_RR at `priority` (1–99) for every thread of `pid`. Returns undefined when done, else why not
