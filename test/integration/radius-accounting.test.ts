@@ -267,3 +267,27 @@ t.test('usage no line can carry (2^49 octets in one report) is dropped, counted,
   await acct(t, nas, [...base, ['Acct-Status-Type', 'Stop'], ...usageAttrs({ in: 1_000_000, out: 0 })], 'Stop with real counters');
   t.same(await money(h.core.store, accountId), { balance: initial - broadbandCost(1_000_000), reserved: 0n }, 'the real usage is charged at Stop');
 });
+
+t.test('a running count past 2^52 octets (the 17th report of 2^48) is dropped, counted, and charges nothing', async (t) => {
+  // Each report is within the per-report bound; the charging script refuses the one whose running
+  // total it could no longer keep exactly (Lua's doubles), before writing anything.
+  const h = await harness(t);
+  const initial = 100_000_000n;
+  const { accountId } = await makeSubscriber(h, { username: 'carol', balance: initial });
+  const nas = await NasSim.open(t, h, '127.0.0.1');
+  const base = session('carol', 'huge-2', 4);
+  await acct(t, nas, [...base, ['Acct-Status-Type', 'Start']], 'Start');
+  for (let n = 1; n <= 16; n++) {
+    const r = await nas.acct([...base, ['Acct-Status-Type', 'Interim-Update'], ...usageAttrs({ in: n * 2 ** 48, out: 0, gigawords: true })]);
+    t.equal(r?.raw[0], 5, `interim ${n}: Accounting-Response`);
+  }
+  const afterSixteen = await money(h.core.store, accountId);
+  t.equal(afterSixteen.balance, initial - broadbandCost(16 * 2 ** 48), 'sixteen reports of 2^48 octets debited exactly (past the balance: usage that happened)');
+  const r = await nas.acct([...base, ['Acct-Status-Type', 'Interim-Update'], ...usageAttrs({ in: 17 * 2 ** 48, out: 0, gigawords: true })], { timeoutMs: NO_REPLY_WAIT_MS });
+  t.equal(r, undefined, 'the 17th: no Accounting-Response');
+  t.same(await money(h.core.store, accountId), afterSixteen, 'nothing charged for it');
+  t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'malformed' }), 1, 'counted as malformed');
+  await acct(t, nas, [...base, ['Acct-Status-Type', 'Stop'], ...usageAttrs({ in: 16 * 2 ** 48, out: 0, gigawords: true })], 'Stop with the last counters taken');
+  const cdr = (await allCdrs(h.redis.client)).filter((c) => c.account === accountId);
+  t.same(cdr.map((c) => [c.used, c.total]), [[String(16 * 2 ** 48), String(broadbandCost(16 * 2 ** 48))]], 'one CDR with the sixteen reports');
+});
