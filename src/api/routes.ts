@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { BalanceStore, OUT_OF_RANGE, activePlan, type Account, type Bucket, type Subscriber, IDENTITY_FIELDS } from '../balance/store.js'
+import { AMOUNT_LIMIT, BalanceStore, OUT_OF_RANGE, activePlan, type Account, type Bucket, type Subscriber, IDENTITY_FIELDS } from '../balance/store.js'
 import type { AccountEvents } from '../core/events.js'
 import type { PlanCache } from '../core/plan-cache.js'
 import type { CycleRunner } from '../core/cycles.js'
@@ -268,8 +268,8 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       if (b.kind === 'money') checkPrecision((amount = money(b.amount, 'amount')), acct.currency, 'amount')
       else if (/^\d+$/.test(b.amount)) amount = BigInt(b.amount)
       else throw new OcsError('OCS_ERR_VALIDATION', `amount: ${b.kind} buckets hold a whole number of units`, 'amount')
-      // The charging scripts keep amounts exactly up to 2^52 (src/balance/lua/lib.lua LIMIT).
-      if (amount > 2n ** 52n) throw new OcsError('OCS_ERR_VALIDATION', `amount: past ${OUT_OF_RANGE}`, 'amount')
+      // The charging scripts keep amounts exactly up to AMOUNT_LIMIT (src/balance/lua/lib.lua LIMIT).
+      if (amount > AMOUNT_LIMIT) throw new OcsError('OCS_ERR_VALIDATION', `amount: past ${OUT_OF_RANGE}`, 'amount')
       const from = b.validFrom ? Date.parse(b.validFrom) : undefined
       const to = b.validUntil ? Date.parse(b.validUntil) : undefined
       if (from !== undefined && to !== undefined && to <= from) throw new OcsError('OCS_ERR_VALIDATION', 'validUntil: must be after validFrom', 'validUntil')

@@ -9,7 +9,8 @@ import { OcsError } from '../lib/errors.js'
 import { compilePlan, type CompiledPlan, type PlanDocument } from '../rating/plan.js'
 import { DestinationDeck } from '../rating/deck.js'
 
-/** What the scripts refuse past (lib.lua LIMIT: 2^52, so that Lua's doubles keep every amount exact). */
+/** The most the scripts keep (lib.lua LIMIT: 2^52, so that Lua's doubles keep every amount exact), and its wording. */
+export const AMOUNT_LIMIT = 2n ** 52n
 export const OUT_OF_RANGE = '2^52 micro-units (4,503,599,627 in major units), the most this OCS keeps exactly'
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>

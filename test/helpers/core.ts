@@ -1,3 +1,4 @@
+import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import { BalanceStore } from '../../src/balance/store.js'
 import { PlanCache } from '../../src/core/plan-cache.js'
@@ -86,4 +87,29 @@ export async function money(store: BalanceStore, accountId: string): Promise<{ b
   const acct = await store.getAccount(accountId)
   const buckets = await store.buckets(accountId)
   return { balance: BalanceStore.moneyBalance(buckets, Date.now()), reserved: acct!.reserved }
+}
+
+/** Σ of all money buckets (usable or not) — what the ledger must agree with. */
+export async function bucketsTotal(store: BalanceStore, accountId: string): Promise<bigint> {
+  return (await store.buckets(accountId)).filter((b) => b.kind === 'money').reduce((s, b) => s + b.amount, 0n)
+}
+
+/** Σ of money held by live reservations, read from the sessions themselves. */
+export async function liveReserved(store: BalanceStore, accountId: string): Promise<bigint> {
+  let s = 0n
+  for (const sess of await store.listSessions(accountId)) {
+    for (const rg of Object.values((sess.rgs ?? {}) as Record<string, { res?: { mb?: Array<[string, number]> } }>)) {
+      for (const [, n] of Array.isArray(rg.res?.mb) ? rg.res.mb : []) s += BigInt(n) // cjson writes an empty list as {}
+    }
+  }
+  return s
+}
+
+export async function assertLedger(t: Test, store: BalanceStore, accountId: string, label: string): Promise<void> {
+  const l = await store.ledger(accountId)
+  const acct = await store.getAccount(accountId)
+  const buckets = await bucketsTotal(store, accountId)
+  const reserved = await liveReserved(store, accountId)
+  t.equal(acct!.reserved, reserved, `${label}: reserved total matches the sessions`)
+  t.equal(l.topups + l.refunds + l.adjustments - l.charged, buckets + reserved, `${label}: topups + refunds − charged == balance + reserved`)
 }

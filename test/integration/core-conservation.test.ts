@@ -1,8 +1,8 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { makeCore, makeAccount, allCdrs, newRedis, type Core } from '../helpers/core.js'
+import { makeCore, makeAccount, allCdrs, newRedis, assertLedger, bucketsTotal, type Core } from '../helpers/core.js'
 import type { Redis } from 'ioredis'
-import { BalanceStore, splitMember } from '../../src/balance/store.js'
+import { splitMember } from '../../src/balance/store.js'
 import { keys, SHARD_COUNT } from '../../src/balance/keys.js'
 import { Reaper } from '../../src/core/reaper.js'
 import type { Identity } from '../../src/core/types.js'
@@ -24,31 +24,6 @@ t.teardown(async () => {
 const VOICE = '32260@3gpp.org'
 const DATA = '32251@3gpp.org'
 const SMS = '32274@3gpp.org'
-
-/** Σ of all money buckets (usable or not) — what the ledger must agree with. */
-async function bucketsTotal(store: BalanceStore, accountId: string): Promise<bigint> {
-  return (await store.buckets(accountId)).filter((b) => b.kind === 'money').reduce((s, b) => s + b.amount, 0n)
-}
-
-/** Σ of money held by live reservations, read from the sessions themselves. */
-async function liveReserved(store: BalanceStore, accountId: string): Promise<bigint> {
-  let s = 0n
-  for (const sess of await store.listSessions(accountId)) {
-    for (const rg of Object.values((sess.rgs ?? {}) as Record<string, { res?: { mb?: Array<[string, number]> } }>)) {
-      for (const [, n] of Array.isArray(rg.res?.mb) ? rg.res.mb : []) s += BigInt(n) // cjson writes an empty list as {}
-    }
-  }
-  return s
-}
-
-async function assertLedger(t: Test, store: BalanceStore, accountId: string, label: string): Promise<void> {
-  const l = await store.ledger(accountId)
-  const acct = await store.getAccount(accountId)
-  const buckets = await bucketsTotal(store, accountId)
-  const reserved = await liveReserved(store, accountId)
-  t.equal(acct!.reserved, reserved, `${label}: reserved total matches the sessions`)
-  t.equal(l.topups + l.refunds + l.adjustments - l.charged, buckets + reserved, `${label}: topups + refunds − charged == balance + reserved`)
-}
 
 t.test('50 parallel sessions × 20 updates on one account never overspend; money is conserved exactly', async (t) => {
   const initial = 20_000_000n // 20 EUR: less than 50 sessions × 20 × 60 s would cost, so grants run out

@@ -4,7 +4,8 @@
 import t, { type Test } from 'tap'
 import type { Redis } from 'ioredis'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { makeCore, makeAccount, allCdrs, newRedis, type Core } from '../helpers/core.js'
+import { makeCore, makeAccount, allCdrs, newRedis, assertLedger, type Core } from '../helpers/core.js'
+import { AMOUNT_LIMIT } from '../../src/balance/store.js'
 import { keys } from '../../src/balance/keys.js'
 import { MAX_REPORTED_UNITS } from '../../src/core/validate.js'
 import type { ChargeAnswer, Identity } from '../../src/core/types.js'
@@ -27,18 +28,9 @@ t.teardown(async () => {
 const VOICE = '32260@3gpp.org'
 const DATA = '32251@3gpp.org'
 const SMS = '32274@3gpp.org'
-const LIMIT = 2n ** 52n
 
 async function main(accountId: string): Promise<bigint> {
   return (await core.store.buckets(accountId)).find((b) => b.id === 'main')!.amount
-}
-
-/** topups + refunds + adjustments − charged == money in buckets + live reservations, exactly. */
-async function conserved(t: Test, accountId: string, label: string): Promise<void> {
-  const l = await core.store.ledger(accountId)
-  const buckets = (await core.store.buckets(accountId)).filter((b) => b.kind === 'money').reduce((s, b) => s + b.amount, 0n)
-  const acct = await core.store.getAccount(accountId)
-  t.equal(l.topups + l.refunds + l.adjustments - l.charged, buckets + acct!.reserved, `${label}: money conserved exactly`)
 }
 
 function refusedOutOfRange(t: Test, a: ChargeAnswer, label: string): void {
@@ -60,7 +52,7 @@ t.test('a voice report priced past 2^52 micro-units is refused, nothing charged,
   refusedOutOfRange(t, huge, 'CC-Time 2^48')
   t.equal(await main(accountId), before, 'balance unchanged')
   t.equal((await core.store.getAccount(accountId))!.reserved, reserved, 'reservation unchanged')
-  await conserved(t, accountId, 'after the refusal')
+  await assertLedger(t, core.store, accountId, 'after the refusal')
   // The session is as it was: an ordinary report is charged from the grant it holds.
   const ok = await core.charging.update({ sessionId: sid, requestId: `${sid}/2`, identities: ids, protocol: 'diameter', items: [{ ...item, used: [{ units: 60 }] }] })
   t.equal(ok.kind, 'ok', 'the next ordinary report is charged')
@@ -70,7 +62,7 @@ t.test('a voice report priced past 2^52 micro-units is refused, nothing charged,
   const cdr = (await allCdrs(client)).filter((c) => c.account === accountId)
   t.equal(cdr.length, 1)
   t.equal(cdr[0].used, '90', 'the CDR holds the 90 s charged, not the refused report')
-  await conserved(t, accountId, 'after the call')
+  await assertLedger(t, core.store, accountId, 'after the call')
 })
 
 t.test('a late CCR-T with such usage for an unknown session leaves no session and no CDR', async (t) => {
@@ -82,7 +74,7 @@ t.test('a late CCR-T with such usage for an unknown session leaves no session an
   t.equal(await client.exists(keys.session(accountId, 'range-late')), 0, 'no session hash left behind')
   t.equal((await allCdrs(client)).length, cdrsBefore, 'no CDR')
   t.equal(await main(accountId), 1_000_000n)
-  await conserved(t, accountId, 'after the late CCR-T')
+  await assertLedger(t, core.store, accountId, 'after the late CCR-T')
 })
 
 t.test('a running count past 2^52 is refused too: the 17th data report of 2^48 octets', async (t) => {
@@ -102,7 +94,7 @@ t.test('a running count past 2^52 is refused too: the 17th data report of 2^48 o
   refusedOutOfRange(t, await core.charging.update({ sessionId: sid, requestId: `${sid}/17b`, identities: ids, protocol: 'diameter', items: [{ ...item, used: [{ units: MAX_REPORTED_UNITS }] }] }), '17th report')
   t.equal(kinds[16], 'invalidRequest', 'the 17th refused')
   t.equal(await main(accountId), 1_000_000n - 16n * (2n ** 28n) * 10_000n, 'exactly sixteen reports debited')
-  await conserved(t, accountId, 'after seventeen reports')
+  await assertLedger(t, core.store, accountId, 'after seventeen reports')
 })
 
 t.test('a refund priced past 2^52 is refused; no CDR, balance unchanged', async (t) => {
@@ -120,14 +112,14 @@ t.test('a refund priced past 2^52 is refused; no CDR, balance unchanged', async 
   const ok = await core.charging.event({ requestId: 'range-sms-ok', identities: ids, protocol: 'diameter', items: [{ serviceContext: SMS, units: 2 }] })
   t.equal(ok.kind, 'ok')
   t.equal(await main(accountId), 5_000_000n - 100_000n)
-  await conserved(t, accountId, 'after the events')
+  await assertLedger(t, core.store, accountId, 'after the events')
 })
 
 t.test('a top-up that would take the balance past 2^52 is a validation error and changes nothing', async (t) => {
   const { accountId } = await makeAccount(core.store, { balance: 1_000_000n })
-  const err = await core.store.topup(accountId, LIMIT).then(() => undefined, (e: unknown) => e)
+  const err = await core.store.topup(accountId, AMOUNT_LIMIT).then(() => undefined, (e: unknown) => e)
   t.ok(err instanceof OcsError && err.code === 'OCS_ERR_VALIDATION' && /2\^52/.test(err.message), `refused: ${String(err)}`)
   t.equal(await main(accountId), 1_000_000n)
-  t.equal((await core.store.topup(accountId, LIMIT - 1_000_000n))?.main, LIMIT, 'up to the limit itself is fine')
-  await conserved(t, accountId, 'after the top-ups')
+  t.equal((await core.store.topup(accountId, AMOUNT_LIMIT - 1_000_000n))?.main, AMOUNT_LIMIT, 'up to the limit itself is fine')
+  await assertLedger(t, core.store, accountId, 'after the top-ups')
 })
