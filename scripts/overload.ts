@@ -2,6 +2,7 @@
 // embedded Redis, AOF everysec) with small in-flight bounds, driven from this process.
 //
 //   tsx scripts/overload.ts [--protocol diameter|radius|all] [--bound 16] [--radius-bound 32]
+//                           [--radius-queue-wait MS (radius.maxQueueWaitMs; default: the OCS's)]
 //                           [--seconds 10] [--factor 3] [--burst 100000] [--json]
 //
 // Diameter (data sessions: CCR-I, 5 × CCR-U with 1 MB used, CCR-T; one MSCC; 64 subscribers):
@@ -14,7 +15,7 @@
 // RADIUS (Interim-Updates of 256 started sessions; bound = RadiusServer maxInFlight):
 //   capacity (closed loop, as many in flight as the bound), unloaded p99 (open loop at half), then a
 //   flood at factor × capacity without retransmissions: replies, p99 of the answered, datagrams the
-//   server dropped and counted (ocs_radius_dropped_total{reason="overload"}), and those the kernel
+//   server dropped and counted (ocs_radius_dropped_total{reason="overload" or "stale"}), and those the kernel
 //   dropped before the server read them (/proc/net/udp); then a valid Access-Request must be answered.
 import dgram from 'node:dgram'
 import { readFileSync } from 'node:fs'
@@ -33,6 +34,7 @@ const { values: a } = parseArgs({
     protocol: { type: 'string', default: 'all' },
     bound: { type: 'string', default: '16' },
     'radius-bound': { type: 'string', default: '32' },
+    'radius-queue-wait': { type: 'string' },
     seconds: { type: 'string', default: '10' },
     factor: { type: 'string', default: '3' },
     burst: { type: 'string', default: '100000' },
@@ -612,7 +614,7 @@ interface RadiusReport {
   idle: { p50: number; p99: number }
   capacity: { perSec: number; p50: number; p99: number }
   unloaded: { rate: number; p50: number; p99: number; lost: number }
-  flood: { rate: number; offeredPerSec: number; answeredPerSec: number; answeredShare: number; p50: number; p99: number; p99Ratio: number; overloadDrops: number; otherDrops: number; kernelDrops: number; unaccounted: number }
+  flood: { rate: number; offeredPerSec: number; answeredPerSec: number; answeredShare: number; p50: number; p99: number; p99Ratio: number; overloadDrops: number; staleDrops: number; otherDrops: number; kernelDrops: number; unaccounted: number }
   rss: { before: number; after: number }
   probe: string | undefined
 }
@@ -643,6 +645,7 @@ async function radius(ocs: OwnOcs): Promise<RadiusReport> {
 
   const ports = [ocs.authPort, ocs.acctPort]
   const dropsBefore = await ocs.metric('ocs_radius_dropped_total', { reason: 'overload' })
+  const staleBefore = await ocs.metric('ocs_radius_dropped_total', { reason: 'stale' })
   const allBefore = await ocs.metric('ocs_radius_dropped_total')
   const kernelBefore = kernelDrops(ports)
   const rssBefore = ocs.rss()
@@ -654,7 +657,8 @@ async function radius(ocs: OwnOcs): Promise<RadiusReport> {
   await load.drain()
   await sleep(500)
   const overloadDrops = (await ocs.metric('ocs_radius_dropped_total', { reason: 'overload' })) - dropsBefore
-  const otherDrops = (await ocs.metric('ocs_radius_dropped_total')) - allBefore - overloadDrops
+  const staleDrops = (await ocs.metric('ocs_radius_dropped_total', { reason: 'stale' })) - staleBefore
+  const otherDrops = (await ocs.metric('ocs_radius_dropped_total')) - allBefore - overloadDrops - staleDrops
   const kDrops = kernelDrops(ports) - kernelBefore
   const flood = {
     rate,
@@ -665,14 +669,15 @@ async function radius(ocs: OwnOcs): Promise<RadiusReport> {
     p99: pct(fl.accepted, 99),
     p99Ratio: pct(fl.accepted, 99) / Math.max(0.001, unloaded.p99),
     overloadDrops,
+    staleDrops,
     otherDrops,
     kernelDrops: kDrops,
-    unaccounted: fl.sent - fl.answered - overloadDrops - otherDrops - kDrops,
+    unaccounted: fl.sent - fl.answered - overloadDrops - staleDrops - otherDrops - kDrops,
   }
   const rss = { before: rssBefore, after: ocs.rss() }
   console.log(
     `[radius] flood (open loop at ${rate}/s = ${FACTOR} × capacity, offered ${flood.offeredPerSec}/s, no retransmissions): answered ${flood.answeredPerSec}/s (${(flood.answeredShare * 100).toFixed(1)} %), p50 ${f2(flood.p50)} ms, p99 ${f2(flood.p99)} ms ` +
-      `(${f2(flood.p99Ratio)} × unloaded); dropped by the server and counted: ${overloadDrops} overload + ${otherDrops} other; dropped by the kernel (socket buffer full): ${kDrops}; unaccounted ${flood.unaccounted}; RSS ${mib(rss.before)} → ${mib(rss.after)}`,
+      `(${f2(flood.p99Ratio)} × unloaded); dropped by the server and counted: ${overloadDrops} overload (in-flight bound) + ${staleDrops} stale (queued past radius.maxQueueWaitMs) + ${otherDrops} other; dropped by the kernel (socket buffer full): ${kDrops}; unaccounted ${flood.unaccounted}; RSS ${mib(rss.before)} → ${mib(rss.after)}`,
   )
   load.close()
   const probe = await radiusProbe('127.0.0.1', ocs.authPort, 'testing123', 'ovl0', 'ovlpw')
@@ -683,7 +688,7 @@ async function radius(ocs: OwnOcs): Promise<RadiusReport> {
 // =============================================================================================
 
 const protocols = a.protocol === 'all' ? ['diameter', 'radius'] : [a.protocol as string]
-const ocs = await startOwnOcs({ config: { diameter: { maxInFlight: BOUND, maxInFlightPerPeer: BOUND }, radius: { maxInFlight: RBOUND } } })
+const ocs = await startOwnOcs({ config: { diameter: { maxInFlight: BOUND, maxInFlightPerPeer: BOUND }, radius: { maxInFlight: RBOUND, ...(a['radius-queue-wait'] === undefined ? {} : { maxQueueWaitMs: Number(a['radius-queue-wait']) }) } } })
 let code = 0
 try {
   for (let i = 0; i < SUBSCRIBERS; i++) await ocs.subscriber({ balance: '1000000', msisdn: `4679${String(i).padStart(6, '0')}`, username: `ovl${i}`, password: 'ovlpw' })

@@ -77,6 +77,12 @@ export const configSchema = z.object({
         .default([{ address: '127.0.0.0/8', secret: 'testing123', vendor: 'generic', coaPort: 3799 }])
         .describe('NAS clients; packets from elsewhere are dropped and counted'),
       maxInFlight: z.number().int().min(1).max(1_000_000).default(2000).describe('RADIUS requests being processed at once; beyond it datagrams are dropped and counted (the NAS retransmits)'),
+      maxQueueWaitMs: z
+        .number()
+        .min(0)
+        .max(10_000)
+        .default(2)
+        .describe('while the in-flight bound is being hit, datagrams that waited longer than this in the socket queue are dropped and counted (\'stale\'), so what is answered stays fast; 0 = off'),
       socketBufferBytes: z.number().int().min(65536).max(268_435_456).default(4_194_304).describe('UDP receive buffer asked for each RADIUS socket (the kernel caps it at net.core.rmem_max)'),
     })
     .prefault({}),

@@ -5,7 +5,9 @@
 //   1. NAS lookup by source address          unknown → dropped, counted 'unknown-nas'   (RFC 2865 3)
 //   2. header sanity, code for this port     else    → dropped, counted 'malformed' / 'unexpected-code'
 //   3. RFC 5080 duplicate cache              answered → same reply again; in progress → dropped 'duplicate'
-//   4. in-flight bound                       full    → dropped 'overload' (the NAS retransmits)
+//   4. overload: queued too long             while overloaded, a datagram that waited in the socket
+//                                            queue past radius.maxQueueWaitMs → dropped 'stale'
+//      in-flight bound                       full    → dropped 'overload' (the NAS retransmits)
 //   5. authenticators (constant time)        wrong   → dropped 'bad-authenticator'
 //   6. decode                                broken  → dropped 'malformed'
 //   7. handler → core → reply
@@ -13,6 +15,7 @@
 
 import dgram from 'node:dgram';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 
 import { RadiusSessionStore } from '../balance/radius-sessions.js';
 import type { BalanceStore } from '../balance/store.js';
@@ -33,6 +36,7 @@ import { DuplicateCache } from './dedup.js';
 import { defaultDictionary } from './dictionary.js';
 import { Enforcer, type FairUsagePolicy } from './enforcer.js';
 import { RadiusDecodeError } from './errors.js';
+import { QueueProbe } from './queue-probe.js';
 import { SessionTable } from './sessions.js';
 
 export interface RadiusServerOptions {
@@ -66,9 +70,17 @@ export interface RadiusServerOptions {
   readonly sessionRecordTtlSeconds?: number;
   /** A closed session's state stays this long, so a late report of it is not a new session. Default 600. */
   readonly closedSessionTtlSeconds?: number;
+  /**
+   * Queue-wait shedding (config maxQueueWaitMs) stays on this long after the last datagram dropped at
+   * the in-flight bound. Default 100 ms: short on purpose, since a dropped RADIUS request costs its NAS
+   * a retransmission seconds later; shed only while requests are being dropped anyway, not after a
+   * pause the server catches up from.
+   */
+  readonly overloadHoldMs?: number;
 }
 
 type Port = 'auth' | 'acct';
+
 
 const COMMAND: Readonly<Record<Port, string>> = { auth: 'Access-Request', acct: 'Accounting-Request' };
 
@@ -86,6 +98,9 @@ export class RadiusServer implements Component {
   private readonly acct: AcctHandler;
   private readonly dup: Record<Port, DuplicateCache>;
   private readonly maxInFlight: number;
+  private readonly maxQueueWaitMs: number;
+  private readonly overloadHoldMs: number;
+  private probes: Partial<Record<Port, QueueProbe>> = {};
   private readonly running = new Set<Promise<void>>();
   private sockets: Partial<Record<Port, dgram.Socket>> = {};
   private unsubscribe: (() => void) | undefined;
@@ -95,6 +110,8 @@ export class RadiusServer implements Component {
     const { charging, store, secrets, metrics, log } = opts;
     this.clients = new NasClients(opts.config.clients);
     this.maxInFlight = opts.maxInFlight ?? opts.config.maxInFlight ?? 2000;
+    this.maxQueueWaitMs = opts.config.maxQueueWaitMs ?? 2;
+    this.overloadHoldMs = opts.overloadHoldMs ?? 100;
     const closedTtlMs = (opts.closedSessionTtlSeconds ?? 600) * 1000;
     this.sessions = new SessionTable(opts.maxSessions ?? 200_000, closedTtlMs);
     const state = new RadiusSessionStore(store.redis);
@@ -154,6 +171,10 @@ export class RadiusServer implements Component {
     }
     this.authPort = this.sockets.auth.address().port;
     this.acctPort = this.sockets.acct.address().port;
+    if (this.maxQueueWaitMs > 0) {
+      this.probes.auth = await this.startProbe('auth', this.authPort);
+      this.probes.acct = await this.startProbe('acct', this.acctPort);
+    }
     this.unsubscribe = this.opts.events.on((e) => this.enforcer.onAccountEvent(e));
     this.accepting = true;
     this.opts.log.info(
@@ -170,6 +191,8 @@ export class RadiusServer implements Component {
     await withTimeout(Promise.allSettled([...this.running]), 2000);
     await withTimeout(Promise.all([this.acct.drain(), this.enforcer.drain()]), 500);
     await this.coa.stop();
+    for (const probe of Object.values(this.probes)) probe.stop();
+    this.probes = {};
     await this.closeSockets();
   }
 
@@ -202,6 +225,20 @@ export class RadiusServer implements Component {
     return sock;
   }
 
+  /** The socket-queue probe of one port (queue-probe.ts); without one, no queue-wait shedding. */
+  private async startProbe(port: Port, number: number): Promise<QueueProbe | undefined> {
+    const host = this.opts.config.host;
+    const address = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+    const probe = new QueueProbe({ target: { address, port: number }, bindAddress: address });
+    try {
+      await probe.start();
+      return probe;
+    } catch (err) {
+      this.opts.log.warn({ port, address, err: (err as Error).message }, 'RADIUS queue probe not started: no queue-wait shedding under overload');
+      return undefined;
+    }
+  }
+
   private async closeSockets(): Promise<void> {
     const socks = Object.values(this.sockets);
     this.sockets = {};
@@ -215,6 +252,8 @@ export class RadiusServer implements Component {
   /** Steps 1-6 of the pipeline, synchronous; step 7 runs as tracked async work. */
   private receive(port: Port, sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (!this.accepting) return;
+    const probe = this.probes[port];
+    if (probe?.take(msg, rinfo, performance.now())) return;
     try {
       const { source, client } = this.clients.identify(rinfo.address);
       if (client === undefined) return this.drop('unknown-nas');
@@ -236,8 +275,19 @@ export class RadiusServer implements Component {
         return;
       }
       if (seen.kind === 'pending') return this.drop('duplicate');
+      if (probe !== undefined) {
+        // While overloaded, answer fresh requests rather than ones that queued so long that the
+        // answer is late anyway: same throughput, bounded latency for what is answered (CoDel's idea).
+        const t = performance.now();
+        if (probe.waitMs(t) > this.maxQueueWaitMs) {
+          cache.forget(dkey);
+          this.opts.metrics.overload.inc({ protocol: 'radius' });
+          return this.drop('stale');
+        }
+      }
       if (this.running.size >= this.maxInFlight) {
         cache.forget(dkey);
+        probe?.keepActive(performance.now(), this.overloadHoldMs);
         this.opts.metrics.overload.inc({ protocol: 'radius' });
         return this.drop('overload');
       }

@@ -47,6 +47,8 @@ export interface HarnessOptions extends Partial<Omit<RadiusServerOptions, 'confi
   /** A Redis connection of this harness's own (another OCS node on the same Redis), instead of `redis.client`. */
   ownConnection?: boolean;
   logLevel?: string;
+  /** radius.maxQueueWaitMs (default 2, as in the config). */
+  maxQueueWaitMs?: number;
 }
 
 /** Starts Redis (unless given), the core and a RadiusServer on 127.0.0.1 with free ports; all closed at teardown. */
@@ -64,9 +66,9 @@ export async function startHarness(t: Test, opts: HarnessOptions): Promise<Harne
   t.teardown(() => events.stop());
   const metrics = new Metrics(false);
   const secrets = SecretBox.withKey(randomBytes(32));
-  const { clients, redis: _r, ownConnection: _o, logLevel, ...rest } = opts;
+  const { clients, redis: _r, ownConnection: _o, logLevel, maxQueueWaitMs = 2, ...rest } = opts;
   const server = new RadiusServer({
-    config: { host: '127.0.0.1', authPort: 0, acctPort: 0, interimIntervalSeconds: 300, clients, maxInFlight: 2000, socketBufferBytes: 4_194_304 },
+    config: { host: '127.0.0.1', authPort: 0, acctPort: 0, interimIntervalSeconds: 300, clients, maxInFlight: 2000, maxQueueWaitMs, socketBufferBytes: 4_194_304 },
     charging: core.charging,
     store: core.store,
     secrets,

@@ -16,7 +16,8 @@ import { makeAccount, money } from '../helpers/core.js'
 import { metricValue as diameterMetric, startDiameterEnv } from '../helpers/diameter-env.js'
 import { DiameterTestClient, ccrAvps, findAvp, resultCode } from '../helpers/diameter-client.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { broadbandCost, makeSubscriber, metricValue, NasSim, SECRET, sleep, startHarness } from '../helpers/radius-harness.js'
+import { performance } from 'node:perf_hooks'
+import { broadbandCost, makeSubscriber, metricValue, NasSim, NO_REPLY_WAIT_MS, SECRET, sleep, startHarness } from '../helpers/radius-harness.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -170,6 +171,11 @@ t.test('Diameter: 20,000 refused requests leave no trace on the heap', async (t)
   t.ok(growth < 16 * MIB, `heap growth ${(growth / MIB).toFixed(1)} MiB stays small`)
 })
 
+/** RADIUS datagrams dropped for overload: at the in-flight bound, or as stale (queued past radius.maxQueueWaitMs). */
+async function shed(h: Awaited<ReturnType<typeof startHarness>>): Promise<number> {
+  return (await metricValue(h, 'ocs_radius_dropped_total', { reason: 'overload' })) + (await metricValue(h, 'ocs_radius_dropped_total', { reason: 'stale' }))
+}
+
 async function radiusHarness(t: Test, maxInFlight: number) {
   await redis.client.flushall()
   return startHarness(t, { redis, clients: [{ address: '127.0.0.1', secret: SECRET, vendor: 'generic', coaPort: 9 }], maxInFlight, coa: { timeoutMs: 50, retries: 0 } })
@@ -204,13 +210,13 @@ t.test('RADIUS: a flood beyond the in-flight bound is dropped and counted; the a
   const heapBefore = await heapUsed()
   const { replies } = await paused(redis, async () => {
     const r = await flood(t, h.server.authPort, packets)
-    for (let i = 0; i < 100 && (await metricValue(h, 'ocs_radius_dropped_total', { reason: 'overload' })) < N - BOUND; i++) await sleep(10)
+    for (let i = 0; i < 100 && (await shed(h)) < N - BOUND; i++) await sleep(10)
     t.equal(r.replies.length, 0, 'nothing answered while Redis is stopped')
     t.equal(h.server.inFlight, BOUND, `${BOUND} requests in flight, no more`)
     return r
   })
-  const overload = await metricValue(h, 'ocs_radius_dropped_total', { reason: 'overload' })
-  t.equal(overload, N - BOUND, `the other ${N - BOUND} dropped at once and counted (reason overload)`)
+  const overload = await shed(h)
+  t.equal(overload, N - BOUND, `the other ${N - BOUND} dropped at once and counted (reason overload or stale)`)
   t.equal(await metricValue(h, 'ocs_overload_rejections_total', { protocol: 'radius' }), overload)
   for (let i = 0; i < 100 && replies.length < BOUND; i++) await sleep(20)
   t.equal(replies.length, BOUND, 'the accepted ones answered once Redis runs again')
@@ -235,14 +241,14 @@ t.test('RADIUS: interims dropped under overload are charged by the next report, 
   // Ten interims per session (cumulative counters, 1 MiB more each), all at once with Redis stopped.
   const interims: Buffer[] = []
   for (let n = 1; n <= 10; n++) for (let k = 0; k < K; k++) interims.push(nas.buildAcct([...session(k), ['Acct-Status-Type', 'Interim-Update'], ['Acct-Input-Octets', n * MIB], ['Acct-Session-Time', n * 60]], { identifier: (n * K + k) & 0xff }))
-  const before = await metricValue(h, 'ocs_radius_dropped_total', { reason: 'overload' })
+  const before = await shed(h)
   const { replies } = await paused(redis, async () => {
     const r = await flood(t, h.server.acctPort, interims)
     await sleep(100)
     return r
   })
   for (let i = 0; i < 100 && replies.length < BOUND; i++) await sleep(20)
-  const dropped = (await metricValue(h, 'ocs_radius_dropped_total', { reason: 'overload' })) - before
+  const dropped = (await shed(h)) - before
   t.equal(replies.length, BOUND, `${BOUND} interims answered`)
   t.equal(dropped, interims.length - BOUND, `${interims.length - BOUND} dropped and counted`)
   // The NAS's next reports carry the totals: Stop at 12 MiB per session.
@@ -252,3 +258,55 @@ t.test('RADIUS: interims dropped under overload are charged by the next report, 
   }
   t.same(await money(h.core.store, accountId), { balance: initial - BigInt(K) * broadbandCost(12 * MIB), reserved: 0n }, 'each session charged its 12 MiB exactly once')
 })
+
+/** Keeps this process's event loop busy, as a CPU-starved server's would be: datagrams wait in the kernel meanwhile. */
+function block(ms: number): void {
+  const end = performance.now() + ms
+  while (performance.now() < end) {
+    // busy
+  }
+}
+
+/**
+ * A request that waits 200 ms in the socket queue (the server's event loop blocked) while the server
+ * is overloaded, i.e. has just dropped a datagram at its in-flight bound: with maxQueueWaitMs 50 it
+ * is dropped as stale and charges nothing, a fresh one right after is answered; with 0 it is answered.
+ */
+async function queuedWhileOverloaded(t: Test, maxQueueWaitMs: number) {
+  await redis.client.flushall()
+  const h = await startHarness(t, { redis, clients: [{ address: '127.0.0.1', secret: SECRET, vendor: 'generic', coaPort: 9 }], maxInFlight: 1, maxQueueWaitMs, overloadHoldMs: 5000, coa: { timeoutMs: 50, retries: 0 } })
+  const initial = 1_000_000_000n
+  const { accountId } = await makeSubscriber(h, { username: 'alice', balance: initial })
+  const nas = await NasSim.open(t, h, '127.0.0.1')
+  const session: Array<[string, string | number]> = [['User-Name', 'alice'], ['Acct-Session-Id', 'queued-1'], ['NAS-Port', 1], ['NAS-Identifier', 'bnas']]
+  const interim = (mib: number): Buffer => nas.buildAcct([...session, ['Acct-Status-Type', 'Interim-Update'], ['Acct-Input-Octets', mib * MIB], ['Acct-Session-Time', mib * 60]])
+  t.equal((await nas.acct([...session, ['Acct-Status-Type', 'Start']]))?.packet.code, 5, 'Start answered')
+  // Two interims at once with room for one: the second is dropped at the bound (overload begins).
+  const first = nas.sendRaw(interim(1), h.server.acctPort)
+  nas.socket.send(interim(1), h.server.acctPort, '127.0.0.1')
+  t.equal((await first)?.[0], 5, 'the first interim answered')
+  t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'overload' }), 1, 'the second dropped at the in-flight bound')
+  await sleep(20)
+  const held = await money(h.core.store, accountId)
+  // Nothing is in flight now; this request queues 200 ms in the kernel before the server reads it.
+  const queued = nas.sendRaw(interim(2), h.server.acctPort, NO_REPLY_WAIT_MS)
+  block(200)
+  const reply = await queued
+  const stale = await metricValue(h, 'ocs_radius_dropped_total', { reason: 'stale' })
+  if (maxQueueWaitMs > 0) {
+    t.equal(reply, undefined, 'the request that queued 200 ms is not answered')
+    t.equal(stale, 1, 'dropped and counted as stale')
+    t.equal(await metricValue(h, 'ocs_overload_rejections_total', { protocol: 'radius' }), 2, 'both refusals counted as overload rejections')
+    t.same(await money(h.core.store, accountId), held, 'and charged nothing')
+  } else {
+    t.equal(reply?.[0], 5, 'without queue-wait shedding the request that queued 200 ms is answered')
+    t.equal(stale, 0)
+  }
+  // A fresh report, still within the overload hold: answered; the session's total is charged once.
+  t.equal((await nas.acct([...session, ['Acct-Status-Type', 'Interim-Update'], ['Acct-Input-Octets', 3 * MIB], ['Acct-Session-Time', 180]]))?.packet.code, 5, 'a fresh interim is answered')
+  t.equal((await nas.acct([...session, ['Acct-Status-Type', 'Stop'], ['Acct-Input-Octets', 3 * MIB], ['Acct-Session-Time', 180]]))?.packet.code, 5, 'Stop answered')
+  t.same(await money(h.core.store, accountId), { balance: initial - broadbandCost(3 * MIB), reserved: 0n }, '3 MiB charged exactly once')
+}
+
+t.test('RADIUS: while overloaded, a request that queued past radius.maxQueueWaitMs is dropped as stale, uncharged; fresh ones are answered', (t) => queuedWhileOverloaded(t, 50))
+t.test('RADIUS: with radius.maxQueueWaitMs 0 the same queued request is answered', (t) => queuedWhileOverloaded(t, 0))

@@ -1,0 +1,145 @@
+// How long datagrams wait in a RADIUS socket's kernel receive queue.
+//
+// Under a flood the server drops what it cannot take (the in-flight bound), but the datagrams it
+// does take may have sat in the kernel's receive queue for a long time first: with a 4 MiB
+// buffer and a CPU-starved event loop, ~100 ms (measured, BENCHMARKS.md "Overload"). Node exposes
+// neither SO_TIMESTAMP nor the queue's length, so the wait is measured here: a probe datagram,
+// stamped with its send time, is sent to the listening socket over loopback from a socket of our
+// own. The receive queue is FIFO, so a datagram read after a probe came out arrived after that probe
+// was sent: its wait is at most now − (that probe's send time). waitMs() is that bound, so a server
+// that drops what is above it answers only datagrams that waited no longer than it asked for.
+// Probing runs only while the server asks for it (it asks while overloaded), one probe in flight,
+// at most one per `intervalMs`: ~1,000 small datagrams/s at worst, none while the server keeps up.
+
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+
+const TOKEN_BYTES = 16;
+const PROBE_BYTES = TOKEN_BYTES + 8;
+
+export interface QueueProbeOptions {
+  /** The listening socket's address as seen from this host, and its port. */
+  readonly target: { readonly address: string; readonly port: number };
+  /** Address to send from (a loopback or the host's own address, same family as the target). */
+  readonly bindAddress: string;
+  /** Least time between two probes. Default 1 ms. */
+  readonly intervalMs?: number;
+  /** A probe not back after this long is taken as lost (queue full) and replaced. Default 100 ms. */
+  readonly lostAfterMs?: number;
+}
+
+export class QueueProbe {
+  private sock: dgram.Socket | undefined;
+  private address = '';
+  private port = -1;
+  private readonly token = randomBytes(TOKEN_BYTES);
+  private readonly intervalMs: number;
+  private readonly lostAfterMs: number;
+  /** Send time of the probe in flight. */
+  private sentAt: number | undefined;
+  /** Send time of the newest probe that came out: everything read since arrived after it. */
+  private lastOut: number | undefined;
+  private activeUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: QueueProbeOptions) {
+    this.intervalMs = opts.intervalMs ?? 1;
+    this.lostAfterMs = opts.lostAfterMs ?? 100;
+  }
+
+  async start(): Promise<void> {
+    const sock = dgram.createSocket(this.opts.bindAddress.includes(':') ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind({ port: 0, address: this.opts.bindAddress }, () => {
+        sock.removeListener('error', reject);
+        resolve();
+      });
+    });
+    sock.on('error', () => undefined); // a failed probe send is a lost probe, handled by lostAfterMs
+    this.address = sock.address().address;
+    this.port = sock.address().port;
+    this.sock = sock;
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.sock?.close();
+    this.sock = undefined;
+    this.port = -1;
+  }
+
+  /** Whether the server asked for probing within its hold time. */
+  active(now: number): boolean {
+    return now < this.activeUntil;
+  }
+
+  /** Keep measuring for the next `holdMs` (the server calls this while it drops for overload). */
+  keepActive(now: number, holdMs: number): void {
+    this.activeUntil = now + holdMs;
+    if (this.sentAt === undefined && this.timer === undefined) this.send();
+  }
+
+  /**
+   * The longest a datagram read now can have waited in the queue: the time since the newest probe
+   * that came out was sent. Before the first probe is back, the age of the one in flight (a lower
+   * bound: everything read before it arrived before it). 0 while inactive.
+   */
+  waitMs(now: number): number {
+    if (!this.active(now)) return 0;
+    if (this.lastOut !== undefined) return now - this.lastOut;
+    return this.sentAt === undefined ? 0 : now - this.sentAt;
+  }
+
+  /** True (and consumed) when the datagram is one of our probes; cheap for everything else. */
+  take(msg: Buffer, rinfo: dgram.RemoteInfo, now: number): boolean {
+    if (rinfo.port !== this.port || msg.length !== PROBE_BYTES || rinfo.address !== this.address) return false;
+    if (!this.token.equals(msg.subarray(0, TOKEN_BYTES))) return false;
+    const sentAt = msg.readDoubleBE(TOKEN_BYTES);
+    if (this.lastOut === undefined || sentAt > this.lastOut) this.lastOut = sentAt;
+    if (this.sentAt !== undefined && sentAt >= this.sentAt) {
+      this.sentAt = undefined;
+      if (this.timer) clearTimeout(this.timer); // the lost-probe timer
+      this.timer = undefined;
+      this.schedule(now);
+    }
+    return true;
+  }
+
+  private schedule(now: number): void {
+    if (!this.active(now)) {
+      // Idle again: forget the old measure so the next overload starts from a fresh one.
+      this.lastOut = undefined;
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.active(performance.now())) this.send();
+      else this.lastOut = undefined;
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  private send(): void {
+    const sock = this.sock;
+    if (!sock) return;
+    const now = performance.now();
+    const msg = Buffer.allocUnsafe(PROBE_BYTES);
+    this.token.copy(msg, 0);
+    msg.writeDoubleBE(now, TOKEN_BYTES);
+    this.sentAt = now;
+    sock.send(msg, this.opts.target.port, this.opts.target.address);
+    // A probe the kernel dropped (receive queue full) never comes back: send another after a while.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.sentAt !== now) return;
+      this.sentAt = undefined;
+      if (this.active(performance.now())) this.send();
+      else this.lastOut = undefined;
+    }, this.lostAfterMs);
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,107 @@
+// The socket-queue probe (src/radius/queue-probe.ts) against a real UDP socket on loopback: probes
+// go out only while asked for, are recognised and consumed, and measure how long the kernel's
+// receive queue held them (the event loop is blocked on purpose so datagrams really wait).
+import dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import t, { type Test } from 'tap';
+
+import { QueueProbe } from '../../src/radius/queue-probe.js';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Keeps the event loop busy, as a CPU-starved server would be: datagrams queue in the kernel meanwhile. */
+function block(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // busy
+  }
+}
+
+/** A receiving socket whose datagrams go through the probe first, as RadiusServer.receive does. */
+async function listener(t: Test) {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  const probe = new QueueProbe({ target: { address: '127.0.0.1', port: sock.address().port }, bindAddress: '127.0.0.1' });
+  await probe.start();
+  const seen = { probes: 0, others: [] as Buffer[], waitAtRead: [] as number[] };
+  sock.on('message', (msg, rinfo) => {
+    const now = performance.now();
+    if (probe.take(msg, rinfo, now)) seen.probes++;
+    else {
+      seen.others.push(msg);
+      seen.waitAtRead.push(probe.waitMs(now));
+    }
+  });
+  t.teardown(() => {
+    probe.stop();
+    return new Promise<void>((r) => sock.close(() => r()));
+  });
+  return { sock, probe, seen };
+}
+
+t.test('idle: no probe is sent and the wait reads 0', async (t) => {
+  const { probe, seen } = await listener(t);
+  await sleep(50);
+  t.equal(seen.probes, 0, 'nothing sent while nobody asked');
+  t.equal(probe.waitMs(performance.now()), 0);
+});
+
+t.test('while active, probes circulate and are consumed; datagrams of the same size from elsewhere are not taken', async (t) => {
+  const { sock, probe, seen } = await listener(t);
+  probe.keepActive(performance.now(), 200);
+  const other = dgram.createSocket('udp4');
+  await new Promise<void>((r) => other.bind(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => other.close(() => r())));
+  other.send(Buffer.alloc(24, 7), sock.address().port, '127.0.0.1');
+  await sleep(60);
+  t.ok(seen.probes >= 5, `probes came back one after another (${seen.probes} in 60 ms)`);
+  t.equal(seen.others.length, 1, 'a 24-byte datagram from another socket is not a probe');
+  t.ok(probe.waitMs(performance.now()) < 50, 'with nothing queued the bound stays small');
+  await sleep(250);
+  const after = seen.probes;
+  t.equal(probe.waitMs(performance.now()), 0, 'inactive again after the hold: 0');
+  await sleep(50);
+  t.equal(seen.probes, after, 'and no more probes are sent');
+});
+
+t.test('a datagram that waited behind a blocked event loop is measured as having waited at least that long', async (t) => {
+  const { sock, probe, seen } = await listener(t);
+  probe.keepActive(performance.now(), 2000);
+  await sleep(20); // the probe cycle is running
+  const nas = dgram.createSocket('udp4');
+  await new Promise<void>((r) => nas.bind(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => nas.close(() => r())));
+  nas.send(Buffer.from('request'), sock.address().port, '127.0.0.1');
+  // The datagram is in the kernel's queue now; the loop cannot read it for 40 ms.
+  const t0 = performance.now();
+  block(40);
+  t.ok(probe.waitMs(performance.now()) >= 40, 'while it is still queued the bound already covers the block (no probe came out meanwhile)');
+  for (let i = 0; i < 50 && seen.others.length === 0; i++) await sleep(5);
+  t.equal(seen.others.length, 1, 'the datagram arrived');
+  t.ok(seen.waitAtRead[0] >= 40, `its bound at read time covers the 40 ms it queued (${seen.waitAtRead[0].toFixed(1)} ms)`);
+  t.ok(seen.waitAtRead[0] < performance.now() - t0 + 40, 'and is not wildly more');
+  // Once the queue is empty again the next probes bring the bound back down.
+  await sleep(30);
+  t.ok(probe.waitMs(performance.now()) < 20, `bound back down after the queue emptied (${probe.waitMs(performance.now()).toFixed(1)} ms)`);
+});
+
+t.test('a lost probe is replaced', async (t) => {
+  // A target nobody reads: every probe is "lost"; the probe must keep sending replacements, not stall.
+  const hole = dgram.createSocket('udp4');
+  await new Promise<void>((r) => hole.bind(0, '127.0.0.1', r));
+  const port = hole.address().port;
+  const counted: number[] = [];
+  hole.on('message', () => counted.push(performance.now()));
+  const probe = new QueueProbe({ target: { address: '127.0.0.1', port }, bindAddress: '127.0.0.1', lostAfterMs: 20 });
+  await probe.start();
+  t.teardown(() => {
+    probe.stop();
+    return new Promise<void>((r) => hole.close(() => r()));
+  });
+  probe.keepActive(performance.now(), 500);
+  await sleep(150);
+  t.ok(counted.length >= 3, `replacements sent every ~20 ms (${counted.length} in 150 ms)`);
+  t.ok(probe.waitMs(performance.now()) > 0, 'and the bound grows while none comes back');
+});
