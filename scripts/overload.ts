@@ -613,7 +613,7 @@ interface RadiusReport {
   bound: number
   idle: { p50: number; p99: number }
   capacity: { perSec: number; p50: number; p99: number }
-  unloaded: { rate: number; p50: number; p99: number; lost: number }
+  unloaded: { rate: number; p50: number; p99: number; lost: number; drops: { overload: number; stale: number } }
   flood: { rate: number; offeredPerSec: number; answeredPerSec: number; answeredShare: number; p50: number; p99: number; p99Ratio: number; overloadDrops: number; staleDrops: number; otherDrops: number; kernelDrops: number; unaccounted: number }
   rss: { before: number; after: number }
   probe: string | undefined
@@ -638,10 +638,18 @@ async function radius(ocs: OwnOcs): Promise<RadiusReport> {
   console.log(`[radius] capacity (closed loop, ${RBOUND} in flight): ${capacity.perSec} Interim-Update/s, p50 ${f2(capacity.p50)} ms, p99 ${f2(capacity.p99)} ms`)
   const un = newPhase()
   const unRate = Math.round(capacity.perSec / 2)
+  const unBefore = { overload: await ocs.metric('ocs_radius_dropped_total', { reason: 'overload' }), stale: await ocs.metric('ocs_radius_dropped_total', { reason: 'stale' }) }
   await load.openLoop(unRate, SECONDS, un)
   const lost = await load.drain()
-  const unloaded = { rate: unRate, p50: pct(un.accepted, 50), p99: pct(un.accepted, 99), lost }
-  console.log(`[radius] unloaded (open loop at ${unRate}/s): p50 ${f2(unloaded.p50)} ms, p99 ${f2(unloaded.p99)} ms, ${lost} unanswered`)
+  const unDrops = {
+    overload: (await ocs.metric('ocs_radius_dropped_total', { reason: 'overload' })) - unBefore.overload,
+    stale: (await ocs.metric('ocs_radius_dropped_total', { reason: 'stale' })) - unBefore.stale,
+  }
+  const unloaded = { rate: unRate, p50: pct(un.accepted, 50), p99: pct(un.accepted, 99), lost, drops: unDrops }
+  console.log(
+    `[radius] unloaded (open loop at ${unRate}/s): p50 ${f2(unloaded.p50)} ms, p99 ${f2(unloaded.p99)} ms, ${lost} unanswered ` +
+      `(${unDrops.overload} dropped at the in-flight bound in bursts, ${unDrops.stale} stale while that lasted)`,
+  )
 
   const ports = [ocs.authPort, ocs.acctPort]
   const dropsBefore = await ocs.metric('ocs_radius_dropped_total', { reason: 'overload' })
