@@ -42,6 +42,8 @@ export class QueueProbe {
   private lastOut: number | undefined;
   private activeUntil = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Probes that came back (for check()). */
+  private returned = 0;
 
   constructor(private readonly opts: QueueProbeOptions) {
     this.intervalMs = opts.intervalMs ?? 1;
@@ -61,6 +63,24 @@ export class QueueProbe {
     this.address = sock.address().address;
     this.port = sock.address().port;
     this.sock = sock;
+  }
+
+  /**
+   * Sends one probe and tells whether it came back through the target socket within `timeoutMs`
+   * (the server's receive path must already hand datagrams to take()). A probe that cannot come back
+   * (no route to the address, a firewall) would read as an ever longer wait: the server then runs
+   * without queue-wait shedding instead.
+   */
+  async check(timeoutMs = 1000): Promise<boolean> {
+    const before = this.returned;
+    this.keepActive(performance.now(), 0);
+    const end = performance.now() + timeoutMs;
+    while (this.returned === before && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.sentAt = undefined;
+    this.lastOut = undefined;
+    return this.returned > before;
   }
 
   stop(): void {
@@ -98,6 +118,7 @@ export class QueueProbe {
     if (rinfo.port !== this.port || msg.length !== PROBE_BYTES || rinfo.address !== this.address) return false;
     if (!this.token.equals(msg.subarray(0, TOKEN_BYTES))) return false;
     const sentAt = msg.readDoubleBE(TOKEN_BYTES);
+    this.returned++;
     if (this.lastOut === undefined || sentAt > this.lastOut) this.lastOut = sentAt;
     if (this.sentAt !== undefined && sentAt >= this.sentAt) {
       this.sentAt = undefined;

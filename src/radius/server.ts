@@ -230,13 +230,20 @@ export class RadiusServer implements Component {
     const host = this.opts.config.host;
     const address = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
     const probe = new QueueProbe({ target: { address, port: number }, bindAddress: address });
+    let problem: string | undefined;
     try {
       await probe.start();
-      return probe;
+      // receive() hands probes to it from here on; one must come back before shedding relies on them.
+      this.probes[port] = probe;
+      if (!(await probe.check())) problem = 'a probe sent to the socket did not come back within 1 s';
     } catch (err) {
-      this.opts.log.warn({ port, address, err: (err as Error).message }, 'RADIUS queue probe not started: no queue-wait shedding under overload');
-      return undefined;
+      problem = (err as Error).message;
     }
+    if (problem === undefined) return probe;
+    delete this.probes[port];
+    probe.stop();
+    this.opts.log.warn({ port, address, err: problem }, 'RADIUS queue probe not started: no queue-wait shedding under overload');
+    return undefined;
   }
 
   private async closeSockets(): Promise<void> {
@@ -251,9 +258,9 @@ export class RadiusServer implements Component {
 
   /** Steps 1-6 of the pipeline, synchronous; step 7 runs as tracked async work. */
   private receive(port: Port, sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (!this.accepting) return;
     const probe = this.probes[port];
     if (probe?.take(msg, rinfo, performance.now())) return;
+    if (!this.accepting) return;
     try {
       const { source, client } = this.clients.identify(rinfo.address);
       if (client === undefined) return this.drop('unknown-nas');

@@ -87,6 +87,22 @@ t.test('a datagram that waited behind a blocked event loop is measured as having
   t.ok(probe.waitMs(performance.now()) < 20, `bound back down after the queue emptied (${probe.waitMs(performance.now()).toFixed(1)} ms)`);
 });
 
+t.test('check(): true when a probe comes back through the socket, false when it cannot', async (t) => {
+  const { probe, seen } = await listener(t);
+  t.equal(await probe.check(), true, 'a probe came back');
+  t.equal(seen.probes, 1, 'exactly one was sent');
+  t.equal(probe.waitMs(performance.now()), 0, 'and the probe is idle afterwards');
+  const hole = dgram.createSocket('udp4');
+  await new Promise<void>((r) => hole.bind(0, '127.0.0.1', r));
+  const lost = new QueueProbe({ target: { address: '127.0.0.1', port: hole.address().port }, bindAddress: '127.0.0.1' });
+  await lost.start();
+  t.teardown(() => {
+    lost.stop();
+    return new Promise<void>((r) => hole.close(() => r()));
+  });
+  t.equal(await lost.check(100), false, 'nothing hands the probe back: false');
+});
+
 t.test('a lost probe is replaced', async (t) => {
   // A target nobody reads: every probe is "lost"; the probe must keep sending replacements, not stall.
   const hole = dgram.createSocket('udp4');
