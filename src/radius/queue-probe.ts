@@ -2,7 +2,7 @@
 //
 // Under a flood the server drops what it cannot take (the in-flight bound), but the datagrams it
 // does take may have sat in the kernel's receive queue for a long time first: with a 4 MiB
-// buffer and a CPU-starved event loop, ~100 ms (measured, BENCHMARKS.md "Overload"). Node exposes
+// buffer and a CPU-starved event loop, ~100 ms (measured: BENCHMARKS.md, "RADIUS under a flood"). Node exposes
 // neither SO_TIMESTAMP nor the queue's length, so the wait is measured here: a probe datagram,
 // stamped with its send time, is sent to the listening socket over loopback from a socket of our
 // own. The receive queue is FIFO, so a datagram read after a probe came out arrived after that probe
@@ -114,9 +114,10 @@ export class QueueProbe {
   }
 
   /** True (and consumed) when the datagram is one of our probes; cheap for everything else. */
-  take(msg: Buffer, rinfo: dgram.RemoteInfo, now: number): boolean {
+  take(msg: Buffer, rinfo: dgram.RemoteInfo): boolean {
     if (rinfo.port !== this.port || msg.length !== PROBE_BYTES || rinfo.address !== this.address) return false;
     if (!this.token.equals(msg.subarray(0, TOKEN_BYTES))) return false;
+    const now = performance.now();
     const sentAt = msg.readDoubleBE(TOKEN_BYTES);
     this.returned++;
     if (this.lastOut === undefined || sentAt > this.lastOut) this.lastOut = sentAt;

@@ -81,7 +81,6 @@ export interface RadiusServerOptions {
 
 type Port = 'auth' | 'acct';
 
-
 const COMMAND: Readonly<Record<Port, string>> = { auth: 'Access-Request', acct: 'Accounting-Request' };
 
 export class RadiusServer implements Component {
@@ -259,7 +258,7 @@ export class RadiusServer implements Component {
   /** Steps 1-6 of the pipeline, synchronous; step 7 runs as tracked async work. */
   private receive(port: Port, sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const probe = this.probes[port];
-    if (probe?.take(msg, rinfo, performance.now())) return;
+    if (probe?.take(msg, rinfo)) return;
     if (!this.accepting) return;
     try {
       const { source, client } = this.clients.identify(rinfo.address);

@@ -28,7 +28,7 @@ async function listener(t: Test) {
   const seen = { probes: 0, others: [] as Buffer[], waitAtRead: [] as number[] };
   sock.on('message', (msg, rinfo) => {
     const now = performance.now();
-    if (probe.take(msg, rinfo, now)) seen.probes++;
+    if (probe.take(msg, rinfo)) seen.probes++;
     else {
       seen.others.push(msg);
       seen.waitAtRead.push(probe.waitMs(now));
