@@ -81,8 +81,8 @@ export const configSchema = z.object({
         .number()
         .min(0)
         .max(10_000)
-        .default(2)
-        .describe('while the in-flight bound is being hit, datagrams that waited longer than this in the socket queue are dropped and counted (\'stale\'), so what is answered stays fast; 0 = off'),
+        .default(1)
+        .describe('while the in-flight bound is being hit, datagrams measured to have waited longer than this in the socket queue are dropped and counted (\'stale\'), so what is answered stays fast; 0 = off'),
       socketBufferBytes: z.number().int().min(65536).max(268_435_456).default(4_194_304).describe('UDP receive buffer asked for each RADIUS socket (the kernel caps it at net.core.rmem_max)'),
     })
     .prefault({}),

@@ -5,11 +5,16 @@
 // buffer and a CPU-starved event loop, ~100 ms (measured: BENCHMARKS.md, "RADIUS under a flood"). Node exposes
 // neither SO_TIMESTAMP nor the queue's length, so the wait is measured here: a probe datagram,
 // stamped with its send time, is sent to the listening socket over loopback from a socket of our
-// own. The receive queue is FIFO, so a datagram read after a probe came out arrived after that probe
-// was sent: its wait is at most now − (that probe's send time). waitMs() is that bound, so a server
-// that drops what is above it answers only datagrams that waited no longer than it asked for.
-// Probing runs only while the server asks for it (it asks while overloaded), one probe in flight,
-// at most one per `intervalMs`: ~1,000 small datagrams/s at worst, none while the server keeps up.
+// own. The receive queue is FIFO, so a probe comes out after everything that arrived before it:
+//   - a probe still queued after A ms means every datagram read now arrived before it: waited > A ms;
+//   - a probe that took W ms to come out says the datagrams just behind it waited about W ms.
+// waitMs() is the larger of the two. It never exceeds a wait that really happened (up to the W of
+// datagrams that arrived just after the last probe), so a server that drops what is above its
+// target does not drop requests that came in fresh, even with the timer gaps between probes.
+// Probing runs only while the server asks for it (it asks while overloaded), one probe in flight:
+// the next goes out as soon as one comes back from a queue that held it ≥ intervalMs (a backlog
+// to track closely), else after intervalMs, so at most ~1,000 small datagrams/s while the queue is
+// short, and none while the server keeps up.
 
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -23,7 +28,7 @@ export interface QueueProbeOptions {
   readonly target: { readonly address: string; readonly port: number };
   /** Address to send from (a loopback or the host's own address, same family as the target). */
   readonly bindAddress: string;
-  /** Least time between two probes. Default 1 ms. */
+  /** Probe pacing while the queue is short (see above). Default 1 ms. */
   readonly intervalMs?: number;
   /** A probe not back after this long is taken as lost (queue full) and replaced. Default 100 ms. */
   readonly lostAfterMs?: number;
@@ -38,8 +43,8 @@ export class QueueProbe {
   private readonly lostAfterMs: number;
   /** Send time of the probe in flight. */
   private sentAt: number | undefined;
-  /** Send time of the newest probe that came out: everything read since arrived after it. */
-  private lastOut: number | undefined;
+  /** How long the last probe that came out had waited. */
+  private lastWait = 0;
   private activeUntil = 0;
   private timer: NodeJS.Timeout | undefined;
   /** Probes that came back (for check()). */
@@ -79,7 +84,7 @@ export class QueueProbe {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.sentAt = undefined;
-    this.lastOut = undefined;
+    this.lastWait = 0;
     return this.returned > before;
   }
 
@@ -102,15 +107,10 @@ export class QueueProbe {
     if (this.sentAt === undefined && this.timer === undefined) this.send();
   }
 
-  /**
-   * The longest a datagram read now can have waited in the queue: the time since the newest probe
-   * that came out was sent. Before the first probe is back, the age of the one in flight (a lower
-   * bound: everything read before it arrived before it). 0 while inactive.
-   */
+  /** How long a datagram read now has waited in the queue, as far as the probes tell (above). 0 while inactive. */
   waitMs(now: number): number {
     if (!this.active(now)) return 0;
-    if (this.lastOut !== undefined) return now - this.lastOut;
-    return this.sentAt === undefined ? 0 : now - this.sentAt;
+    return this.sentAt === undefined ? this.lastWait : Math.max(this.lastWait, now - this.sentAt);
   }
 
   /** True (and consumed) when the datagram is one of our probes; cheap for everything else. */
@@ -120,26 +120,27 @@ export class QueueProbe {
     const now = performance.now();
     const sentAt = msg.readDoubleBE(TOKEN_BYTES);
     this.returned++;
-    if (this.lastOut === undefined || sentAt > this.lastOut) this.lastOut = sentAt;
+    this.lastWait = now - sentAt;
     if (this.sentAt !== undefined && sentAt >= this.sentAt) {
       this.sentAt = undefined;
       if (this.timer) clearTimeout(this.timer); // the lost-probe timer
       this.timer = undefined;
-      this.schedule(now);
+      this.next(now);
     }
     return true;
   }
 
-  private schedule(now: number): void {
+  private next(now: number): void {
     if (!this.active(now)) {
       // Idle again: forget the old measure so the next overload starts from a fresh one.
-      this.lastOut = undefined;
+      this.lastWait = 0;
       return;
     }
+    if (this.lastWait >= this.intervalMs) return this.send();
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.active(performance.now())) this.send();
-      else this.lastOut = undefined;
+      else this.lastWait = 0;
     }, this.intervalMs);
     this.timer.unref();
   }
@@ -158,9 +159,11 @@ export class QueueProbe {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.sentAt !== now) return;
+      // Lost: the queue overflowed, so what is read meanwhile waited at least this long.
       this.sentAt = undefined;
+      this.lastWait = Math.max(this.lastWait, this.lostAfterMs);
       if (this.active(performance.now())) this.send();
-      else this.lastOut = undefined;
+      else this.lastWait = 0;
     }, this.lostAfterMs);
     this.timer.unref();
   }

@@ -109,7 +109,7 @@ export class RadiusServer implements Component {
     const { charging, store, secrets, metrics, log } = opts;
     this.clients = new NasClients(opts.config.clients);
     this.maxInFlight = opts.maxInFlight ?? opts.config.maxInFlight ?? 2000;
-    this.maxQueueWaitMs = opts.config.maxQueueWaitMs ?? 2;
+    this.maxQueueWaitMs = opts.config.maxQueueWaitMs ?? 1;
     this.overloadHoldMs = opts.overloadHoldMs ?? 100;
     const closedTtlMs = (opts.closedSessionTtlSeconds ?? 600) * 1000;
     this.sessions = new SessionTable(opts.maxSessions ?? 200_000, closedTtlMs);

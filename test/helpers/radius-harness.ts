@@ -47,7 +47,7 @@ export interface HarnessOptions extends Partial<Omit<RadiusServerOptions, 'confi
   /** A Redis connection of this harness's own (another OCS node on the same Redis), instead of `redis.client`. */
   ownConnection?: boolean;
   logLevel?: string;
-  /** radius.maxQueueWaitMs (default 2, as in the config). */
+  /** radius.maxQueueWaitMs (default 1, as in the config). */
   maxQueueWaitMs?: number;
 }
 
@@ -66,7 +66,7 @@ export async function startHarness(t: Test, opts: HarnessOptions): Promise<Harne
   t.teardown(() => events.stop());
   const metrics = new Metrics(false);
   const secrets = SecretBox.withKey(randomBytes(32));
-  const { clients, redis: _r, ownConnection: _o, logLevel, maxQueueWaitMs = 2, ...rest } = opts;
+  const { clients, redis: _r, ownConnection: _o, logLevel, maxQueueWaitMs = 1, ...rest } = opts;
   const server = new RadiusServer({
     config: { host: '127.0.0.1', authPort: 0, acctPort: 0, interimIntervalSeconds: 300, clients, maxInFlight: 2000, maxQueueWaitMs, socketBufferBytes: 4_194_304 },
     charging: core.charging,
