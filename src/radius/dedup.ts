@@ -11,6 +11,9 @@ export type DuplicateCheck =
   | { readonly kind: 'pending' }
   | { readonly kind: 'answered'; readonly reply: Buffer };
 
+const NEW: DuplicateCheck = Object.freeze({ kind: 'new' });
+const PENDING: DuplicateCheck = Object.freeze({ kind: 'pending' });
+
 export class DuplicateCache {
   /** null: the first copy is being processed. */
   private readonly cache: FifoCache<string, Buffer | null>;
@@ -24,13 +27,27 @@ export class DuplicateCache {
     return `${address}|${port}|${packet[1]}|${packet.toString('base64', 4, 20)}`;
   }
 
-  /** Looks a request up; a 'new' one is recorded as pending until answer() or forget(). */
-  check(key: string, now: number): DuplicateCheck {
+  /**
+   * Looks a request up without recording it: a server that then drops it (overload) leaves no
+   * entry behind; one that takes it calls begin().
+   */
+  lookup(key: string, now: number): DuplicateCheck {
     const seen = this.cache.get(key, now);
-    if (seen === null) return { kind: 'pending' };
+    if (seen === null) return PENDING;
     if (seen !== undefined) return { kind: 'answered', reply: seen };
+    return NEW;
+  }
+
+  /** Records a new request as pending until answer() or forget(). */
+  begin(key: string, now: number): void {
     this.cache.set(key, null, now);
-    return { kind: 'new' };
+  }
+
+  /** lookup(), then begin() for a new request. */
+  check(key: string, now: number): DuplicateCheck {
+    const seen = this.lookup(key, now);
+    if (seen === NEW) this.begin(key, now);
+    return seen;
   }
 
   /** The reply sent for a request, kept for its retransmissions. */
