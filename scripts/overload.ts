@@ -1,7 +1,7 @@
 // Overload measurement (issue 9, criterion 6): its own OCS (scripts/ocs-node.ts in a child process,
 // embedded Redis, AOF everysec) with small in-flight bounds, driven from this process.
 //
-//   tsx scripts/overload.ts [--protocol diameter|radius|all] [--bound 16] [--radius-bound 32]
+//   tsx scripts/overload.ts [--protocol diameter|radius|all] [--bound 16] [--radius-bound 16]
 //                           [--radius-queue-wait MS (radius.maxQueueWaitMs; default: the OCS's)]
 //                           [--seconds 10] [--factor 3] [--burst 100000] [--json]
 //
@@ -12,7 +12,8 @@
 //      fast, the p99 of the accepted ones (target: within 2 × the unloaded p99), timeouts;
 //   4. memory: OCS RSS and heapUsed before and after the overload and after a burst of --burst CCRs
 //      written at once, then a valid CCR-I must still get 2001.
-// RADIUS (Interim-Updates of 256 started sessions; bound = RadiusServer maxInFlight):
+// RADIUS (Interim-Updates of 256 started sessions; bound = RadiusServer maxInFlight, 16 like
+// Diameter's since the seventh session, 32 before: the bound sets the latency of a full server):
 //   capacity (closed loop, as many in flight as the bound), unloaded p99 (open loop at half), then a
 //   flood at factor × capacity without retransmissions: replies, p99 of the answered, datagrams the
 //   server dropped and counted (ocs_radius_dropped_total{reason="overload" or "stale"}), and those the kernel
@@ -33,7 +34,7 @@ const { values: a } = parseArgs({
   options: {
     protocol: { type: 'string', default: 'all' },
     bound: { type: 'string', default: '16' },
-    'radius-bound': { type: 'string', default: '32' },
+    'radius-bound': { type: 'string', default: '16' },
     'radius-queue-wait': { type: 'string' },
     seconds: { type: 'string', default: '10' },
     factor: { type: 'string', default: '3' },
