@@ -10,6 +10,15 @@ import type { BillingStore } from './types.js'
 //   − live reservations  ==  current balance (all money buckets)
 //
 // and the ledger the Lua scripts keep agrees with both sides. A broken account is listed with its figures.
+//
+// The OCS may still be charging while this runs (the reaper closing idle sessions, a late request),
+// and the reads of one account are not one snapshot: a session closed between reading the outbox
+// and reading the billing store shows as money gone without a CDR. So an account that does not add
+// up is audited again on its own, with its Redis state (ledger, reservation, buckets) read before
+// and after its CDRs and sessions and its shard's outbox read in between; the figures count only
+// when that state did not change meanwhile. Each charging step is one Lua script, so an unchanged
+// state means no step ran in between; a CDR moving from the outbox to the store is in one or both
+// (the worker writes before it deletes), and is counted once by its id.
 
 export interface AuditRow {
   account: string
@@ -56,34 +65,85 @@ export async function audit(redis: RedisClient, store: BalanceStore, billing: Bi
   const ids = await redis.zrange(keys.accountList(), 0, -1)
   for (const account of ids) {
     report.accounts++
-    const ledger = await store.ledger(account)
-    const acct = await store.getAccount(account)
-    if (!acct) continue
-    const balance = (await store.buckets(account)).filter((b) => b.kind === 'money').reduce((s, b) => s + b.amount, 0n)
-    let cdrCharges = 0n
-    const pending = outbox.get(account)
-    for await (const cdr of billing.iterate({ account })) {
-      report.cdrsInStore++
-      cdrCharges += BigInt(cdr.total)
-      pending?.delete(cdr.id)
+    let r = await auditAccount(store, billing, account, outbox.get(account))
+    if (r === undefined) continue
+    report.cdrsInStore += r.cdrsInStore
+    for (let attempt = 0; !r.row.ok && attempt < STABLE_ATTEMPTS; attempt++) {
+      const again = await stableAudit(redis, store, billing, account)
+      if (again === 'changing') {
+        await new Promise((res) => setTimeout(res, 100 * (attempt + 1)))
+        continue
+      }
+      if (again !== undefined) r = again
+      break
     }
-    for (const total of pending?.values() ?? []) cdrCharges += total
-    let openCharged = 0n
-    for (const s of await store.listSessions(account)) {
-      for (const rg of Object.values((s.rgs ?? {}) as Record<string, { charged?: number }>)) openCharged += BigInt(Math.round(Number(rg.charged ?? 0)))
-    }
-    const topups = ledger.topups ?? 0n
-    const adjustments = ledger.adjustments ?? 0n
-    const refunds = ledger.refunds ?? 0n
-    const ledgerCharged = ledger.charged ?? 0n
-    // CDR charges already net out refunds (refund CDRs are negative), so refunds are not added again.
-    const expected = topups + adjustments - cdrCharges - openCharged - acct.reserved
-    const row: AuditRow = {
-      account, topups, adjustments, refunds, cdrCharges, openCharged, reserved: acct.reserved, balance, ledgerCharged,
-      difference: expected - balance,
-      ok: expected === balance && ledgerCharged - refunds === cdrCharges + openCharged,
-    }
-    if (!row.ok) report.broken.push(row)
+    if (!r.row.ok) report.broken.push(r.row)
   }
   return report
+}
+
+/** How often an account that does not add up is audited again on its own before it is reported. */
+const STABLE_ATTEMPTS = 10
+
+/** One account's figures from its ledger, buckets, CDRs (billing store ∪ `outbox`, by id) and sessions. */
+async function auditAccount(
+  store: BalanceStore,
+  billing: BillingStore,
+  account: string,
+  outbox: Map<string, bigint> | undefined,
+): Promise<{ row: AuditRow; cdrsInStore: number } | undefined> {
+  const ledger = await store.ledger(account)
+  const acct = await store.getAccount(account)
+  if (!acct) return undefined
+  const balance = (await store.buckets(account)).filter((b) => b.kind === 'money').reduce((s, b) => s + b.amount, 0n)
+  let cdrCharges = 0n
+  let cdrsInStore = 0
+  const pending = new Map(outbox ?? [])
+  for await (const cdr of billing.iterate({ account })) {
+    cdrsInStore++
+    cdrCharges += BigInt(cdr.total)
+    pending.delete(cdr.id)
+  }
+  for (const total of pending.values()) cdrCharges += total
+  let openCharged = 0n
+  for (const s of await store.listSessions(account)) {
+    for (const rg of Object.values((s.rgs ?? {}) as Record<string, { charged?: number }>)) openCharged += BigInt(Math.round(Number(rg.charged ?? 0)))
+  }
+  const topups = ledger.topups ?? 0n
+  const adjustments = ledger.adjustments ?? 0n
+  const refunds = ledger.refunds ?? 0n
+  const ledgerCharged = ledger.charged ?? 0n
+  // CDR charges already net out refunds (refund CDRs are negative), so refunds are not added again.
+  const expected = topups + adjustments - cdrCharges - openCharged - acct.reserved
+  const row: AuditRow = {
+    account, topups, adjustments, refunds, cdrCharges, openCharged, reserved: acct.reserved, balance, ledgerCharged,
+    difference: expected - balance,
+    ok: expected === balance && ledgerCharged - refunds === cdrCharges + openCharged,
+  }
+  return { row, cdrsInStore }
+}
+
+/** The account's Redis state that every charging step changes: ledger, account hash (reservation), buckets. */
+async function accountState(redis: RedisClient, account: string): Promise<string> {
+  const [ledger, acct, buckets] = await Promise.all([redis.hgetall(keys.ledger(account)), redis.hgetall(keys.account(account)), redis.hgetall(keys.buckets(account))])
+  const sorted = (h: Record<string, string>): string => JSON.stringify(Object.entries(h).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return `${sorted(ledger)}|${sorted(acct)}|${sorted(buckets)}`
+}
+
+/** auditAccount() between two equal reads of the account's state; 'changing' when they differ. */
+async function stableAudit(redis: RedisClient, store: BalanceStore, billing: BillingStore, account: string): Promise<{ row: AuditRow; cdrsInStore: number } | undefined | 'changing'> {
+  const before = await accountState(redis, account)
+  const outbox = new Map<string, bigint>()
+  let start = '-'
+  for (;;) {
+    const entries = await redis.xrange(keys.outboxOf(account), start, '+', 'COUNT', 1000)
+    for (const [id, fields] of entries) {
+      const cdr = JSON.parse(fields[1]) as { id: string; account: string; total: string }
+      if (cdr.account === account) outbox.set(cdr.id, BigInt(cdr.total))
+      start = `(${id}`
+    }
+    if (entries.length < 1000) break
+  }
+  const r = await auditAccount(store, billing, account, outbox)
+  return (await accountState(redis, account)) === before ? r : 'changing'
 }
