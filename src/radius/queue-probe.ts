@@ -2,15 +2,16 @@
 //
 // Under a flood the server drops what it cannot take (the in-flight bound), but the datagrams it
 // does take may have sat in the kernel's receive queue for a long time first: with a 4 MiB
-// buffer and a CPU-starved event loop, ~100 ms (measured: BENCHMARKS.md, "RADIUS under a flood"). Node exposes
-// neither SO_TIMESTAMP nor the queue's length, so the wait is measured here: a probe datagram,
+// buffer and a CPU-starved event loop, ~100 ms (BENCHMARKS.md, "RADIUS under a flood"). Node
+// exposes neither SO_TIMESTAMP nor the queue's length, so the wait is measured: a probe datagram,
 // stamped with its send time, is sent to the listening socket over loopback from a socket of our
 // own. The receive queue is FIFO, so a probe comes out after everything that arrived before it:
 //   - a probe still queued after A ms means every datagram read now arrived before it: waited > A ms;
 //   - a probe that took W ms to come out says the datagrams just behind it waited about W ms.
-// waitMs() is the larger of the two. It never exceeds a wait that really happened (up to the W of
-// datagrams that arrived just after the last probe), so a server that drops what is above its
-// target does not drop requests that came in fresh, even with the timer gaps between probes.
+// waitMs() is the larger of the two: always a wait some probe really saw, never the time between
+// two probes, so a server that drops what is above its target does not drop a request that came in
+// fresh while the queue was short (an upper bound, now − send time of the last probe read, did:
+// BENCHMARKS.md).
 // Probing runs only while the server asks for it (it asks while overloaded), one probe in flight:
 // the next goes out as soon as one comes back from a queue that held it ≥ intervalMs (a backlog
 // to track closely), else after intervalMs, so at most ~1,000 small datagrams/s while the queue is
