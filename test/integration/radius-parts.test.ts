@@ -139,6 +139,12 @@ t.test('duplicate cache (RFC 5080): pending, answered, forgotten, expired, cappe
   t.same(d.check(k, 2000), { kind: 'new' }, 'expired');
   d.forget(k);
   t.same(d.check(k, 2001), { kind: 'new' }, 'forgotten when no reply was sent');
+  const fresh = new DuplicateCache(3, 1000);
+  t.same(fresh.lookup(k, 0), { kind: 'new' });
+  t.same(fresh.lookup(k, 1), { kind: 'new' }, 'a lookup alone records nothing (a request dropped for overload leaves no entry)');
+  t.equal(fresh.size, 0);
+  fresh.begin(k, 2);
+  t.same(fresh.lookup(k, 3), { kind: 'pending' }, 'begin() records it');
   for (let i = 0; i < 10; i++) d.check(`x${i}`, 2002);
   t.ok(d.size <= 3, 'capped');
 
