@@ -6,6 +6,7 @@ import { ChargingService, type ChargingOptions } from '../../src/core/charging.j
 import { DEMO_PLAN, type PlanDocument } from '../../src/rating/plan.js'
 import { keys, SHARD_COUNT } from '../../src/balance/keys.js'
 import type { RedisClient } from '../../src/balance/connect.js'
+import { startRedis, type TestRedis } from './redis.js'
 
 export const TEST_OPTS: ChargingOptions = {
   nodeId: 'test-node',
@@ -33,6 +34,18 @@ export async function makeCore(client: RedisClient, opts: Partial<ChargingOption
 
 export function newRedis(port: number): Redis {
   return new Redis({ port })
+}
+
+/** A Redis of the test file's own, a client and the charging core on it; stopped when the file's tests end. */
+export async function startFileCore(t: Test): Promise<{ redis: TestRedis; client: Redis; core: Core }> {
+  const redis = await startRedis()
+  const client = newRedis(redis.port)
+  const core = await makeCore(client)
+  t.teardown(async () => {
+    client.disconnect()
+    await redis.stop()
+  })
+  return { redis, client, core }
 }
 
 /** Prepaid EUR account on the demo plan with one subscriber whose MSISDN is returned. */

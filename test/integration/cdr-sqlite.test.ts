@@ -2,28 +2,16 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Redis } from 'ioredis'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { makeCore, newRedis, type Core } from '../helpers/core.js'
+import { startFileCore } from '../helpers/core.js'
 import { PAGE_SIZE, SqliteBillingStore } from '../../src/cdr/sqlite-store.js'
 import { openBillingStore } from '../../src/cdr/open-store.js'
 import { cdrSuite } from './cdr-suite.js'
 
 // The billing-store suite on SQLite (better-sqlite3, WAL), plus what only SQLite has.
-let redis: TestRedis
-let client: Redis
-let core: Core
+const { redis, client, core } = await startFileCore(t)
 const dir = mkdtempSync(join(tmpdir(), 'ocs-cdr-sqlite-'))
 let n = 0
-
-t.before(async () => {
-  redis = await startRedis()
-  client = newRedis(redis.port)
-  core = await makeCore(client)
-})
-t.teardown(async () => {
-  client.disconnect()
-  await redis.stop()
+t.teardown(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 

@@ -1,25 +1,11 @@
 import t from 'tap'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { makeCore, makeAccount, allCdrs, newRedis, assertLedger, bucketsTotal, type Core } from '../helpers/core.js'
-import type { Redis } from 'ioredis'
+import { makeAccount, allCdrs, assertLedger, bucketsTotal, startFileCore } from '../helpers/core.js'
 import { splitMember } from '../../src/balance/store.js'
 import { keys, SHARD_COUNT } from '../../src/balance/keys.js'
 import { Reaper } from '../../src/core/reaper.js'
 import type { Identity } from '../../src/core/types.js'
 
-let redis: TestRedis
-let client: Redis
-let core: Core
-
-t.before(async () => {
-  redis = await startRedis()
-  client = newRedis(redis.port)
-  core = await makeCore(client)
-})
-t.teardown(async () => {
-  client.disconnect()
-  await redis.stop()
-})
+const { client, core } = await startFileCore(t)
 
 const VOICE = '32260@3gpp.org'
 const DATA = '32251@3gpp.org'

@@ -2,28 +2,14 @@
 // anything is written: found by the 1,000,000-packet fuzz, where mutated usage counters (each one
 // within MAX_REPORTED_UNITS) priced a report or a running total past 2^53 and the money audit broke.
 import t, { type Test } from 'tap'
-import type { Redis } from 'ioredis'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { makeCore, makeAccount, allCdrs, newRedis, assertLedger, type Core } from '../helpers/core.js'
+import { makeAccount, allCdrs, assertLedger, startFileCore } from '../helpers/core.js'
 import { AMOUNT_LIMIT } from '../../src/balance/store.js'
 import { keys } from '../../src/balance/keys.js'
 import { MAX_REPORTED_UNITS } from '../../src/core/validate.js'
 import type { ChargeAnswer, Identity } from '../../src/core/types.js'
 import { OcsError } from '../../src/lib/errors.js'
 
-let redis: TestRedis
-let client: Redis
-let core: Core
-
-t.before(async () => {
-  redis = await startRedis()
-  client = newRedis(redis.port)
-  core = await makeCore(client)
-})
-t.teardown(async () => {
-  client.disconnect()
-  await redis.stop()
-})
+const { client, core } = await startFileCore(t)
 
 const VOICE = '32260@3gpp.org'
 const DATA = '32251@3gpp.org'

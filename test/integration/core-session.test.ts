@@ -1,21 +1,7 @@
 import t from 'tap'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { makeCore, newRedis, type Core } from '../helpers/core.js'
-import type { Redis } from 'ioredis'
+import { startFileCore } from '../helpers/core.js'
 import { coreSuite } from './core-suite.js'
 
-let redis: TestRedis
-let client: Redis
-let core: Core
-
-t.before(async () => {
-  redis = await startRedis()
-  client = newRedis(redis.port)
-  core = await makeCore(client)
-})
-t.teardown(async () => {
-  client.disconnect()
-  await redis.stop()
-})
+const { client, core } = await startFileCore(t)
 
 coreSuite(t, () => ({ core, client }))
