@@ -19,12 +19,26 @@ function block(ms: number): void {
   }
 }
 
-/** A receiving socket whose datagrams go through the probe first, as RadiusServer.receive does. */
-async function listener(t: Test) {
+/** A UDP socket on loopback, closed when the test ends. */
+async function socket(t: Test): Promise<dgram.Socket> {
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-  const probe = new QueueProbe({ target: { address: '127.0.0.1', port: sock.address().port }, bindAddress: '127.0.0.1' });
+  t.teardown(() => new Promise<void>((r) => sock.close(() => r())));
+  return sock;
+}
+
+/** A started probe aimed at `port` on loopback, stopped when the test ends. */
+async function probeAt(t: Test, port: number, opts: { lostAfterMs?: number } = {}): Promise<QueueProbe> {
+  const probe = new QueueProbe({ target: { address: '127.0.0.1', port }, bindAddress: '127.0.0.1', ...opts });
   await probe.start();
+  t.teardown(() => probe.stop());
+  return probe;
+}
+
+/** A receiving socket whose datagrams go through the probe first, as RadiusServer.receive does. */
+async function listener(t: Test) {
+  const sock = await socket(t);
+  const probe = await probeAt(t, sock.address().port);
   const seen = { probes: 0, others: [] as Buffer[], waitAtRead: [] as number[] };
   sock.on('message', (msg, rinfo) => {
     const now = performance.now();
@@ -33,10 +47,6 @@ async function listener(t: Test) {
       seen.others.push(msg);
       seen.waitAtRead.push(probe.waitMs(now));
     }
-  });
-  t.teardown(() => {
-    probe.stop();
-    return new Promise<void>((r) => sock.close(() => r()));
   });
   return { sock, probe, seen };
 }
@@ -51,9 +61,7 @@ t.test('idle: no probe is sent and the wait reads 0', async (t) => {
 t.test('while active, probes circulate and are consumed; datagrams of the same size from elsewhere are not taken', async (t) => {
   const { sock, probe, seen } = await listener(t);
   probe.keepActive(performance.now(), 200);
-  const other = dgram.createSocket('udp4');
-  await new Promise<void>((r) => other.bind(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => other.close(() => r())));
+  const other = await socket(t);
   other.send(Buffer.alloc(24, 7), sock.address().port, '127.0.0.1');
   await sleep(60);
   t.ok(seen.probes >= 5, `probes came back one after another (${seen.probes} in 60 ms)`);
@@ -68,9 +76,7 @@ t.test('while active, probes circulate and are consumed; datagrams of the same s
 
 t.test('a datagram that waited behind a blocked event loop is measured as having waited at least that long', async (t) => {
   const { sock, probe, seen } = await listener(t);
-  const nas = dgram.createSocket('udp4');
-  await new Promise<void>((r) => nas.bind(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => nas.close(() => r())));
+  const nas = await socket(t);
   // Probing starts with a probe sent at once; the request queues behind it; the loop cannot read either for 40 ms.
   probe.keepActive(performance.now(), 2000);
   nas.send(Buffer.from('request'), sock.address().port, '127.0.0.1');
@@ -90,9 +96,7 @@ t.test('a short queue does not read as a long wait between probes', async (t) =>
   // The timer gap between two probes is not counted as waiting: a datagram read right away is fresh.
   const { sock, probe, seen } = await listener(t);
   probe.keepActive(performance.now(), 2000);
-  const nas = dgram.createSocket('udp4');
-  await new Promise<void>((r) => nas.bind(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => nas.close(() => r())));
+  const nas = await socket(t);
   for (let i = 0; i < 40; i++) {
     nas.send(Buffer.from(`r${i}`), sock.address().port, '127.0.0.1');
     await sleep(i % 3);
@@ -108,30 +112,17 @@ t.test('check(): true when a probe comes back through the socket, false when it 
   t.equal(await probe.check(), true, 'a probe came back');
   t.equal(seen.probes, 1, 'exactly one was sent');
   t.equal(probe.waitMs(performance.now()), 0, 'and the probe is idle afterwards');
-  const hole = dgram.createSocket('udp4');
-  await new Promise<void>((r) => hole.bind(0, '127.0.0.1', r));
-  const lost = new QueueProbe({ target: { address: '127.0.0.1', port: hole.address().port }, bindAddress: '127.0.0.1' });
-  await lost.start();
-  t.teardown(() => {
-    lost.stop();
-    return new Promise<void>((r) => hole.close(() => r()));
-  });
+  const hole = await socket(t);
+  const lost = await probeAt(t, hole.address().port);
   t.equal(await lost.check(100), false, 'nothing hands the probe back: false');
 });
 
 t.test('a lost probe is replaced', async (t) => {
   // A target nobody reads: every probe is "lost"; the probe must keep sending replacements, not stall.
-  const hole = dgram.createSocket('udp4');
-  await new Promise<void>((r) => hole.bind(0, '127.0.0.1', r));
-  const port = hole.address().port;
+  const hole = await socket(t);
   const counted: number[] = [];
   hole.on('message', () => counted.push(performance.now()));
-  const probe = new QueueProbe({ target: { address: '127.0.0.1', port }, bindAddress: '127.0.0.1', lostAfterMs: 20 });
-  await probe.start();
-  t.teardown(() => {
-    probe.stop();
-    return new Promise<void>((r) => hole.close(() => r()));
-  });
+  const probe = await probeAt(t, hole.address().port, { lostAfterMs: 20 });
   probe.keepActive(performance.now(), 500);
   await sleep(150);
   t.ok(counted.length >= 3, `replacements sent every ~20 ms (${counted.length} in 150 ms)`);
