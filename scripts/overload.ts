@@ -620,6 +620,12 @@ interface RadiusReport {
   probe: string | undefined
 }
 
+/** RADIUS datagrams the OCS dropped and counted so far: at the in-flight bound, as stale, in all. */
+async function radiusDrops(ocs: OwnOcs): Promise<{ overload: number; stale: number; all: number }> {
+  const name = 'ocs_radius_dropped_total'
+  return { overload: await ocs.metric(name, { reason: 'overload' }), stale: await ocs.metric(name, { reason: 'stale' }), all: await ocs.metric(name) }
+}
+
 async function radius(ocs: OwnOcs): Promise<RadiusReport> {
   const load = new RadiusLoad(ocs.authPort, ocs.acctPort, 'testing123')
   await load.open(64)
@@ -639,13 +645,11 @@ async function radius(ocs: OwnOcs): Promise<RadiusReport> {
   console.log(`[radius] capacity (closed loop, ${RBOUND} in flight): ${capacity.perSec} Interim-Update/s, p50 ${f2(capacity.p50)} ms, p99 ${f2(capacity.p99)} ms`)
   const un = newPhase()
   const unRate = Math.round(capacity.perSec / 2)
-  const unBefore = { overload: await ocs.metric('ocs_radius_dropped_total', { reason: 'overload' }), stale: await ocs.metric('ocs_radius_dropped_total', { reason: 'stale' }) }
+  const unBefore = await radiusDrops(ocs)
   await load.openLoop(unRate, SECONDS, un)
   const lost = await load.drain()
-  const unDrops = {
-    overload: (await ocs.metric('ocs_radius_dropped_total', { reason: 'overload' })) - unBefore.overload,
-    stale: (await ocs.metric('ocs_radius_dropped_total', { reason: 'stale' })) - unBefore.stale,
-  }
+  const unAfter = await radiusDrops(ocs)
+  const unDrops = { overload: unAfter.overload - unBefore.overload, stale: unAfter.stale - unBefore.stale }
   const unloaded = { rate: unRate, p50: pct(un.accepted, 50), p99: pct(un.accepted, 99), lost, drops: unDrops }
   console.log(
     `[radius] unloaded (open loop at ${unRate}/s): p50 ${f2(unloaded.p50)} ms, p99 ${f2(unloaded.p99)} ms, ${lost} unanswered ` +
@@ -653,9 +657,7 @@ async function radius(ocs: OwnOcs): Promise<RadiusReport> {
   )
 
   const ports = [ocs.authPort, ocs.acctPort]
-  const dropsBefore = await ocs.metric('ocs_radius_dropped_total', { reason: 'overload' })
-  const staleBefore = await ocs.metric('ocs_radius_dropped_total', { reason: 'stale' })
-  const allBefore = await ocs.metric('ocs_radius_dropped_total')
+  const before = await radiusDrops(ocs)
   const kernelBefore = kernelDrops(ports)
   const rssBefore = ocs.rss()
   const fl = newPhase()
@@ -665,9 +667,10 @@ async function radius(ocs: OwnOcs): Promise<RadiusReport> {
   const secs = (Date.now() - t0) / 1000
   await load.drain()
   await sleep(500)
-  const overloadDrops = (await ocs.metric('ocs_radius_dropped_total', { reason: 'overload' })) - dropsBefore
-  const staleDrops = (await ocs.metric('ocs_radius_dropped_total', { reason: 'stale' })) - staleBefore
-  const otherDrops = (await ocs.metric('ocs_radius_dropped_total')) - allBefore - overloadDrops - staleDrops
+  const after = await radiusDrops(ocs)
+  const overloadDrops = after.overload - before.overload
+  const staleDrops = after.stale - before.stale
+  const otherDrops = after.all - before.all - overloadDrops - staleDrops
   const kDrops = kernelDrops(ports) - kernelBefore
   const flood = {
     rate,

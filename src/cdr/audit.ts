@@ -47,18 +47,11 @@ export async function audit(redis: RedisClient, store: BalanceStore, billing: Bi
   const outbox = new Map<string, Map<string, bigint>>()
   let backlog = 0
   for (let shard = 0; shard < SHARD_COUNT; shard++) {
-    let start = '-'
-    for (;;) {
-      const entries = await redis.xrange(keys.outbox(shard), start, '+', 'COUNT', 1000)
-      for (const [id, fields] of entries) {
-        backlog++
-        const cdr = JSON.parse(fields[1]) as { id: string; account: string; total: string }
-        let m = outbox.get(cdr.account)
-        if (!m) outbox.set(cdr.account, (m = new Map()))
-        m.set(cdr.id, BigInt(cdr.total))
-        start = `(${id}`
-      }
-      if (entries.length < 1000) break
+    for await (const cdr of outboxCdrs(redis, keys.outbox(shard))) {
+      backlog++
+      let m = outbox.get(cdr.account)
+      if (!m) outbox.set(cdr.account, (m = new Map()))
+      m.set(cdr.id, BigInt(cdr.total))
     }
   }
   const report: AuditReport = { accounts: 0, broken: [], outboxBacklog: backlog, cdrsInStore: 0 }
@@ -134,16 +127,22 @@ async function accountState(redis: RedisClient, account: string): Promise<string
 async function stableAudit(redis: RedisClient, store: BalanceStore, billing: BillingStore, account: string): Promise<{ row: AuditRow; cdrsInStore: number } | undefined | 'changing'> {
   const before = await accountState(redis, account)
   const outbox = new Map<string, bigint>()
-  let start = '-'
-  for (;;) {
-    const entries = await redis.xrange(keys.outboxOf(account), start, '+', 'COUNT', 1000)
-    for (const [id, fields] of entries) {
-      const cdr = JSON.parse(fields[1]) as { id: string; account: string; total: string }
-      if (cdr.account === account) outbox.set(cdr.id, BigInt(cdr.total))
-      start = `(${id}`
-    }
-    if (entries.length < 1000) break
+  for await (const cdr of outboxCdrs(redis, keys.outboxOf(account))) {
+    if (cdr.account === account) outbox.set(cdr.id, BigInt(cdr.total))
   }
   const r = await auditAccount(store, billing, account, outbox)
   return (await accountState(redis, account)) === before ? r : 'changing'
+}
+
+/** The CDRs of one outbox stream, oldest first, read a page at a time. */
+async function* outboxCdrs(redis: RedisClient, stream: string): AsyncGenerator<{ id: string; account: string; total: string }> {
+  let start = '-'
+  for (;;) {
+    const entries = await redis.xrange(stream, start, '+', 'COUNT', 1000)
+    for (const [id, fields] of entries) {
+      yield JSON.parse(fields[1]) as { id: string; account: string; total: string }
+      start = `(${id}`
+    }
+    if (entries.length < 1000) return
+  }
 }

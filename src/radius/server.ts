@@ -172,8 +172,8 @@ export class RadiusServer implements Component {
     this.authPort = this.sockets.auth.address().port;
     this.acctPort = this.sockets.acct.address().port;
     if (this.maxQueueWaitMs > 0) {
-      this.probes.auth = await this.startProbe('auth', this.authPort);
-      this.probes.acct = await this.startProbe('acct', this.acctPort);
+      await this.startProbe('auth', this.authPort);
+      await this.startProbe('acct', this.acctPort);
     }
     this.unsubscribe = this.opts.events.on((e) => this.enforcer.onAccountEvent(e));
     this.accepting = true;
@@ -225,8 +225,8 @@ export class RadiusServer implements Component {
     return sock;
   }
 
-  /** The socket-queue probe of one port (queue-probe.ts); without one, no queue-wait shedding. */
-  private async startProbe(port: Port, number: number): Promise<QueueProbe | undefined> {
+  /** Starts the socket-queue probe of one port (queue-probe.ts); without one, no queue-wait shedding. */
+  private async startProbe(port: Port, number: number): Promise<void> {
     const host = this.opts.config.host;
     const address = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
     const probe = new QueueProbe({ target: { address, port: number }, bindAddress: address });
@@ -239,11 +239,10 @@ export class RadiusServer implements Component {
     } catch (err) {
       problem = (err as Error).message;
     }
-    if (problem === undefined) return probe;
+    if (problem === undefined) return;
     delete this.probes[port];
     probe.stop();
     this.opts.log.warn({ port, address, err: problem }, 'RADIUS queue probe not started: no queue-wait shedding under overload');
-    return undefined;
   }
 
   private async closeSockets(): Promise<void> {
