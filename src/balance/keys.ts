@@ -37,13 +37,19 @@ export const keys = {
   accountReauth: (accountId: string) => `${acctBase(accountId)}:reauth`,
   /** set: subscriber ids of the account */
   accountSubscribers: (accountId: string) => `${acctBase(accountId)}:subs`,
-  /** hash: session state — m = meta JSON, r:<rating group key> = rating group state (MessagePack; JSON before it), fl = flagged groups, u = last update */
+  /** hash: session state — m = meta JSON, r:<rating group key> = rating group state (MessagePack; JSON before it), fl = flagged groups, u = last update, rt = the front end's route to the client */
   session: (accountId: string, sessionId: string) => `${acctBase(accountId)}:sess:${sessionId}`,
   /** string: stored answer of a request id (idempotency) */
   idempotency: (accountId: string, requestId: string) => `${acctBase(accountId)}:idem:${requestId}`,
   /** zset per shard: `accountId|sessionId` scored by the time its reservations lapse */
   expiry: (shard: number) => `${PREFIX}:${shardTag(shard)}:expiry`,
   expiryOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:expiry`,
+  /**
+   * string: a node's claim on sending one server-initiated request (Diameter RAR/ASR) for one account
+   * event to one session (SET NX PX, left to expire): whichever node holds the client's peer and
+   * wins it sends, so an event never goes out twice
+   */
+  serverRequestClaim: (accountId: string, eventId: string, sessionId: string) => `${acctBase(accountId)}:srq:${eventId}:${sessionId}`,
   /** hash per shard: running totals for metrics (reserved money, open sessions per protocol) */
   shardStats: (shard: number) => `${PREFIX}:${shardTag(shard)}:stats`,
   shardStatsOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:stats`,

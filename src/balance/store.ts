@@ -309,6 +309,16 @@ export class BalanceStore {
     await this.redis.set(keys.sessionIndex(sessionId), accountId, 'EX', ttlSeconds)
   }
 
+  /** The route to the session's client its front end stored with it (SessionRequest.route), if any. */
+  async sessionRoute(accountId: string, sessionId: string): Promise<string | undefined> {
+    return (await this.redis.hget(keys.session(accountId, sessionId), 'rt')) ?? undefined
+  }
+
+  /** True for the one caller that claims sending `eventId`'s request to the session; the claim expires by itself. */
+  async claimServerRequest(accountId: string, eventId: string, sessionId: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(keys.serverRequestClaim(accountId, eventId, sessionId), owner, 'PX', ttlMs, 'NX')) === 'OK'
+  }
+
   async unindexSession(sessionId: string): Promise<void> {
     await this.redis.del(keys.sessionIndex(sessionId))
   }

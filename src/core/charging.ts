@@ -184,6 +184,16 @@ export class ChargingService {
     }
   }
 
+  /** The route to a session's client that its front end stored with it (SessionRequest.route). */
+  sessionRoute(accountId: string, sessionId: string): Promise<string | undefined> {
+    return this.store.sessionRoute(accountId, sessionId)
+  }
+
+  /** Whether this caller is the one to send event `eventId`'s server-initiated request to the session. */
+  claimServerRequest(accountId: string, eventId: string, sessionId: string, ttlMs: number): Promise<boolean> {
+    return this.store.claimServerRequest(accountId, eventId, sessionId, this.opts.nodeId, ttlMs)
+  }
+
   // ---------- internals ----------
 
   private async session(op: SessionOp, req: SessionRequest): Promise<ChargeAnswer> {
@@ -256,6 +266,7 @@ export class ChargingService {
       closeReason: req.closeReason,
       items: luaItems,
       at: attachedPayload(op, req.attached, luaItems.length),
+      rt: op === 'terminate' ? undefined : req.route,
     }
     const endTimer = this.metrics?.luaDuration.startTimer({ script: 'session-charge' })
     const reply = await this.store.redis.sessionCharge(

@@ -1,6 +1,7 @@
 import type { Redis, Cluster } from 'ioredis'
 import { keys } from '../balance/keys.js'
 import type { Component } from '../lib/lifecycle.js'
+import { newId } from '../lib/ids.js'
 import type { Logger } from '../lib/logger.js'
 
 /**
@@ -9,9 +10,13 @@ import type { Logger } from '../lib/logger.js'
  * operator's kill or a bar should abort sessions (ASR, Disconnect-Request). Carried over Redis
  * pub/sub so every OCS node hears them, whichever node holds the peer connection.
  */
-export type AccountEvent =
+export type AccountEvent = (
   | { type: 'reauth'; accountId: string; sessions: string[]; reason: 'topup' | 'plan' | 'status' }
   | { type: 'abort'; accountId: string; sessions: string[]; reason: 'barred' | 'operator' }
+) & {
+  /** Unique per event (set by publish): nodes claim sending its requests under it, so each goes out once. */
+  id?: string
+}
 
 export class AccountEvents implements Component {
   readonly name = 'account-events'
@@ -25,7 +30,7 @@ export class AccountEvents implements Component {
 
   async publish(e: AccountEvent): Promise<void> {
     if (e.sessions.length === 0) return
-    await this.client.publish(keys.eventsChannel(), JSON.stringify(e))
+    await this.client.publish(keys.eventsChannel(), JSON.stringify({ ...e, id: e.id ?? newId() }))
   }
 
   on(listener: (e: AccountEvent) => void): () => void {

@@ -51,6 +51,13 @@ export interface SessionRequest {
   closeReason?: string
   /** update of one item: the front end's own record of the session, handled with the charge */
   attached?: AttachedRecord
+  /**
+   * initiate/update: how to reach the session's client for server-initiated requests (opaque to the
+   * core; Diameter: the peer and the client's host and realm), stored with the session (`rt`) so
+   * that any node can send its RAR/ASR, also after the node that took its CCRs restarted. Sent when
+   * it is new to the node, not with every update.
+   */
+  route?: string
 }
 
 /**

@@ -121,12 +121,15 @@ export class GyHandler {
 
   constructor(private readonly opts: GyHandlerOptions) {}
 
-  /** Answer one CCR. Never throws: anything unexpected becomes 5012. */
-  async handle(req: DiameterMessage): Promise<GyAnswer> {
+  /**
+   * Answer one CCR. Never throws: anything unexpected becomes 5012. `route`: to store with the
+   * session (SessionRequest.route) on a CCR-I/U.
+   */
+  async handle(req: DiameterMessage, route?: string): Promise<GyAnswer> {
     const echo: Echo = {}
     try {
       const parsed = this.parse(req, echo)
-      return await this.charge(parsed)
+      return await this.charge(parsed, route)
     } catch (err) {
       if (err instanceof CcrRejection) {
         this.opts.metrics.malformed.inc({ protocol: 'diameter', reason: `ccr-${err.resultCode}` })
@@ -367,7 +370,7 @@ export class GyHandler {
   // ------------------------------------------------------------------------------------------
   // Core call and CCA
 
-  private async charge(p: ParsedCcr): Promise<GyAnswer> {
+  private async charge(p: ParsedCcr, route: string | undefined): Promise<GyAnswer> {
     const c = this.opts.charging
     const items = p.items.map((i) => i.item)
     const requestId = `${p.sessionId}/${p.requestNumber}`
@@ -404,6 +407,7 @@ export class GyHandler {
     } else {
       const sr: SessionRequest = { sessionId: p.sessionId, requestId, sequence: p.requestNumber, identities: p.identities, protocol: 'diameter', items }
       if (p.closeReason !== undefined) sr.closeReason = p.closeReason
+      if (route !== undefined && p.requestType !== RT.TERMINATION) sr.route = route
       answer = p.requestType === RT.INITIAL ? await c.initiate(sr) : p.requestType === RT.UPDATE ? await c.update(sr) : await c.terminate(sr)
     }
     if (answer.kind !== 'ok') return this.failure(p, answer)

@@ -79,6 +79,21 @@ interface SessionRoute {
   realm: string
 }
 
+/** How long a node's claim on sending one event's RAR/ASR to one session is kept (left to expire). */
+const SERVER_REQUEST_CLAIM_MS = 60_000
+
+/** A route as stored with the session (SessionRequest.route), or undefined when absent or not ours. */
+function parseRoute(text: string | undefined): SessionRoute | undefined {
+  if (text === undefined) return undefined
+  try {
+    const [peer, host, realm] = JSON.parse(text) as unknown[]
+    if (typeof peer === 'string' && typeof host === 'string' && typeof realm === 'string') return { peer, host, realm }
+  } catch {
+    // not a route this version wrote
+  }
+  return undefined
+}
+
 /** The answer to a request, once sent (undefined: none to repeat, e.g. it failed). */
 type CachedAnswer = Promise<{ buf: Buffer; resultCode: number; type: string } | undefined>
 
@@ -194,12 +209,12 @@ export class DiameterServer implements Component {
 
   /** Send a Re-Auth-Request for a session whose peer is connected to this node; resolves to the RAA's Result-Code. */
   reauth(sessionId: string): Promise<number | undefined> {
-    return this.serverRequest('RAR', sessionId)
+    return this.serverRequest('RAR', sessionId, this.sessionPeers.get(sessionId))
   }
 
   /** Send an Abort-Session-Request for a session whose peer is connected to this node; resolves to the ASA's Result-Code. */
   abort(sessionId: string): Promise<number | undefined> {
-    return this.serverRequest('ASR', sessionId)
+    return this.serverRequest('ASR', sessionId, this.sessionPeers.get(sessionId))
   }
 
   // ------------------------------------------------------------------------------------------
@@ -326,7 +341,7 @@ export class DiameterServer implements Component {
     this.inFlight++
     peer.inFlight++
     const answer = this.gy
-      .handle(msg)
+      .handle(msg, this.routeToStore(peer, msg))
       .then((a) => {
         const buf = this.sendGy(peer, msg, a, started)
         this.trackSession(peer, msg, a)
@@ -361,15 +376,23 @@ export class DiameterServer implements Component {
       return
     }
     if ((a.requestType === 1 || a.requestType === 2) && (a.resultCode < 3000 || (a.resultCode >= 4000 && a.resultCode < 5000))) {
-      // A CCR that went through a relay or proxy carries Route-Record (RFC 6733 §6.1.9): then its
-      // Origin-Host/Realm name the client behind it. Otherwise the peer is the client.
-      const relayed = findAvp(req.avps, 'Route-Record') !== undefined
-      this.sessionPeers.set(a.sessionId, {
-        peer: peer.originHost.toLowerCase(),
-        host: (relayed ? avpString(findAvp(req.avps, 'Origin-Host')) : undefined) ?? peer.originHost,
-        realm: (relayed ? avpString(findAvp(req.avps, 'Origin-Realm')) : undefined) ?? peer.originRealm ?? '',
-      })
+      this.sessionPeers.set(a.sessionId, routeOf(peer.originHost, peer, req))
     }
+  }
+
+  /**
+   * The route to store with the session (SessionRequest.route) when a CCR-I/U names one this node has
+   * not seen for it: the first request of a session on this node, or after a failover or reconnect.
+   * An update on the same route stores nothing (most CCRs).
+   */
+  private routeToStore(peer: PeerConnection, req: DiameterMessage): string | undefined {
+    const type = avpNumber(findAvp(req.avps, 'CC-Request-Type'))
+    const sessionId = avpString(findAvp(req.avps, 'Session-Id'))
+    if ((type !== 1 && type !== 2) || sessionId === undefined || peer.originHost === undefined) return undefined
+    const r = routeOf(peer.originHost, peer, req)
+    const known = this.sessionPeers.get(sessionId)
+    if (known !== undefined && known.peer === r.peer && known.host === r.host && known.realm === r.realm) return undefined
+    return JSON.stringify([r.peer, r.host, r.realm])
   }
 
   /** Encode and send a CCA; returns the bytes (for the duplicate cache). */
@@ -428,18 +451,33 @@ export class DiameterServer implements Component {
   // Server-initiated requests
 
   private onAccountEvent(e: AccountEvent): void {
+    const kind = e.type === 'reauth' ? 'RAR' : 'ASR'
     for (const sid of e.sessions) {
-      const kind = e.type === 'reauth' ? 'RAR' : 'ASR'
-      if (this.sessionPeers.get(sid) === undefined) continue // another node holds this session's peer
-      void this.serverRequest(kind, sid).then(
-        (rc) => this.opts.log.info({ sessionId: sid, accountId: e.accountId, reason: e.reason, command: kind, resultCode: rc ?? 'timeout' }, 'server-initiated request answered'),
+      void this.eventRequest(e, kind, sid).then(
+        (rc) => {
+          if (rc !== null) this.opts.log.info({ sessionId: sid, accountId: e.accountId, reason: e.reason, command: kind, resultCode: rc ?? 'timeout' }, 'server-initiated request answered')
+        },
         (err: unknown) => this.opts.log.warn({ sessionId: sid, command: kind, err: String(err) }, 'server-initiated request failed'),
       )
     }
   }
 
-  private async serverRequest(kind: 'RAR' | 'ASR', sessionId: string): Promise<number | undefined> {
-    const route = this.sessionPeers.get(sessionId)
+  /**
+   * One event's RAR/ASR to one session, from this node if it has an open connection to the
+   * session's client — by the route stored with the session, else by the one this node saw — and
+   * wins the claim on it: every node hears every event, and several may reach the client (a PGW
+   * connected to two nodes, a node restarted since the session's last CCR). null: not sent here.
+   */
+  private async eventRequest(e: AccountEvent, kind: 'RAR' | 'ASR', sessionId: string): Promise<number | undefined | null> {
+    const stored = parseRoute(await this.opts.charging.sessionRoute(e.accountId, sessionId))
+    const route = [stored, this.sessionPeers.get(sessionId)].find((r) => r !== undefined && this.peers.get(r.peer)?.state === 'Open')
+    if (route === undefined) return null
+    // An event from a node of an earlier version carries no id: sent as before, by the nodes that saw the session.
+    if (e.id !== undefined && !(await this.opts.charging.claimServerRequest(e.accountId, e.id, sessionId, SERVER_REQUEST_CLAIM_MS))) return null
+    return this.serverRequest(kind, sessionId, route)
+  }
+
+  private async serverRequest(kind: 'RAR' | 'ASR', sessionId: string, route: SessionRoute | undefined): Promise<number | undefined> {
     const peer = route === undefined ? undefined : this.peers.get(route.peer)
     if (route === undefined || peer === undefined || peer.state !== 'Open') return undefined
     const avps: AvpInput[] = [
@@ -460,6 +498,19 @@ export class DiameterServer implements Component {
     this.opts.metrics.requests.inc({ protocol: 'diameter', command: kind, type: '-', result: rc === undefined ? 'timeout' : String(rc) })
     if (kind === 'ASR' && rc === RC.SUCCESS) this.sessionPeers.delete(sessionId)
     return rc
+  }
+}
+
+/**
+ * Where a CCR's session is reached. A CCR that went through a relay or proxy carries Route-Record
+ * (RFC 6733 §6.1.9): then its Origin-Host/Realm name the client behind it. Otherwise the peer is the client.
+ */
+function routeOf(peerHost: string, peer: PeerConnection, req: DiameterMessage): SessionRoute {
+  const relayed = findAvp(req.avps, 'Route-Record') !== undefined
+  return {
+    peer: peerHost.toLowerCase(),
+    host: (relayed ? avpString(findAvp(req.avps, 'Origin-Host')) : undefined) ?? peerHost,
+    realm: (relayed ? avpString(findAvp(req.avps, 'Origin-Realm')) : undefined) ?? peer.originRealm ?? '',
   }
 }
 

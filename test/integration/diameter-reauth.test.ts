@@ -3,6 +3,7 @@
 // a timeout, and two DiameterServers on one Redis share sessions (CCR-I on A, CCR-U/T on B).
 import t from 'tap'
 import { avpNumber, avpString, findAvp } from '../../src/diameter/codec.js'
+import { keys } from '../../src/balance/keys.js'
 import { allCdrs, makeAccount, money } from '../helpers/core.js'
 import { metricValue, startDiameterEnv } from '../helpers/diameter-env.js'
 import { ccrAvps, granted, msccs, resultCode } from '../helpers/diameter-client.js'
@@ -94,7 +95,6 @@ t.test('two OCS nodes on one Redis: CCR-I on A, CCR-U and CCR-T on B', async (t)
   t.same([resultCode(a), granted(msccs(a)[0])], [2001, { total: 5 * MiB }], 'CCR-U on node B')
   t.same(await money(store, accountId), { balance: 910_000n, reserved: 50_000n }, '4 MiB charged, a new 5 MiB held')
 
-  // A top-up event reaches both nodes; the RAR goes out from the node(s) that served the session.
   const r = await store.topup(accountId, 1n)
   t.same(r?.reauth, [], 'nothing to re-authorize: the session is not refused')
 
@@ -107,6 +107,67 @@ t.test('two OCS nodes on one Redis: CCR-I on A, CCR-U and CCR-T on B', async (t)
   a = await onA.ccr(ccrAvps({ sessionId: sid, type: 3, number: 2, mscc: [{ rg: 10, usu: { input: MiB / 2, output: MiB / 2 } }] }), { flags: { retransmit: true } })
   t.equal(resultCode(a), 2001)
   t.same(await money(store, accountId), { balance: 950_001n, reserved: 0n })
+})
+
+t.test('one RAR per event whichever nodes reach the client, also after the node that took its CCRs restarted', async (t) => {
+  const env = await startDiameterEnv(t, { answerTimeoutMs: 500 })
+  const store = env.core.store
+  const nodeB = await env.addNode()
+  const onA = await env.connect({ originHost: 'pgw.test', originRealm: 'epc.test' })
+  const onB = await env.connect({ originHost: 'pgw.test', originRealm: 'epc.test', port: nodeB.server.port })
+  const requestsFor = (sid: string, code: number): number =>
+    [...onA.received, ...onB.received].filter((m) => m.commandCode === code && avpString(findAvp(m.avps, 'Session-Id')) === sid).length
+
+  await t.test('a PGW connected to both nodes, the session served by both: one RAR', async (t) => {
+    const { accountId, msisdn } = await makeAccount(store, { balance: 0n })
+    const sid = 'pgw.test;both;1'
+    let a = await onA.ccr(ccrAvps({ sessionId: sid, type: 1, number: 0, msisdn, mscc: [{ rg: 10, rsu: {} }] }))
+    t.equal(resultCode(a), 4012, 'CCR-I on A refused for credit')
+    a = await onB.ccr(ccrAvps({ sessionId: sid, type: 2, number: 1, mscc: [{ rg: 10, rsu: {} }] }))
+    t.equal(resultCode(a), 4012, 'CCR-U on B refused too')
+    t.same(JSON.parse((await env.client.hget(keys.session(accountId, sid), 'rt'))!), ['pgw.test', 'pgw.test', 'epc.test'], 'the route is stored with the session')
+
+    const r = await store.topup(accountId, 1_000_000n)
+    t.same(r?.reauth, [sid])
+    await env.events.publish({ type: 'reauth', accountId, sessions: r!.reauth, reason: 'topup' })
+    await (onA.received.length > 0 ? onA : Promise.race([onA.waitFor((m) => m.commandCode === 258), onB.waitFor((m) => m.commandCode === 258)]))
+    await new Promise((res) => setTimeout(res, 300))
+    t.equal(requestsFor(sid, 258), 1, 'both nodes hear the event; one sends the RAR')
+
+    a = await onB.ccr(ccrAvps({ sessionId: sid, type: 2, number: 2, mscc: [{ rg: 10, rsu: {} }] }))
+    t.same([resultCode(a), granted(msccs(a)[0])], [2001, { total: 5 * MiB }], 'granted again after the RAR')
+    t.same(await money(store, accountId), { balance: 950_000n, reserved: 50_000n })
+  })
+
+  await t.test('the node that took the CCRs restarts: the RAR and the ASR still reach the client', async (t) => {
+    const { accountId, msisdn } = await makeAccount(store, { balance: 0n })
+    const sid = 'pgw2.test;restart;1'
+    const first = await env.addNode()
+    const before = await env.connect({ originHost: 'pgw2.test', originRealm: 'epc.test', port: first.server.port })
+    let a = await before.ccr(ccrAvps({ sessionId: sid, type: 1, number: 0, msisdn, mscc: [{ rg: 10, rsu: {} }] }))
+    t.equal(resultCode(a), 4012, 'CCR-I refused for credit')
+    await first.server.stop()
+    // The same node back (a new process knows no sessions), and the PGW reconnected to it.
+    const again = await env.addNode()
+    const after = await env.connect({ originHost: 'pgw2.test', originRealm: 'epc.test', port: again.server.port })
+
+    const r = await store.topup(accountId, 1_000_000n)
+    t.same(r?.reauth, [sid])
+    await env.events.publish({ type: 'reauth', accountId, sessions: r!.reauth, reason: 'topup' })
+    const rar = await after.waitFor((m) => m.commandCode === 258, 2000)
+    t.same([avpString(findAvp(rar.avps, 'Session-Id')), avpString(findAvp(rar.avps, 'Destination-Host')), avpString(findAvp(rar.avps, 'Destination-Realm'))], [sid, 'pgw2.test', 'epc.test'])
+    a = await after.ccr(ccrAvps({ sessionId: sid, type: 2, number: 1, mscc: [{ rg: 10, rsu: {} }] }))
+    t.same([resultCode(a), granted(msccs(a)[0])], [2001, { total: 5 * MiB }], 'granted again on the restarted node')
+
+    await env.events.publish({ type: 'abort', accountId, sessions: [sid], reason: 'operator' })
+    const asr = await after.waitFor((m) => m.commandCode === 274, 2000)
+    t.equal(avpString(findAvp(asr.avps, 'Session-Id')), sid)
+    a = await after.ccr(ccrAvps({ sessionId: sid, type: 3, number: 2, mscc: [{ rg: 10, usu: { total: MiB } }], terminationCause: 4 }))
+    t.equal(resultCode(a), 2001)
+    t.same(await money(store, accountId), { balance: 990_000n, reserved: 0n }, '1 MiB charged, nothing held')
+    t.equal(requestsFor(sid, 258) + requestsFor(sid, 274), 0, 'nothing for this client went to the other PGW')
+    t.equal(await env.client.exists(keys.session(accountId, sid)), 0, 'the route went with the session')
+  })
 })
 
 async function waitMetric(metrics: Parameters<typeof metricValue>[0], command: string, result: string): Promise<void> {

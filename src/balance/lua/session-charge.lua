@@ -10,7 +10,7 @@
 -- KEYS[10] shard stats hash (reserved money, open sessions per protocol: for metrics)
 -- KEYS[11] the front end's own record of the session (payload `at`; any key of the slot otherwise)
 -- ARGV[1] request JSON: {op, sessionId, requestId, sq (sequence in the session, optional), accountId, plan, now, node, proto, sub, validity, grace,
---          tz, cc (rating inputs checked against the account), idemTtl, closeReason, items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
+--          tz, cc (rating inputs checked against the account), idemTtl, closeReason, rt (the front end's route to the client, kept as field rt), items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv,
 --          tariff:{id,name,rate,per,first,next,fee,min}, used:[{u, i, o, a}], req, dq, val, cap}]}
 --          used.a: usage after a Tariff-Time-Change (rated with `tariff`; other usage with the grant's tariff);
 --          val: grant validity (s) when a tariff boundary is near; cap: max units before it.
@@ -41,7 +41,8 @@ local now = num(req.now)
 -- The session hash keeps one field per rating group, so an update reads and rewrites only the
 -- rating groups it reports on: m = meta JSON (written once), r:<key> = rating group state (MessagePack, see encodeRg),
 -- fl = JSON set of rating groups holding a final unit or refused, u = last update time,
--- dl = when the reaper may close the session (u + validity + grace).
+-- dl = when the reaper may close the session (u + validity + grace), rt = the front end's route to
+-- the client (for a RAR/ASR from any node).
 -- One HMGET brings the meta, the flags, the stored answers and every rating group reported on.
 local fieldNames = { 'm', 'fl', 'q', 'a0', 'a1', 'sq' }
 for _, it in ipairs(req.items) do fieldNames[#fieldNames + 1] = 'r:' .. it.key end
@@ -384,6 +385,10 @@ else
   end
   fields[#fields + 1] = 'a' .. slot
   fields[#fields + 1] = answerText
+  if req.rt ~= nil then
+    fields[#fields + 1] = 'rt'
+    fields[#fields + 1] = req.rt
+  end
   redis.call('HSET', KEYS[4], unpack(fields))
   if isNew then
     redis.call('SADD', KEYS[5], sess.id)
