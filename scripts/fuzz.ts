@@ -146,7 +146,7 @@ try {
       results.push(s)
       let counted = ''
       if (ocs?.alive()) {
-        const reasons = ['malformed', 'bad-authenticator', 'unexpected-code', 'duplicate', 'overload', 'stale', 'unknown-nas', 'unavailable', 'internal']
+        const reasons = ['malformed', 'bad-authenticator', 'unexpected-code', 'duplicate', 'overload', 'stale', 'busy', 'unknown-nas', 'unavailable', 'internal']
         const by: Record<string, number> = {}
         for (const r of reasons) by[r] = await ocs.metric('ocs_radius_dropped_total', { reason: r })
         const total = (await ocs.metric('ocs_radius_dropped_total')) - dropsBefore

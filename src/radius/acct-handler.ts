@@ -50,8 +50,11 @@ export type AcctStatus = 'Start' | 'Stop' | 'Interim-Update' | 'Accounting-On' |
 export type AcctDecision =
   /** Answer with an Accounting-Response; `result` is the metric label. */
   | { readonly kind: 'respond'; readonly type: string; readonly result: string }
-  /** No answer: `reason` 'unavailable' (the NAS will retransmit) or 'malformed'. */
-  | { readonly kind: 'drop'; readonly type: string; readonly reason: 'unavailable' | 'malformed'; readonly detail: string };
+  /**
+   * No answer: `reason` 'unavailable' (the NAS will retransmit), 'malformed', or 'busy' (more
+   * reports of the session in progress than a NAS sends: a flood, retransmitted later if real).
+   */
+  | { readonly kind: 'drop'; readonly type: string; readonly reason: 'unavailable' | 'malformed' | 'busy'; readonly detail: string };
 
 export interface AcctHandlerOptions {
   readonly charging: ChargingService;
@@ -63,6 +66,8 @@ export interface AcctHandlerOptions {
   readonly recordTtlMs: number;
   /** A closed session's record stays this long: a late report of it is not a new session. */
   readonly closedTtlMs: number;
+  /** Reports of one session queued or in progress at once; beyond: dropped 'busy'. Default 8. */
+  readonly maxReportsPerSession?: number;
 }
 
 /** The rating-group key of every RADIUS session in the core. */
@@ -225,7 +230,11 @@ export class AcctHandler {
       nas,
       cls: ourClass(packet),
     };
-    return this.lock.run(key, async () => {
+    // A NAS has one or two reports of a session outstanding (an interim, then the Stop); distinct
+    // packets queueing up behind one session's lock are a flood (or a fuzzer), and would only be
+    // answered long after their NAS gave up on them, each holding an in-flight slot meanwhile.
+    const max = this.opts.maxReportsPerSession ?? 8;
+    const run = this.lock.tryRun(key, max, async (): Promise<AcctDecision> => {
       // An interim of a session whose last report this node took is charged in one step, checked
       // against the counters it left; when another node moved them (or closed the session), the
       // report is charged again from the state read in Redis — which may itself be overtaken once.
@@ -235,6 +244,7 @@ export class AcctHandler {
       }
       return { kind: 'drop', type: status, reason: 'unavailable', detail: 'the session state kept changing during the report' };
     });
+    return run ?? { kind: 'drop', type: status, reason: 'busy', detail: `${max} reports of the session already in progress` };
   }
 
   private async charge(r: Report, allowOneStep: boolean): Promise<AcctDecision | 'stateChanged'> {

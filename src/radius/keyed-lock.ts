@@ -1,26 +1,48 @@
 // Runs async work one at a time per key (the packets of one RADIUS session), different keys in
 // parallel. Entries live only while work for the key is queued, so the map is bounded by the
-// server's in-flight bound.
+// server's in-flight bound; tryRun also bounds the queue of one key.
 
 export class KeyedLock {
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly queues = new Map<string, { tail: Promise<void>; depth: number }>();
 
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const before = this.tails.get(key) ?? Promise.resolve();
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    return this.tryRun(key, Infinity, work)!;
+  }
+
+  /**
+   * As run, unless `maxDepth` pieces of work for the key are already queued or running: then
+   * undefined, and nothing is queued.
+   */
+  tryRun<T>(key: string, maxDepth: number, work: () => Promise<T>): Promise<T> | undefined {
+    let q = this.queues.get(key);
+    if (q !== undefined && q.depth >= maxDepth) return undefined;
+    const before = q?.tail ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
     const tail = before.then(() => mine);
-    this.tails.set(key, tail);
-    try {
-      await before;
-      return await work();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
+    if (q === undefined) {
+      q = { tail, depth: 0 };
+      this.queues.set(key, q);
+    } else q.tail = tail;
+    q.depth++;
+    const entry = q;
+    return (async () => {
+      try {
+        await before;
+        return await work();
+      } finally {
+        release();
+        if (--entry.depth === 0 && this.queues.get(key) === entry) this.queues.delete(key);
+      }
+    })();
   }
 
   get size(): number {
-    return this.tails.size;
+    return this.queues.size;
+  }
+
+  /** Work queued or running for the key. */
+  depth(key: string): number {
+    return this.queues.get(key)?.depth ?? 0;
   }
 }

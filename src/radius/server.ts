@@ -10,7 +10,8 @@
 //      in-flight bound                       full    → dropped 'overload' (the NAS retransmits)
 //   5. authenticators (constant time)        wrong   → dropped 'bad-authenticator'
 //   6. decode                                broken  → dropped 'malformed'
-//   7. handler → core → reply
+//   7. handler → core → reply               accounting: more than maxReportsPerSession reports of one
+//                                            session at once → dropped 'busy'
 // Nothing a peer sends can throw out of the pipeline.
 
 import dgram from 'node:dgram';
@@ -53,6 +54,8 @@ export interface RadiusServerOptions {
   readonly maxInFlight?: number;
   /** Sessions remembered on this node (counters, CoA addressing). Default 200,000. */
   readonly maxSessions?: number;
+  /** Accounting reports of one session queued or in progress at once; beyond: dropped, counted 'busy'. Default 8. */
+  readonly maxReportsPerSession?: number;
   /** RFC 5080 duplicate cache: entries per port and how long a reply is kept. Default 65,536 / 30 s. */
   readonly duplicateCacheSize?: number;
   readonly duplicateTtlMs?: number;
@@ -151,6 +154,7 @@ export class RadiusServer implements Component {
       log,
       recordTtlMs: (opts.sessionRecordTtlSeconds ?? Math.max(86_400, 3 * interim)) * 1000,
       closedTtlMs,
+      maxReportsPerSession: opts.maxReportsPerSession,
     });
     const size = opts.duplicateCacheSize ?? 65_536;
     const ttl = opts.duplicateTtlMs ?? 30_000;
@@ -367,7 +371,8 @@ export class RadiusServer implements Component {
         if (d.reason === 'malformed') metrics.malformed.inc({ protocol: 'radius', reason: 'accounting' });
         this.drop(d.reason);
         metrics.requests.inc({ protocol: 'radius', command, type: d.type, result: d.reason });
-        log.warn({ nas: source, type: d.type, reason: d.reason, err: d.detail }, 'Accounting-Request not answered');
+        // A flood on one session is counted, not logged line by line (as the in-flight bound's drops).
+        if (d.reason !== 'busy') log.warn({ nas: source, type: d.type, reason: d.reason, err: d.detail }, 'Accounting-Request not answered');
         return undefined;
       }
       metrics.requests.inc({ protocol: 'radius', command, type: d.type, result: d.result });

@@ -17,7 +17,7 @@ import { metricValue as diameterMetric, startDiameterEnv } from '../helpers/diam
 import { DiameterTestClient, ccrAvps, findAvp, resultCode } from '../helpers/diameter-client.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { performance } from 'node:perf_hooks'
-import { broadbandCost, makeSubscriber, metricValue, NasSim, NO_REPLY_WAIT_MS, SECRET, sleep, startHarness } from '../helpers/radius-harness.js'
+import { broadbandCost, makeSubscriber, metricReaches, metricValue, NasSim, NO_REPLY_WAIT_MS, SECRET, sleep, startHarness } from '../helpers/radius-harness.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -257,6 +257,30 @@ t.test('RADIUS: interims dropped under overload are charged by the next report, 
     if (r?.packet.code !== 5) t.fail(`Stop ${k} not answered`)
   }
   t.same(await money(h.core.store, accountId), { balance: initial - BigInt(K) * broadbandCost(12 * MIB), reserved: 0n }, 'each session charged its 12 MiB exactly once')
+})
+
+t.test('RADIUS: reports of one session beyond maxReportsPerSession are dropped as busy; the queued ones are answered and the session charged once', async (t) => {
+  const h = await radiusHarness(t, 100)
+  const initial = 1_000_000_000n
+  const { accountId } = await makeSubscriber(h, { username: 'alice', balance: initial })
+  const nas = await NasSim.open(t, h, '127.0.0.1')
+  const session: Array<[string, string | number]> = [['User-Name', 'alice'], ['Acct-Session-Id', 'busy-1'], ['NAS-Port', 1], ['NAS-Identifier', 'bnas']]
+  t.equal((await nas.acct([...session, ['Acct-Status-Type', 'Start']]))?.packet.code, 5, 'Start answered')
+  // 20 distinct interims of the one session at once (as a fuzzer sends them), Redis stopped meanwhile.
+  const interims = Array.from({ length: 20 }, (_, i) => nas.buildAcct([...session, ['Acct-Status-Type', 'Interim-Update'], ['Acct-Input-Octets', (i + 1) * MIB], ['Acct-Session-Time', (i + 1) * 60]], { identifier: 100 + i }))
+  const { replies } = await paused(redis, async () => {
+    const r = await flood(t, h.server.acctPort, interims)
+    t.equal(await metricReaches(h, 'ocs_radius_dropped_total', { reason: 'busy' }, 12), 12, '12 dropped at once and counted: 8 per session at most')
+    t.equal(h.server.inFlight, 8, 'the session holds 8 in-flight slots, not 20')
+    return r
+  })
+  for (let i = 0; i < 100 && replies.length < 8; i++) await sleep(20)
+  await sleep(50)
+  t.equal(replies.length, 8, 'the 8 accepted interims answered once Redis runs again')
+  t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'busy' }), 12)
+  t.equal(await metricValue(h, 'ocs_radius_dropped_total', { reason: 'overload' }), 0, 'not an overload of the node')
+  t.equal((await nas.acct([...session, ['Acct-Status-Type', 'Stop'], ['Acct-Input-Octets', 25 * MIB], ['Acct-Session-Time', 1500]]))?.packet.code, 5, 'Stop answered')
+  t.same(await money(h.core.store, accountId), { balance: initial - broadbandCost(25 * MIB), reserved: 0n }, 'the session charged its 25 MiB exactly once')
 })
 
 /** Keeps this process's event loop busy, as a CPU-starved server's would be: datagrams wait in the kernel meanwhile. */

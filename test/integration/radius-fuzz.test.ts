@@ -23,7 +23,7 @@ t.test(`10,000 mutated RADIUS packets (seed ${seed}): no crash, every one answer
   const s = await fuzzRadius({ ...opts, host: '127.0.0.1', authPort: h.server.authPort, acctPort: h.server.acctPort, count: COUNT, sockets: 16 });
   for (let i = 0; i < 100 && h.server.inFlight > 0; i++) await sleep(50);
   t.equal(h.server.inFlight, 0, 'nothing stuck in flight');
-  const reasons = ['unknown-nas', 'malformed', 'unexpected-code', 'duplicate', 'overload', 'stale', 'bad-authenticator', 'internal', 'unavailable'];
+  const reasons = ['unknown-nas', 'malformed', 'unexpected-code', 'duplicate', 'overload', 'stale', 'busy', 'bad-authenticator', 'internal', 'unavailable'];
   const drops: Record<string, number> = {};
   for (const r of reasons) drops[r] = await metricValue(h, 'ocs_radius_dropped_total', { reason: r });
   const counted = await metricValue(h, 'ocs_radius_dropped_total');

@@ -213,6 +213,24 @@ t.test('keyed lock: one at a time per key, keys in parallel', async (t) => {
   t.equal(lock.size, 0, 'no entries left');
 });
 
+t.test('keyed lock: tryRun refuses work beyond a key\'s queue bound, other keys unaffected', async (t) => {
+  const lock = new KeyedLock();
+  const order: number[] = [];
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const runs = Array.from({ length: 5 }, (_, i) => lock.tryRun('a', 3, async () => (await gate, order.push(i), i)));
+  t.same(runs.map((r) => r !== undefined), [true, true, true, false, false], 'three queued or running, the rest refused at once');
+  t.equal(lock.depth('a'), 3);
+  t.ok(lock.tryRun('b', 3, async () => 'b'), 'another key has its own bound');
+  open();
+  t.same(await Promise.all(runs.slice(0, 3)), [0, 1, 2], 'the accepted ones run, in order');
+  t.same(order, [0, 1, 2]);
+  t.equal(lock.depth('a'), 0);
+  t.ok(lock.tryRun('a', 3, async () => 'again'), 'room again once the queue drained');
+  await new Promise((r) => setTimeout(r, 0));
+  t.equal(lock.size, 0, 'no entries left');
+});
+
 t.test('CoA client: ACK, NAK with Error-Cause, a forged reply ignored, timeout', async (t) => {
   const metrics = new Metrics(false);
   const client = new CoaClient({ log: createLogger('silent'), metrics, timeoutMs: 100, retries: 1 });
