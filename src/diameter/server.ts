@@ -376,7 +376,7 @@ export class DiameterServer implements Component {
       return
     }
     if ((a.requestType === 1 || a.requestType === 2) && (a.resultCode < 3000 || (a.resultCode >= 4000 && a.resultCode < 5000))) {
-      this.sessionPeers.set(a.sessionId, routeOf(peer.originHost, peer, req))
+      this.sessionPeers.set(a.sessionId, routeOf(peer, req)!)
     }
   }
 
@@ -388,8 +388,8 @@ export class DiameterServer implements Component {
   private routeToStore(peer: PeerConnection, req: DiameterMessage): string | undefined {
     const type = avpNumber(findAvp(req.avps, 'CC-Request-Type'))
     const sessionId = avpString(findAvp(req.avps, 'Session-Id'))
-    if ((type !== 1 && type !== 2) || sessionId === undefined || peer.originHost === undefined) return undefined
-    const r = routeOf(peer.originHost, peer, req)
+    const r = routeOf(peer, req)
+    if ((type !== 1 && type !== 2) || sessionId === undefined || r === undefined) return undefined
     const known = this.sessionPeers.get(sessionId)
     if (known !== undefined && known.peer === r.peer && known.host === r.host && known.realm === r.realm) return undefined
     return JSON.stringify([r.peer, r.host, r.realm])
@@ -505,11 +505,12 @@ export class DiameterServer implements Component {
  * Where a CCR's session is reached. A CCR that went through a relay or proxy carries Route-Record
  * (RFC 6733 §6.1.9): then its Origin-Host/Realm name the client behind it. Otherwise the peer is the client.
  */
-function routeOf(peerHost: string, peer: PeerConnection, req: DiameterMessage): SessionRoute {
+function routeOf(peer: PeerConnection, req: DiameterMessage): SessionRoute | undefined {
+  if (peer.originHost === undefined) return undefined
   const relayed = findAvp(req.avps, 'Route-Record') !== undefined
   return {
-    peer: peerHost.toLowerCase(),
-    host: (relayed ? avpString(findAvp(req.avps, 'Origin-Host')) : undefined) ?? peerHost,
+    peer: peer.originHost.toLowerCase(),
+    host: (relayed ? avpString(findAvp(req.avps, 'Origin-Host')) : undefined) ?? peer.originHost,
     realm: (relayed ? avpString(findAvp(req.avps, 'Origin-Realm')) : undefined) ?? peer.originRealm ?? '',
   }
 }
