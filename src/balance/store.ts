@@ -103,6 +103,9 @@ const RELEASE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return re
  * The typed door to Redis. Every charging mutation goes through one Lua script; provisioning
  * writes of one account go through MULTI on keys sharing the account's hash tag.
  */
+/** Sessions read per round trip when an account's sessions are listed. */
+const LIST_BATCH = 500
+
 export class BalanceStore {
   readonly redis: RedisClient & ScriptCommands
 
@@ -327,9 +330,15 @@ export class BalanceStore {
   async listSessions(accountId: string): Promise<Array<Record<string, unknown>>> {
     const ids = await this.redis.smembers(keys.accountSessions(accountId))
     const out: Array<Record<string, unknown>> = []
-    for (const id of ids) {
+    // Read LIST_BATCH sessions at a time in one round trip: an account with 10,000 open sessions took
+    // a second one by one, long enough for the reaper to change it under the money audit every time.
+    const hashes: Array<Record<string, Buffer>> = []
+    for (let i = 0; i < ids.length; i += LIST_BATCH) {
       // Buffers: a rating group's state is MessagePack (session-charge.lua), not text.
-      const h = await this.redis.hgetallBuffer(keys.session(accountId, id))
+      hashes.push(...(await Promise.all(ids.slice(i, i + LIST_BATCH).map((id) => this.redis.hgetallBuffer(keys.session(accountId, id))))))
+    }
+    for (const [i, id] of ids.entries()) {
+      const h = hashes[i]
       if (!h.m) continue
       const rgs: Record<string, unknown> = {}
       // The session id, account and rating-group keys are in the key and field names, not in the state.

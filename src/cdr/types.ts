@@ -7,7 +7,10 @@ export type CdrUnit = 'seconds' | 'octets' | 'events'
 
 /** One charged session (per rating group) or event, as a billing-store row. */
 export interface CdrRecord {
-  /** unique forever: `<session>#<start>#<rating group key>` or `ev#<request>#<item key>` (primary key) */
+  /**
+   * unique forever (primary key): `<session>#<start>#<n>#<rating group key>` (n: the account's session
+   * number; without it for sessions opened before it existed) or `ev#<request>#<item key>`
+   */
   id: string
   account: string
   msisdn: string | null

@@ -76,7 +76,43 @@ t.test('audit: every account balances after sessions, events, refunds, top-ups a
   t.match(cli2.stdout.toString(), new RegExp(`BROKEN ${accts[2]}`))
 })
 
-t.test('audit: an account charged while it is being audited is not reported broken; it is audited again on a stable state', async (t) => {
+t.test('audit: sessions closing under the audit every time it reads an account (a busy reaper) do not make it broken', async (t) => {
+  const a = (await call('POST', '/v1/accounts', { currency: 'EUR', type: 'prepaid', plan: 'demo', balance: '3' })).body
+  await call('POST', '/v1/subscribers', { account: a.id, msisdn: '46707770098' })
+  const ids = [{ kind: 'msisdn' as const, value: '46707770098' }]
+  const open: string[] = []
+  for (let i = 0; i < 12; i++) {
+    const sid = `aud-busy-${i}`
+    await ocs.charging.initiate({ sessionId: sid, requestId: `${sid}/0`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', requested: 'default' }] })
+    await ocs.charging.update({ sessionId: sid, requestId: `${sid}/1`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', requested: 'default', used: [{ units: 30 }] }] })
+    open.push(sid)
+  }
+  await drained()
+  // Each time the audit reads this account's CDRs, one more session closes with more usage: its state
+  // never holds still across the audit's reads, as with a reaper sweeping while it runs.
+  let closedHere = 0
+  const racing = {
+    ...ocs.billing,
+    iterate: (filter: { account?: string }) =>
+      (async function* () {
+        const rows = []
+        for await (const r of ocs.billing.iterate(filter)) rows.push(r)
+        const sid = filter.account === a.id ? open.shift() : undefined
+        if (sid !== undefined) {
+          const r = await ocs.charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', used: [{ units: 40 }] }] })
+          if (r.kind === 'ok') closedHere++
+        }
+        yield* rows
+      })(),
+  } as typeof ocs.billing
+  const report = await audit(redis.client, ocs.store, racing)
+  t.ok(closedHere >= 1, `sessions closed during the audit (${closedHere})`)
+  t.same(report.broken.map((b) => b.account).filter((x) => x === a.id), [], 'not reported broken')
+  await drained()
+  t.same((await audit(redis.client, ocs.store, ocs.billing)).broken.map((b) => b.account).filter((x) => x === a.id), [], 'and sound at rest')
+})
+
+t.test('audit: a charge between its reads of an account (a new event) is audited again on a stable state, not reported broken', async (t) => {
   const a = (await call('POST', '/v1/accounts', { currency: 'EUR', type: 'prepaid', plan: 'demo', balance: '3' })).body
   await call('POST', '/v1/subscribers', { account: a.id, msisdn: '46707770099' })
   const ids = [{ kind: 'msisdn' as const, value: '46707770099' }]
@@ -84,27 +120,32 @@ t.test('audit: an account charged while it is being audited is not reported brok
   await ocs.charging.initiate({ sessionId: sid, requestId: `${sid}/0`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', requested: 'default' }] })
   await ocs.charging.update({ sessionId: sid, requestId: `${sid}/1`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', requested: 'default', used: [{ units: 45 }] }] })
   await drained()
-  // The session closes while the audit reads this account's CDRs (as the reaper might): its CDR is in
-  // neither the outbox the audit read before nor the rows it is reading, and its money left the session.
-  let closed = false
+  // An SMS is charged after the audit read this account's Redis side and before it reads its CDRs,
+  // which then include the SMS's: the first reading does not add up.
+  let charged = false
   const racing = {
     ...ocs.billing,
     iterate: (filter: { account?: string }) =>
       (async function* () {
-        const rows = []
-        for await (const r of ocs.billing.iterate(filter)) rows.push(r)
-        if (filter.account === a.id && !closed) {
-          closed = true
-          const r = await ocs.charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', used: [{ units: 70 }] }] })
-          t.equal(r.kind, 'ok', 'the session closed mid-audit')
+        if (filter.account === a.id && !charged) {
+          charged = true
+          const r = await ocs.charging.event({ requestId: 'aud-race-sms', identities: ids, protocol: 'diameter', items: [{ serviceContext: '32274@3gpp.org', units: 1 }] })
+          t.equal(r.kind, 'ok', 'an SMS charged mid-audit')
+          for (let i = 0; i < 200 && !(await storeHas(a.id, 'ev#aud-race-sms')); i++) await new Promise((res) => setTimeout(res, 20))
         }
-        yield* rows
+        yield* ocs.billing.iterate(filter)
       })(),
   } as typeof ocs.billing
   const report = await audit(redis.client, ocs.store, racing)
-  t.ok(closed, 'the race happened')
+  t.ok(charged, 'the race happened')
   // (The account tampered with in the test above stays broken, and listed.)
   t.same(report.broken.map((b) => b.account).filter((x) => x === a.id), [], 'not reported broken: audited again once its state held still')
+  await ocs.charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: ids, protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', used: [{ units: 70 }] }] })
   await drained()
   t.same((await audit(redis.client, ocs.store, ocs.billing)).broken.map((b) => b.account).filter((x) => x === a.id), [], 'and sound at rest')
 })
+
+async function storeHas(account: string, idPrefix: string): Promise<boolean> {
+  for await (const r of ocs.billing.iterate({ account })) if (r.id.startsWith(idPrefix)) return true
+  return false
+}

@@ -154,6 +154,21 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.match(first(again), { kind: 'creditLimitReached' })
   })
 
+  t.test('two sessions with one id opened in the same millisecond get CDRs with different ids (the billing store keeps one row per id)', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const at = Date.now()
+    // A late CCR-T of an unknown session opens and closes it in one step; the same Session-Id again at the same time.
+    for (const [n, seconds] of [[1, 60], [2, 120]] as const) {
+      const a = await env().core.charging.terminate({ sessionId: 'twice', requestId: `twice/t${n}`, eventTime: at, identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, used: [{ units: seconds }] }] })
+      t.equal(a.kind, 'ok')
+    }
+    const cdrs = (await allCdrs(env().client)).filter((c) => c.sessionId === 'twice')
+    t.equal(new Set(cdrs.map((c) => c.id)).size, 2, `two CDR ids: ${cdrs.map((c) => c.id).join(', ')}`)
+    t.same(cdrs.map((c) => c.total).sort(), ['100000', '200000'], 'each with its own charge')
+    t.same(await money(env().core.store, accountId), { balance: 700_000n, reserved: 0n })
+  })
+
   t.test('idempotency: the same request id returns the stored answer and changes nothing', async (t) => {
     const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
     const ids = [{ kind: 'msisdn' as const, value: msisdn }]

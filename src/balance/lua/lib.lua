@@ -452,6 +452,10 @@ end
 -- same script as the debit (transactional outbox). Returns how many were written.
 local function writeCdrs(outboxKey, sess, acct, now, node, reason)
   local n = 0
+  -- <session>#<start>#<the account's session number>#<rating group key>; sessions opened before the
+  -- number existed: <session>#<start>#<rating group key>
+  local cdrIdBase = sess.id .. '#' .. fmt(sess.start)
+  if sess.n ~= nil and sess.n ~= cjson.null then cdrIdBase = cdrIdBase .. '#' .. fmt(num(sess.n)) end
   local keysSorted = {}
   for k, _ in pairs(sess.rgs) do keysSorted[#keysSorted + 1] = k end
   table.sort(keysSorted)
@@ -459,7 +463,7 @@ local function writeCdrs(outboxKey, sess, acct, now, node, reason)
     local rg = sess.rgs[k]
     if num(rg.used) > 0 or num(rg.charged) ~= 0 then
       local cdr = {
-        id = sess.id .. '#' .. fmt(sess.start) .. '#' .. k,
+        id = cdrIdBase .. '#' .. k,
         account = sess.acct, subscriber = sess.sub, sessionId = sess.id, node = node, protocol = sess.proto,
         service = rg.svc, ratingGroup = rg.rg, serviceId = rg.sid, serviceContext = rg.ctx, unit = rg.unit,
         start = fmt(sess.start), ['end'] = fmt(now), used = fmt(num(rg.used)),

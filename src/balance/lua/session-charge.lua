@@ -116,9 +116,12 @@ if sess == nil then
     for _, it in ipairs(req.items) do results[#results + 1] = { key = it.key, kind = 'committed' } end
     return finish({ status = 'ok', results = results, charged = '0', closed = false, cdrs = 0 })
   end
-  -- The session id and account are in the key: the stored meta leaves them out.
-  redis.call('HSET', KEYS[4], 'm', cjson.encode({ sub = req.sub, proto = req.proto, start = now }))
-  sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now }
+  -- The session id and account are in the key: the stored meta leaves them out. n, the account's
+  -- session number, keeps the CDR ids of two sessions apart that share id and start (a Session-Id
+  -- used again within a millisecond): the billing store keeps one row per CDR id.
+  local n = redis.call('HINCRBY', KEYS[1], 'sn', 1)
+  redis.call('HSET', KEYS[4], 'm', cjson.encode({ sub = req.sub, proto = req.proto, start = now, n = n }))
+  sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now, n = n }
   isNew = true
 end
 sess.rgs = {}
