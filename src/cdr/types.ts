@@ -9,7 +9,7 @@ export type CdrUnit = 'seconds' | 'octets' | 'events'
 export interface CdrRecord {
   /**
    * unique forever (primary key): `<session>#<start>#<n>#<rating group key>` (n: the account's session
-   * number; without it for sessions opened before it existed) or `ev#<request>#<item key>`
+   * number; without it for sessions opened before it existed) or `ev#<request>#<time>#<item key>`
    */
   id: string
   account: string

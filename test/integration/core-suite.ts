@@ -183,7 +183,7 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     const e1 = await env().core.charging.event(ev)
     const e2 = await env().core.charging.event(ev)
     t.same(e2, e1)
-    t.equal((await allCdrs(env().client)).filter((c) => c.id === 'ev#sms-1#rg:-:si:-').length, 1, 'one CDR for a repeated event')
+    t.equal((await allCdrs(env().client)).filter((c) => c.id.startsWith('ev#sms-1#') && c.id.endsWith('#rg:-:si:-')).length, 1, 'one CDR for a repeated event')
     t.same(await money(env().core.store, accountId), { balance: m1.balance - 50_000n, reserved: m1.reserved })
     // The session keeps its last two answers: a retransmission overtaken by the next request is
     // still answered from the store.

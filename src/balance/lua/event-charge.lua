@@ -36,8 +36,10 @@ for _, it in ipairs(req.items) do
   local units = num(it.units)
   local scopeKey = it.svc
   if not isNil(it.dest) then scopeKey = it.svc .. '|' .. it.dest end
+  -- The time keeps apart two charges of one request id: a request id is answered from its stored
+  -- answer for idemTtl only, and charged again after that (a client reusing its ids).
   local cdr = {
-    id = 'ev#' .. req.requestId .. '#' .. it.key, account = req.accountId, subscriber = req.sub,
+    id = 'ev#' .. req.requestId .. '#' .. fmt(now) .. '#' .. it.key, account = req.accountId, subscriber = req.sub,
     sessionId = req.sessionId, node = req.node, protocol = req.proto, service = it.svc, ratingGroup = it.rg,
     serviceId = it.sid, serviceContext = it.ctx, unit = it.unit, start = fmt(now), ['end'] = fmt(now),
     used = fmt(units), inputOctets = '0', outputOctets = '0', destination = it.dest, destinationName = it.destName,
