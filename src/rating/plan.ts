@@ -396,7 +396,14 @@ export function compilePlan(doc: unknown): CompiledPlan {
     return { name: b.name, unit: b.unit, amount: b.amount, services: covered, priority: b.priority ?? 0, ...(b.destinations ? { destinations: b.destinations } : {}) }
   })
 
-  const fees = (p.fees ?? []).map((f, i) => ({ name: f.name, amount: prices(f.amount, ['fees', i, 'amount']) }))
+  // A fee's CDR id is `fee#<account>#<cycle>#<name>`: two fees of one name would share it, and the
+  // billing store keeps one row per id (the other fee would be charged with no CDR).
+  const feeNames = new Set<string>()
+  const fees = (p.fees ?? []).map((f, i) => {
+    if (feeNames.has(f.name)) fail(['fees', i, 'name'], `duplicate fee "${f.name}"`)
+    feeNames.add(f.name)
+    return { name: f.name, amount: prices(f.amount, ['fees', i, 'amount']) }
+  })
 
   let fairUsage: CompiledFairUsage | undefined
   if (p.fairUsage) {

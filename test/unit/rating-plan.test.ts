@@ -79,6 +79,7 @@ t.test('plans with schema errors are refused naming the path', async (t) => {
     ['a bundle for a service of another unit', { ...BASE, bundles: [{ name: 'b', unit: 'seconds', amount: 60, services: ['data'] }] }, /^plan bundles\.0\.services\.0: service "data" counts octets, not seconds/],
     ['a bundle for an unknown service', { ...BASE, bundles: [{ name: 'b', unit: 'events', amount: 60, services: ['mms'] }] }, /^plan bundles\.0\.services\.0: unknown service "mms"/],
     ['a fee without an amount', { ...BASE, fees: [{ name: 'monthly' }] }, /^plan fees\.0\.amount:/],
+    ['two fees of one name', { ...BASE, fees: [{ name: 'monthly', amount: '1' }, { name: 'monthly', amount: '2' }] }, /^plan fees\.1\.name: duplicate fee "monthly"/],
     ['fair usage restrict without a filter', { ...BASE, fairUsage: { octets: 1000, action: 'restrict' } }, /^plan fairUsage\.filterId: required when action is "restrict"/],
     ['fair usage redirect without a URL', { ...BASE, fairUsage: { octets: 1000, action: 'redirect' } }, /^plan fairUsage\.redirectUrl: required/],
     ['fair usage price without a tariff', { ...BASE, fairUsage: { octets: 1000, action: 'price' } }, /^plan fairUsage\.tariff: required/],
