@@ -83,6 +83,13 @@ export const configSchema = z.object({
         .max(10_000)
         .default(1)
         .describe('while the in-flight bound is being hit, datagrams measured to have waited longer than this in the socket queue are dropped and counted (\'stale\'), so what is answered stays fast; 0 = off'),
+      maxReportsPerSession: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000)
+        .default(8)
+        .describe('accounting reports of one session queued or in progress at once (a NAS has one or two outstanding); beyond it they are dropped and counted (\'busy\')'),
       socketBufferBytes: z.number().int().min(65536).max(268_435_456).default(4_194_304).describe('UDP receive buffer asked for each RADIUS socket (the kernel caps it at net.core.rmem_max)'),
     })
     .prefault({}),

@@ -54,7 +54,7 @@ export interface RadiusServerOptions {
   readonly maxInFlight?: number;
   /** Sessions remembered on this node (counters, CoA addressing). Default 200,000. */
   readonly maxSessions?: number;
-  /** Accounting reports of one session queued or in progress at once; beyond: dropped, counted 'busy'. Default 8. */
+  /** Accounting reports of one session queued or in progress at once; beyond: dropped, counted 'busy'. Default: config maxReportsPerSession (8). */
   readonly maxReportsPerSession?: number;
   /** RFC 5080 duplicate cache: entries per port and how long a reply is kept. Default 65,536 / 30 s. */
   readonly duplicateCacheSize?: number;
@@ -154,7 +154,7 @@ export class RadiusServer implements Component {
       log,
       recordTtlMs: (opts.sessionRecordTtlSeconds ?? Math.max(86_400, 3 * interim)) * 1000,
       closedTtlMs,
-      maxReportsPerSession: opts.maxReportsPerSession,
+      maxReportsPerSession: opts.maxReportsPerSession ?? opts.config.maxReportsPerSession,
     });
     const size = opts.duplicateCacheSize ?? 65_536;
     const ttl = opts.duplicateTtlMs ?? 30_000;

@@ -68,7 +68,7 @@ export async function startHarness(t: Test, opts: HarnessOptions): Promise<Harne
   const secrets = SecretBox.withKey(randomBytes(32));
   const { clients, redis: _r, ownConnection: _o, logLevel, maxQueueWaitMs = 1, ...rest } = opts;
   const server = new RadiusServer({
-    config: { host: '127.0.0.1', authPort: 0, acctPort: 0, interimIntervalSeconds: 300, clients, maxInFlight: 2000, maxQueueWaitMs, socketBufferBytes: 4_194_304 },
+    config: { host: '127.0.0.1', authPort: 0, acctPort: 0, interimIntervalSeconds: 300, clients, maxInFlight: 2000, maxQueueWaitMs, maxReportsPerSession: 8, socketBufferBytes: 4_194_304 },
     charging: core.charging,
     store: core.store,
     secrets,

@@ -15,7 +15,7 @@ t.test('defaults match the SPEC table and trust loopback only', async (t) => {
   const c = loadConfig({ env: {}, file: file('empty.yaml', '') })
   t.match(c, {
     diameter: { host: '0.0.0.0', port: 3868, originHost: 'ocs.localdomain', originRealm: 'localdomain', peers: [{ originHost: '*', addresses: ['127.0.0.1', '::1'] }], maxInFlight: 4096, maxInFlightPerPeer: 1024 },
-    radius: { authPort: 1812, acctPort: 1813, maxInFlight: 2000, maxQueueWaitMs: 1, socketBufferBytes: 4_194_304, clients: [{ address: '127.0.0.0/8', secret: 'testing123', vendor: 'generic', coaPort: 3799 }] },
+    radius: { authPort: 1812, acctPort: 1813, maxInFlight: 2000, maxQueueWaitMs: 1, maxReportsPerSession: 8, socketBufferBytes: 4_194_304, clients: [{ address: '127.0.0.0/8', secret: 'testing123', vendor: 'generic', coaPort: 3799 }] },
     http: { host: '127.0.0.1', port: 8080 },
     metrics: { host: '127.0.0.1', port: 9464 },
   })
