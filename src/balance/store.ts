@@ -99,13 +99,13 @@ export function bucketUsable(b: Bucket, now: number): boolean {
 /** Compare-and-delete, so rolling back an identity claim never removes somebody else's. */
 const RELEASE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
+/** Sessions read per round trip when an account's sessions are listed. */
+const LIST_BATCH = 500
+
 /**
  * The typed door to Redis. Every charging mutation goes through one Lua script; provisioning
  * writes of one account go through MULTI on keys sharing the account's hash tag.
  */
-/** Sessions read per round trip when an account's sessions are listed. */
-const LIST_BATCH = 500
-
 export class BalanceStore {
   readonly redis: RedisClient & ScriptCommands
 

@@ -266,7 +266,7 @@ export class ChargingService {
       closeReason: req.closeReason,
       items: luaItems,
       at: attachedPayload(op, req.attached, luaItems.length),
-      rt: op === 'terminate' ? undefined : req.route,
+      rt: req.route,
     }
     const endTimer = this.metrics?.luaDuration.startTimer({ script: 'session-charge' })
     const reply = await this.store.redis.sessionCharge(

@@ -122,14 +122,14 @@ export class GyHandler {
   constructor(private readonly opts: GyHandlerOptions) {}
 
   /**
-   * Answer one CCR. Never throws: anything unexpected becomes 5012. `route`: to store with the
-   * session (SessionRequest.route) on a CCR-I/U.
+   * Answer one CCR. Never throws: anything unexpected becomes 5012. `routeFor`: the route to store
+   * with a CCR-I/U's session (SessionRequest.route), if any.
    */
-  async handle(req: DiameterMessage, route?: string): Promise<GyAnswer> {
+  async handle(req: DiameterMessage, routeFor?: (sessionId: string) => string | undefined): Promise<GyAnswer> {
     const echo: Echo = {}
     try {
       const parsed = this.parse(req, echo)
-      return await this.charge(parsed, route)
+      return await this.charge(parsed, routeFor)
     } catch (err) {
       if (err instanceof CcrRejection) {
         this.opts.metrics.malformed.inc({ protocol: 'diameter', reason: `ccr-${err.resultCode}` })
@@ -370,7 +370,7 @@ export class GyHandler {
   // ------------------------------------------------------------------------------------------
   // Core call and CCA
 
-  private async charge(p: ParsedCcr, route: string | undefined): Promise<GyAnswer> {
+  private async charge(p: ParsedCcr, routeFor: ((sessionId: string) => string | undefined) | undefined): Promise<GyAnswer> {
     const c = this.opts.charging
     const items = p.items.map((i) => i.item)
     const requestId = `${p.sessionId}/${p.requestNumber}`
@@ -407,7 +407,8 @@ export class GyHandler {
     } else {
       const sr: SessionRequest = { sessionId: p.sessionId, requestId, sequence: p.requestNumber, identities: p.identities, protocol: 'diameter', items }
       if (p.closeReason !== undefined) sr.closeReason = p.closeReason
-      if (route !== undefined && p.requestType !== RT.TERMINATION) sr.route = route
+      const route = p.requestType === RT.TERMINATION ? undefined : routeFor?.(p.sessionId)
+      if (route !== undefined) sr.route = route
       answer = p.requestType === RT.INITIAL ? await c.initiate(sr) : p.requestType === RT.UPDATE ? await c.update(sr) : await c.terminate(sr)
     }
     if (answer.kind !== 'ok') return this.failure(p, answer)

@@ -341,7 +341,7 @@ export class DiameterServer implements Component {
     this.inFlight++
     peer.inFlight++
     const answer = this.gy
-      .handle(msg, this.routeToStore(peer, msg))
+      .handle(msg, (sessionId) => this.routeToStore(peer, msg, sessionId))
       .then((a) => {
         const buf = this.sendGy(peer, msg, a, started)
         this.trackSession(peer, msg, a)
@@ -381,15 +381,13 @@ export class DiameterServer implements Component {
   }
 
   /**
-   * The route to store with the session (SessionRequest.route) when a CCR-I/U names one this node has
+   * The route to store with a CCR-I/U's session (SessionRequest.route) when it is one this node has
    * not seen for it: the first request of a session on this node, or after a failover or reconnect.
    * An update on the same route stores nothing (most CCRs).
    */
-  private routeToStore(peer: PeerConnection, req: DiameterMessage): string | undefined {
-    const type = avpNumber(findAvp(req.avps, 'CC-Request-Type'))
-    const sessionId = avpString(findAvp(req.avps, 'Session-Id'))
+  private routeToStore(peer: PeerConnection, req: DiameterMessage, sessionId: string): string | undefined {
     const r = routeOf(peer, req)
-    if ((type !== 1 && type !== 2) || sessionId === undefined || r === undefined) return undefined
+    if (r === undefined) return undefined
     const known = this.sessionPeers.get(sessionId)
     if (known !== undefined && known.peer === r.peer && known.host === r.host && known.realm === r.realm) return undefined
     return JSON.stringify([r.peer, r.host, r.realm])

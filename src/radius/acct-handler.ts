@@ -66,8 +66,8 @@ export interface AcctHandlerOptions {
   readonly recordTtlMs: number;
   /** A closed session's record stays this long: a late report of it is not a new session. */
   readonly closedTtlMs: number;
-  /** Reports of one session queued or in progress at once; beyond: dropped 'busy'. Default 8. */
-  readonly maxReportsPerSession?: number;
+  /** Reports of one session queued or in progress at once; beyond: dropped 'busy' (config radius.maxReportsPerSession). */
+  readonly maxReportsPerSession: number;
 }
 
 /** The rating-group key of every RADIUS session in the core. */
@@ -233,7 +233,7 @@ export class AcctHandler {
     // A NAS has one or two reports of a session outstanding (an interim, then the Stop); distinct
     // packets queueing up behind one session's lock are a flood (or a fuzzer), and would only be
     // answered long after their NAS gave up on them, each holding an in-flight slot meanwhile.
-    const max = this.opts.maxReportsPerSession ?? 8;
+    const max = this.opts.maxReportsPerSession;
     const run = this.lock.tryRun(key, max, async (): Promise<AcctDecision> => {
       // An interim of a session whose last report this node took is charged in one step, checked
       // against the counters it left; when another node moved them (or closed the session), the

@@ -14,18 +14,15 @@ export class KeyedLock {
    * undefined, and nothing is queued.
    */
   tryRun<T>(key: string, maxDepth: number, work: () => Promise<T>): Promise<T> | undefined {
-    let q = this.queues.get(key);
-    if (q !== undefined && q.depth >= maxDepth) return undefined;
-    const before = q?.tail ?? Promise.resolve();
+    const queued = this.queues.get(key);
+    if (queued !== undefined && queued.depth >= maxDepth) return undefined;
+    const before = queued?.tail ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
-    const tail = before.then(() => mine);
-    if (q === undefined) {
-      q = { tail, depth: 0 };
-      this.queues.set(key, q);
-    } else q.tail = tail;
-    q.depth++;
-    const entry = q;
+    const entry = queued ?? { tail: before, depth: 0 };
+    entry.tail = before.then(() => mine);
+    entry.depth++;
+    this.queues.set(key, entry);
     return (async () => {
       try {
         await before;
