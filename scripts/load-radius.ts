@@ -32,20 +32,59 @@ const { values: a } = parseArgs({
 const N = (k: keyof typeof a): number => Number(a[k])
 const secret = a.secret as string
 
-const sock = dgram.createSocket('udp4')
-await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
-// The Identifier is one byte: each of 256 ids is a slot; a request waits for a free slot.
-const waiting = new Map<number, (m: Buffer | undefined) => void>()
+// One connected socket per server port: a connected UDP socket sends without the address lookup Node
+// makes for every unconnected send, and without a route lookup in the kernel (the generator shares
+// the box with the server it measures, so its own CPU per request counts).
+async function connected(port: number): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4')
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r))
+  await new Promise<void>((r) => s.connect(port, a.host as string, r))
+  // A connected socket reports ICMP port-unreachable as an error: the request is then lost and
+  // retransmitted like any other.
+  s.on('error', () => undefined)
+  s.on('message', onReply)
+  return s
+}
+// The Identifier is one byte: each of 256 ids is a slot (shared by both sockets, so a reply's id alone
+// finds its request); a request waits for a free slot.
+interface Pending {
+  resolve: (m: Buffer | undefined) => void
+  buf: Buffer
+  sock: dgram.Socket
+  /** performance.now() after which the request is sent again (or given up after the third send) */
+  due: number
+  sends: number
+}
+const pending: Array<Pending | undefined> = new Array(256).fill(undefined)
+function onReply(m: Buffer): void {
+  const p = pending[m[1]]
+  if (p) {
+    pending[m[1]] = undefined
+    p.resolve(m)
+  }
+}
+const RETRANSMIT_MS = 2000
+// One timer for every retransmission (a NAS retransmits after ~2 s, up to 3 sends), instead of a
+// timer per request.
+const sweeper = setInterval(() => {
+  const now = performance.now()
+  for (let id = 0; id < 256; id++) {
+    const p = pending[id]
+    if (!p || p.due > now) continue
+    if (p.sends >= 3) {
+      pending[id] = undefined
+      p.resolve(undefined)
+    } else {
+      p.sends++
+      p.due = now + RETRANSMIT_MS
+      p.sock.send(p.buf)
+    }
+  }
+}, 100)
+const authSock = await connected(Number(a['auth-port']))
+const acctSock = await connected(Number(a['acct-port']))
 const freeIds: number[] = Array.from({ length: 256 }, (_, i) => i)
 const idWaiters: Array<(id: number) => void> = []
-sock.on('message', (m) => {
-  const cb = waiting.get(m[1])
-  if (cb) {
-    waiting.delete(m[1])
-    cb(m)
-  }
-})
-const takeId = (): Promise<number> => (freeIds.length ? Promise.resolve(freeIds.pop()!) : new Promise((r) => idWaiters.push(r)))
 const giveId = (id: number): void => {
   const w = idWaiters.shift()
   if (w) w(id)
@@ -90,29 +129,20 @@ class InterimTemplate {
 }
 let templateChecked = false
 
-/** Sends one request, retransmitting after 2 s like a NAS (up to 3 times); returns the reply or undefined. */
-async function send(code: 'Access-Request' | 'Accounting-Request', attributes: RadiusAttributeInput[] | ((id: number) => Buffer), port: number, kind: string): Promise<Buffer | undefined> {
-  await pacer.take()
-  const id = await takeId()
+/** Sends one request, retransmitting after 2 s like a NAS (up to 3 sends); returns the reply or undefined. */
+async function send(code: 'Access-Request' | 'Accounting-Request', attributes: RadiusAttributeInput[] | ((id: number) => Buffer), kind: string): Promise<Buffer | undefined> {
+  if (rate > 0) await pacer.take()
+  const id = freeIds.length > 0 ? freeIds.pop()! : await new Promise<number>((r) => idWaiters.push(r))
   const buf = typeof attributes === 'function' ? attributes(id) : encode({ code, identifier: id, attributes }, { secret })
-  const t0 = process.hrtime.bigint()
-  let reply: Buffer | undefined
-  for (let attempt = 0; attempt < 3 && !reply; attempt++) {
-    reply = await new Promise<Buffer | undefined>((res) => {
-      const timer = setTimeout(() => {
-        waiting.delete(id)
-        res(undefined)
-      }, 2000)
-      waiting.set(id, (m) => {
-        clearTimeout(timer)
-        res(m)
-      })
-      sock.send(buf, port, a.host as string)
-    })
-  }
+  const sock = code === 'Access-Request' ? authSock : acctSock
+  const t0 = performance.now()
+  const reply = await new Promise<Buffer | undefined>((resolve) => {
+    pending[id] = { resolve, buf, sock, due: t0 + RETRANSMIT_MS, sends: 1 }
+    sock.send(buf)
+  })
   giveId(id)
   if (!measuring) return reply
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6
+  const ms = performance.now() - t0
   latencies.push(ms)
   if (kind === 'Interim-Update') interimLat.push(ms)
   const outcome = reply ? codeName(reply[0]) : 'timeout'
@@ -130,11 +160,11 @@ async function worker(w: number): Promise<void> {
     const user = `${a['user-prefix']}${(w + seq * 7) % N('subscribers')}`
     const sid = `lg${process.pid}-${seq++}`
     const nas: RadiusAttributeInput[] = [['NAS-Identifier', 'loadgen-nas'], ['NAS-Port', w]]
-    const accept = await send('Access-Request', [['User-Name', user], ['User-Password', a.password as string], ...nas], N('auth-port'), 'Access-Request')
+    const accept = await send('Access-Request', [['User-Name', user], ['User-Password', a.password as string], ...nas], 'Access-Request')
     if (!accept || decode(accept).code !== RadiusCode.AccessAccept) continue
     const cls = decode(accept).attributes.find((x) => x.name === 'Class')?.value
     const base: RadiusAttributeInput[] = [['User-Name', user], ['Acct-Session-Id', sid], ...nas, ...(cls ? ([['Class', cls]] as RadiusAttributeInput[]) : [])]
-    await send('Accounting-Request', [...base, ['Acct-Status-Type', 'Start']], N('acct-port'), 'Start')
+    await send('Accounting-Request', [...base, ['Acct-Status-Type', 'Start']], 'Start')
     const template = new InterimTemplate(base)
     let octets = 0
     for (let i = 1; i <= N('interims') && Date.now() < stopAt; i++) {
@@ -145,9 +175,9 @@ async function worker(w: number): Promise<void> {
         const viaCodec = encode({ code: 'Accounting-Request', identifier: 7, attributes: [...base, ['Acct-Status-Type', 'Interim-Update'], ['Acct-Input-Octets', half], ['Acct-Output-Octets', half], ['Acct-Session-Time', time]] }, { secret })
         if (!viaCodec.equals(template.packet(7, half, half, time))) throw new Error('load-radius: the Interim-Update template differs from the codec\'s packet')
       }
-      await send('Accounting-Request', (id) => template.packet(id, half, half, time), N('acct-port'), 'Interim-Update')
+      await send('Accounting-Request', (id) => template.packet(id, half, half, time), 'Interim-Update')
     }
-    await send('Accounting-Request', [...base, ['Acct-Status-Type', 'Stop'], ['Acct-Input-Octets', octets / 2], ['Acct-Output-Octets', octets / 2], ['Acct-Session-Time', 400]], N('acct-port'), 'Stop')
+    await send('Accounting-Request', [...base, ['Acct-Status-Type', 'Stop'], ['Acct-Input-Octets', octets / 2], ['Acct-Output-Octets', octets / 2], ['Acct-Session-Time', 400]], 'Stop')
   }
 }
 
@@ -178,5 +208,7 @@ if (!a.quiet) process.stderr.write('\n')
 if (a.json) console.log(JSON.stringify(summary))
 else console.log(`${summary.requests} requests in ${elapsed.toFixed(1)} s = ${summary.perSec}/s (${summary.interimsPerSec} interims/s); p50 ${summary.p50.toFixed(2)} ms, p99 ${summary.p99.toFixed(2)} ms; ${JSON.stringify(summary.results)}`)
 stopAt = 0
-sock.close()
+clearInterval(sweeper)
+authSock.close()
+acctSock.close()
 process.exit(0)
