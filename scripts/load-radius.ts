@@ -42,7 +42,7 @@ async function connected(port: number): Promise<dgram.Socket> {
   // A connected socket reports ICMP port-unreachable as an error: the request is then lost and
   // retransmitted like any other.
   s.on('error', () => undefined)
-  s.on('message', onReply)
+  s.on('message', (m) => onReply(s, m))
   return s
 }
 // The Identifier is one byte: each of 256 ids is a slot (shared by both sockets, so a reply's id alone
@@ -56,14 +56,15 @@ interface Pending {
   sends: number
 }
 const pending: Array<Pending | undefined> = new Array(256).fill(undefined)
-function onReply(m: Buffer): void {
+function onReply(sock: dgram.Socket, m: Buffer): void {
   const p = pending[m[1]]
-  if (p) {
+  if (p && p.sock === sock) {
     pending[m[1]] = undefined
     p.resolve(m)
   }
 }
 const RETRANSMIT_MS = 2000
+const ID_REST_MS = 10_000
 // One timer for every retransmission (a NAS retransmits after ~2 s, up to 3 sends), instead of a
 // timer per request.
 const sweeper = setInterval(() => {
@@ -136,11 +137,17 @@ async function send(code: 'Access-Request' | 'Accounting-Request', attributes: R
   const buf = typeof attributes === 'function' ? attributes(id) : encode({ code, identifier: id, attributes }, { secret })
   const sock = code === 'Access-Request' ? authSock : acctSock
   const t0 = performance.now()
+  let sent: Pending | undefined
   const reply = await new Promise<Buffer | undefined>((resolve) => {
-    pending[id] = { resolve, buf, sock, due: t0 + RETRANSMIT_MS, sends: 1 }
+    sent = { resolve, buf, sock, due: t0 + RETRANSMIT_MS, sends: 1 }
+    pending[id] = sent
     sock.send(buf)
   })
-  giveId(id)
+  // A request sent more than once may still get a second (late) answer: its id rests before it is
+  // used again, so that answer cannot pass for the next request's (a NAS checks the Response
+  // Authenticator instead).
+  if (reply !== undefined && sent!.sends === 1) giveId(id)
+  else setTimeout(() => giveId(id), ID_REST_MS)
   if (!measuring) return reply
   const ms = performance.now() - t0
   latencies.push(ms)

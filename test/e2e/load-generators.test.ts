@@ -91,20 +91,31 @@ t.test('against the OCS: sessions charged and all closed, the rate honoured, pro
   t.same(await open(), [], 'no session left open')
 })
 
-/** A RADIUS server on two ports that ignores the first `ignore` copies of each request and answers the next. */
-async function lossyServer(t: Test, ignore: number): Promise<{ auth: number; acct: number; copies: Map<string, number> }> {
+type Answer = { code: 'Access-Accept' | 'Access-Reject' | 'Accounting-Response'; after: number } | undefined
+
+/**
+ * A RADIUS server on two ports whose `policy` decides, for each copy of each request (copy 1, 2, …;
+ * requests numbered in order of arrival), whether and when to answer and with what.
+ */
+async function fakeServer(t: Test, policy: (code: number, copy: number, request: number) => Answer): Promise<{ auth: number; acct: number; copies: Map<string, number> }> {
   const copies = new Map<string, number>()
   const bind = async (): Promise<number> => {
     const s = dgram.createSocket('udp4')
-    t.teardown(() => new Promise<void>((res) => s.close(() => res())))
+    const timers: NodeJS.Timeout[] = []
+    t.teardown(() => {
+      for (const timer of timers) clearTimeout(timer)
+      return new Promise<void>((res) => s.close(() => res()))
+    })
     s.on('message', (m, rinfo) => {
       // Identifier and Request Authenticator: one request and its retransmissions.
       const id = `${m[1]}:${m.subarray(4, 20).toString('hex')}`
-      const n = (copies.get(id) ?? 0) + 1
-      copies.set(id, n)
-      if (n <= ignore) return
-      const code = m[0] === RadiusCode.AccessRequest ? 'Access-Accept' : 'Accounting-Response'
-      s.send(encode({ code, identifier: m[1] }, { secret: 'testing123', requestAuthenticator: m.subarray(4, 20) }), rinfo.port, rinfo.address)
+      const request = copies.has(id) ? [...copies.keys()].indexOf(id) : copies.size
+      const copy = (copies.get(id) ?? 0) + 1
+      copies.set(id, copy)
+      const a = policy(m[0], copy, request)
+      if (a === undefined) return
+      const reply = encode({ code: a.code, identifier: m[1] }, { secret: 'testing123', requestAuthenticator: m.subarray(4, 20) })
+      timers.push(setTimeout(() => s.send(reply, rinfo.port, rinfo.address), a.after))
     })
     await new Promise<void>((res) => s.bind(0, '127.0.0.1', res))
     return s.address().port
@@ -112,14 +123,16 @@ async function lossyServer(t: Test, ignore: number): Promise<{ auth: number; acc
   return { auth: await bind(), acct: await bind(), copies }
 }
 
+const answer = (code: number, after = 0): Answer => ({ code: code === RadiusCode.AccessRequest ? 'Access-Accept' : 'Accounting-Response', after })
+const radiusArgs = (ports: { auth: number; acct: number }, duration: number): string[] => [
+  '--auth-port', String(ports.auth), '--acct-port', String(ports.acct), '--duration', String(duration), '--warmup', '0',
+  '--concurrency', '1', '--interims', '1', '--subscribers', '1', '--user-prefix', 'x', '--password', 'pw',
+]
+
 t.test('RADIUS generator: an unanswered request is sent again after ~2 s, and given up after the third send', async (t) => {
-  const once = await lossyServer(t, 1)
-  const never = await lossyServer(t, Number.POSITIVE_INFINITY)
-  const common = ['--duration', '0.1', '--warmup', '0', '--concurrency', '1', '--interims', '1', '--subscribers', '1', '--user-prefix', 'x', '--password', 'pw']
-  const [lossy, silent] = await Promise.all([
-    runLoad('scripts/load-radius.ts', ['--auth-port', String(once.auth), '--acct-port', String(once.acct), ...common]),
-    runLoad('scripts/load-radius.ts', ['--auth-port', String(never.auth), '--acct-port', String(never.acct), ...common]),
-  ])
+  const once = await fakeServer(t, (code, copy) => (copy === 1 ? undefined : answer(code)))
+  const never = await fakeServer(t, () => undefined)
+  const [lossy, silent] = await Promise.all([runLoad('scripts/load-radius.ts', radiusArgs(once, 0.1)), runLoad('scripts/load-radius.ts', radiusArgs(never, 0.1))])
 
   t.equal(lossy.code, 0)
   // One session: auth, Start, then the duration is over, so Stop; each answered at its second copy.
@@ -130,4 +143,22 @@ t.test('RADIUS generator: an unanswered request is sent again after ~2 s, and gi
   t.equal(silent.code, 0)
   t.same(silent.summary.results, { 'Access-Request:timeout': 1 }, 'no answer: counted as a timeout, no accounting for a session never accepted')
   t.same([...never.copies.values()], [3], 'sent three times, then given up')
+})
+
+t.test('RADIUS generator: a late answer to a request given up on is not taken for the next request', async (t) => {
+  // The first Access-Request (sent at 0, 2 and 4 s, given up at ~6 s) gets a Reject at 7.5 s, to its
+  // first copy; the next session's Access-Request, sent at ~6 s, is accepted 1.8 s later. Were the
+  // given-up request's id used again at once, that late Reject would answer it.
+  const late = await fakeServer(t, (code, copy, request) => {
+    if (copy > 1) return undefined
+    if (code !== RadiusCode.AccessRequest) return answer(code)
+    return request === 0 ? { code: 'Access-Reject', after: 7500 } : answer(code, 1800)
+  })
+  const r = await runLoad('scripts/load-radius.ts', radiusArgs(late, 7))
+  t.equal(r.code, 0)
+  t.same(
+    r.summary.results,
+    { 'Access-Request:timeout': 1, 'Access-Request:Access-Accept': 1, 'Start:Accounting-Response': 1, 'Stop:Accounting-Response': 1 },
+    'the first session timed out, the second was accepted and ran',
+  )
 })
