@@ -45,8 +45,8 @@ async function connected(port: number): Promise<dgram.Socket> {
   s.on('message', (m) => onReply(s, m))
   return s
 }
-// The Identifier is one byte: each of 256 ids is a slot (shared by both sockets, so a reply's id alone
-// finds its request); a request waits for a free slot.
+// The Identifier is one byte: each of 256 ids is a slot, shared by both sockets (an id is in use on
+// one of them at a time); a request waits for a free slot.
 interface Pending {
   resolve: (m: Buffer | undefined) => void
   buf: Buffer
