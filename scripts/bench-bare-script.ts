@@ -1,6 +1,6 @@
-// The charging script itself as a ceiling: EVALSHA of session-charge.lua straight from the bench
-// client, with the payload the core sends for an update, so no protocol, rating or JS charging path
-// runs. The issue's "bare Lua" ceiling (bench.ts: a plain 8-command script) says what Redis does
+// The charging script itself as a ceiling: session-charge straight from the bench client — by FCALL
+// of the function library, as the OCS runs it (src/balance/scripts.ts) — with the payload the core
+// sends for an update, so no protocol, rating or JS charging path runs. The issue's "bare Lua" ceiling (bench.ts: a plain 8-command script) says what Redis does
 // with a trivial script; this one says what it does with ours, i.e. how close a front end gets to
 // the script's own limit. Two shapes:
 //   ccr-u   the core's payload for a Diameter CCR-U (commit 1 MB, re-reserve the default quota)
@@ -9,7 +9,7 @@
 import type { Redis } from 'ioredis'
 import { keys, radiusKeys } from '../src/balance/keys.js'
 import { REPORT_FIELDS } from '../src/balance/radius-sessions.js'
-import { loadLua } from '../src/balance/scripts.js'
+import { functionLibrary, SCRIPTS } from '../src/balance/scripts.js'
 import type { BalanceStore } from '../src/balance/store.js'
 import type { ChargingService } from '../src/core/charging.js'
 
@@ -53,8 +53,8 @@ export async function openBenchSessions(store: BalanceStore, charging: ChargingS
 
 /**
  * Captures the core's update call for each worker's open session (`bench-<w>`), opens a second
- * session per worker for the RADIUS shape, and returns one EVALSHA op per shape; `using(source)`
- * gives the same ops running another version of the script (profile-script.ts: cut short).
+ * session per worker for the RADIUS shape, and returns one FCALL op per shape; `using(source)`
+ * gives the same ops running another version of the script by EVALSHA (profile-script.ts: cut short).
  */
 export async function bareScriptOps(
   client: Redis,
@@ -108,11 +108,11 @@ export async function bareScriptOps(
   }
   // The counters the script last returned for each RADIUS-shaped session: the next report must name them.
   const seen = rad.map(() => ({ i: 0, o: 0, u: 0 }))
-  const ops = (sha: string): BareOps => ({
+  const ops = (run: (keys: string[], payload: string) => Promise<string>): BareOps => ({
     ccrU: async (w) => {
       const t = ccrU[w]
       const rid = `${t.sessionId}/bare/${n++}`
-      const reply = (await client.evalsha(sha, 11, ...fill(t, rid), t.payload.replace(RID, JSON.stringify(rid)).replace(NOW, String(Date.now())))) as string
+      const reply = await run(fill(t, rid), t.payload.replace(RID, JSON.stringify(rid)).replace(NOW, String(Date.now())))
       if (reply === CUT_REPLY) return
       if (!reply.includes('"kind":"granted"') || reply.includes('"status"')) throw new Error(`bare CCR-U: ${reply.slice(0, 200)}`)
     },
@@ -125,7 +125,7 @@ export async function bareScriptOps(
         .replace(NOW, String(Date.now()))
         .replace(SEEN, String(s.i)).replace(SEEN, String(s.o)).replace(SEEN, String(s.u))
         .replace(CNT, `"${s.i + 400_000}:${s.o + 600_000}:60"`)
-      const reply = (await client.evalsha(sha, 11, ...fill(t, rid), payload)) as string
+      const reply = await run(fill(t, rid), payload)
       if (reply === CUT_REPLY) return
       const nl = reply.indexOf('\n')
       if (nl < 0) throw new Error(`bare RADIUS interim: ${reply.slice(0, 200)}`)
@@ -135,6 +135,13 @@ export async function bareScriptOps(
       s.u = Number(c[2])
     },
   })
-  const using = async (source: string): Promise<BareOps> => ops((await client.script('LOAD', source)) as string)
-  return { ...(await using(loadLua('session-charge'))), using }
+  const using = async (source: string): Promise<BareOps> => {
+    const sha = (await client.script('LOAD', source)) as string
+    return ops(async (k, payload) => (await client.evalsha(sha, SCRIPTS['session-charge'], ...k, payload)) as string)
+  }
+  const lib = functionLibrary()
+  await client.call('FUNCTION', 'LOAD', 'REPLACE', lib.code)
+  const fn = lib.functions['session-charge']
+  const byFunction = ops(async (k, payload) => (await client.call('FCALL', fn, SCRIPTS['session-charge'], ...k, payload)) as string)
+  return { ...byFunction, using }
 }

@@ -3,7 +3,8 @@
 //
 //   core update  = ChargingService.update (commit usage + re-reserve) with 64 requests in flight
 //   ceiling      = EVALSHA of a plain 8-command reservation-like script, 64 in flight
-//   bare script  = EVALSHA of session-charge.lua itself with the core's payloads (bench-bare-script.ts)
+//   bare script  = FCALL of session-charge itself (the function library, as the OCS runs it) with the
+//                  core's payloads (bench-bare-script.ts)
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
@@ -216,8 +217,8 @@ async function main(): Promise<void> {
 }
 
 let ceilingSha = ''
-const BARE_CCR_U = 'bare charging script: EVALSHA session-charge.lua, CCR-U payload'
-const BARE_RADIUS = 'bare charging script: EVALSHA session-charge.lua, Interim-Update payload (with the RADIUS session record)'
+const BARE_CCR_U = 'bare charging script: FCALL session-charge, CCR-U payload'
+const BARE_RADIUS = 'bare charging script: FCALL session-charge, Interim-Update payload (with the RADIUS session record)'
 
 function median(results: Result[], name: string): Result {
   const rs = results.filter((r) => r.name === name).sort((a, b) => a.perSec - b.perSec)
@@ -250,7 +251,7 @@ function report(results: Result[], redisVersion: string, ratingLines: string[], 
     `Command: \`npm run bench\` (BENCH_SECONDS=${SECONDS}, ${INFLIGHT} requests in flight, 1 s warm-up, 3 rounds interleaved).`,
     `Machine: ${cpus().length} × ${cpu}, Node ${process.version}, ${redisLine}, AOF everysec; client, OCS core and Redis on one box.`,
     'Message mix: a data CCR-U equivalent — commit 1,000,000 octets on one rating group and re-reserve the default 5 MiB.',
-    'Bare charging script: session-charge.lua by EVALSHA from the bench client with the payload the core sends for that CCR-U',
+    'Bare charging script: session-charge (the function library the OCS loads, by FCALL) from the bench client with the payload the core sends for that CCR-U',
     '(captured, request id and time changed per call), and for an Interim-Update (the same plus the RADIUS session record read,',
     'checked and written in the script): what Redis does with our script alone, without protocol, rating or the JS charging path.',
     '',

@@ -1,4 +1,5 @@
-// Where the charging script's time goes (`npm run profile:script`): EVALSHA of session-charge.lua with
+// Where the charging script's time goes (`npm run profile:script`): EVALSHA of session-charge.lua (the
+// OCS runs the same body as a function, FCALL, which spares lib.lua's closures: ~1.2–2.8 µs) with
 // the payload the core sends for a CCR-U (or, with --radius, an Interim-Update with the RADIUS session
 // record), whole and cut short before each --cut point (`do return 'x' end` injected before the first
 // occurrence of that Lua text), 32 in flight on an embedded Redis (AOF everysec). Prints Redis's own µs

@@ -3,6 +3,8 @@ import { startCluster, type TestCluster } from '../helpers/cluster.js'
 import { makeCore, type Core } from '../helpers/core.js'
 import { coreSuite } from './core-suite.js'
 import { keys } from '../../src/balance/keys.js'
+import { functionLibrary } from '../../src/balance/scripts.js'
+import { Redis } from 'ioredis'
 
 // The same core suite on a 3-master Redis Cluster: every script touches one hash tag only,
 // so a CROSSSLOT error anywhere fails this file.
@@ -24,3 +26,17 @@ t.test('accounts spread over the masters', async (t) => {
 })
 
 coreSuite(t, () => ({ core, client: cluster.client }))
+
+t.test('the charging scripts ran as the function library on every master', async (t) => {
+  for (const port of cluster.ports) {
+    const node = new Redis({ port })
+    try {
+      const libs = ((await node.call('FUNCTION', 'LIST')) as unknown[][]).map((lib) => String(lib[lib.indexOf('library_name') + 1]))
+      t.same(libs, [functionLibrary().name], `master ${port}: the library loaded`)
+      const fcall = (await node.info('commandstats')).split('\r\n').find((l) => l.startsWith('cmdstat_fcall:')) ?? ''
+      t.ok(Number(/calls=(\d+)/.exec(fcall)?.[1] ?? 0) > 0, `master ${port}: ${fcall}`)
+    } finally {
+      node.disconnect()
+    }
+  }
+})

@@ -392,6 +392,11 @@ end
 -- Outstanding granted units per unit type, accumulated by a script and added to the shard stats
 -- (the ocs_reserved_units metric) once at its end.
 local grantedDelta = {}
+-- Per-call state back to empty: a script gets a fresh lib on every call, a function (scripts.ts
+-- FUNCTION_SCRIPTS) shares it between calls.
+local function resetCallState()
+  for unit in pairs(grantedDelta) do grantedDelta[unit] = nil end
+end
 local function noteGranted(unit, n)
   if unit ~= nil and n ~= 0 then grantedDelta[unit] = (grantedDelta[unit] or 0) + n end
 end
