@@ -87,8 +87,15 @@ async function loadLibrary(client: Redis | Cluster, lib: FunctionLibrary): Promi
   )
 }
 
-/** Redis cannot run functions for this client: FCALL unknown (before Redis 7) or forbidden. */
-const noFunctions = (err: Error): boolean => /unknown command|NOPERM/i.test(err.message)
+/**
+ * Redis cannot run functions for this client: the command itself unknown (before Redis 7) or
+ * refused by an ACL. Either is answered before anything runs; an error from inside a function
+ * (which may have written) never matches, so nothing is ever run twice.
+ */
+const refused = (command: 'fcall' | 'function', err: Error): boolean =>
+  new RegExp(`^ERR unknown command [\`']${command}[\`']|^NOPERM .*'${command}[|']`, 'i').test(err.message)
+/** The answer of an FCALL whose function Redis does not have: nothing ran. */
+const NOT_FOUND = /^ERR Function not found$/
 
 /**
  * Defines every script on the client (EVALSHA with automatic EVAL fallback, as ioredis does); the
@@ -120,15 +127,15 @@ export function defineScripts(client: Redis | Cluster): Redis & ScriptCommands {
         return await fcall(args)
       } catch (err) {
         const e = err as Error
-        if (noFunctions(e)) {
+        if (refused('fcall', e)) {
           st.use = false
           return evalsha(...args)
         }
-        if (!/function not found/i.test(e.message)) throw err
+        if (!NOT_FOUND.test(e.message)) throw err
         try {
           await load()
         } catch (loadErr) {
-          if (!noFunctions(loadErr as Error)) throw loadErr
+          if (!refused('function', loadErr as Error)) throw loadErr
           st.use = false
           return evalsha(...args)
         }
