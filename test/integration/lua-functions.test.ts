@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
-import { startRedis } from '../helpers/redis.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { makeCore, makeAccount, assertLedger, type Core } from '../helpers/core.js'
 import { functionLibrary, loadLua } from '../../src/balance/scripts.js'
 import type { ChargeAnswer } from '../../src/core/types.js'
@@ -41,7 +41,8 @@ async function traffic(t: Test, core: Core, msisdn: string, sid: string): Promis
   ok(t, sms, 'SMS')
 }
 
-t.test('charging runs as a function library, loaded on first use; the same charges as by EVALSHA', async (t) => {
+/** A Redis of the test's own (no library loaded yet), the core on it and a funded account. */
+async function freshCore(t: Test): Promise<{ redis: TestRedis; client: Redis; core: Core; accountId: string; msisdn: string }> {
   const redis = await startRedis()
   const client = new Redis({ port: redis.port })
   t.teardown(async () => {
@@ -49,7 +50,11 @@ t.test('charging runs as a function library, loaded on first use; the same charg
     await redis.stop()
   })
   const core = await makeCore(client)
-  const { accountId, msisdn } = await makeAccount(core.store, { balance: 10_000_000n })
+  return { redis, client, core, ...(await makeAccount(core.store, { balance: 10_000_000n })) }
+}
+
+t.test('charging runs as a function library, loaded on first use; the same charges as by EVALSHA', async (t) => {
+  const { redis, client, core, accountId, msisdn } = await freshCore(t)
   t.same(await libraries(client), [], 'nothing loaded before the first charge')
   await traffic(t, core, msisdn, 'fn-1')
   const byFunction = await core.store.ledger(accountId)
@@ -80,14 +85,7 @@ t.test('charging runs as a function library, loaded on first use; the same charg
 })
 
 t.test('the library lost (Redis restarted without persistence): the next charge loads it again', async (t) => {
-  const redis = await startRedis()
-  const client = new Redis({ port: redis.port })
-  t.teardown(async () => {
-    client.disconnect()
-    await redis.stop()
-  })
-  const core = await makeCore(client)
-  const { accountId, msisdn } = await makeAccount(core.store, { balance: 10_000_000n })
+  const { client, core, accountId, msisdn } = await freshCore(t)
   await traffic(t, core, msisdn, 'lost-1')
   await client.call('FUNCTION', 'FLUSH')
   t.same(await libraries(client), [])
