@@ -1,8 +1,8 @@
 // The charging script itself as a ceiling: session-charge straight from the bench client — by FCALL
 // of the function library, as the OCS runs it (src/balance/scripts.ts) — with the payload the core
-// sends for an update, so no protocol, rating or JS charging path runs. The issue's "bare Lua" ceiling (bench.ts: a plain 8-command script) says what Redis does
-// with a trivial script; this one says what it does with ours, i.e. how close a front end gets to
-// the script's own limit. Two shapes:
+// sends for an update, so no protocol, rating or JS charging path runs. The issue's "bare Lua"
+// ceiling (bench.ts: a plain 8-command script) says what Redis does with a trivial script; this one
+// says what it does with ours, i.e. how close a front end gets to the script's own limit. Two shapes:
 //   ccr-u   the core's payload for a Diameter CCR-U (commit 1 MB, re-reserve the default quota)
 //   radius  the same plus the RADIUS front end's session record read and written in the script
 //           (`at`, as an Interim-Update sends it: the counters it saw are checked, `c` written)
