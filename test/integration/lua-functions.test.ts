@@ -95,24 +95,39 @@ t.test('the library lost (Redis restarted without persistence): the next charge 
   await assertLedger(t, core.store, accountId, 'after both sessions')
 })
 
-t.test('Redis refusing functions (an ACL without FCALL and FUNCTION): EVALSHA, after one refused FCALL', async (t) => {
+/** A Redis of the test's own with a user `limited` that the ACL rules `acl` restrict, the core as that user, an account. */
+async function aclCore(t: Test, acl: string[]): Promise<{ admin: Redis; core: Core; accountId: string; msisdn: string }> {
   const redis = await startRedis()
   const admin = new Redis({ port: redis.port })
-  await admin.call('ACL', 'SETUSER', 'nofunctions', 'on', '>pw', '~*', '&*', '+@all', '-fcall', '-fcall_ro', '-function')
-  const client = new Redis({ port: redis.port, username: 'nofunctions', password: 'pw' })
+  await admin.call('ACL', 'SETUSER', 'limited', 'on', '>pw', '~*', '&*', '+@all', ...acl)
+  const client = new Redis({ port: redis.port, username: 'limited', password: 'pw' })
   t.teardown(async () => {
     client.disconnect()
     admin.disconnect()
     await redis.stop()
   })
   const core = await makeCore(client)
-  const { accountId, msisdn } = await makeAccount(core.store, { balance: 10_000_000n })
+  return { admin, core, ...(await makeAccount(core.store, { balance: 10_000_000n })) }
+}
+
+t.test('Redis refusing functions (an ACL without FCALL and FUNCTION): EVALSHA, after one refused FCALL', async (t) => {
+  const { admin, core, accountId, msisdn } = await aclCore(t, ['-fcall', '-fcall_ro', '-function'])
   await traffic(t, core, msisdn, 'acl-1')
   await traffic(t, core, msisdn, 'acl-2')
   t.equal((await stat(admin, 'fcall')).rejected, 1, 'FCALL tried once, refused')
   // ioredis sends a script by EVAL the first time on a connection, by EVALSHA after.
   const scripted = (await stat(admin, 'eval')).calls + (await stat(admin, 'evalsha')).calls
   t.ok(scripted >= 10, `then the scripts by EVAL/EVALSHA (${scripted} calls)`)
+  t.same(await libraries(admin), [], 'no library loaded')
+  await assertLedger(t, core.store, accountId, 'after both sessions')
+})
+
+t.test('an ACL that allows FCALL but not FUNCTION LOAD: EVALSHA, after one refused load', async (t) => {
+  const { admin, core, accountId, msisdn } = await aclCore(t, ['-function'])
+  await traffic(t, core, msisdn, 'acl-3')
+  await traffic(t, core, msisdn, 'acl-4')
+  t.equal((await stat(admin, 'fcall')).failed, 1, 'one FCALL found no function')
+  t.equal((await stat(admin, 'function|load')).rejected, 1, 'the load refused once')
   t.same(await libraries(admin), [], 'no library loaded')
   await assertLedger(t, core.store, accountId, 'after both sessions')
 })
