@@ -9,7 +9,7 @@
 import type { Redis } from 'ioredis'
 import { keys, radiusKeys } from '../src/balance/keys.js'
 import { REPORT_FIELDS } from '../src/balance/radius-sessions.js'
-import { functionLibrary, SCRIPTS } from '../src/balance/scripts.js'
+import { functionLibrary, loadFunctionLibrary, SCRIPTS } from '../src/balance/scripts.js'
 import type { BalanceStore } from '../src/balance/store.js'
 import type { ChargingService } from '../src/core/charging.js'
 
@@ -139,9 +139,8 @@ export async function bareScriptOps(
     const sha = (await client.script('LOAD', source)) as string
     return ops(async (k, payload) => (await client.evalsha(sha, SCRIPTS['session-charge'], ...k, payload)) as string)
   }
-  const lib = functionLibrary()
-  await client.call('FUNCTION', 'LOAD', 'REPLACE', lib.code)
-  const fn = lib.functions['session-charge']
+  await loadFunctionLibrary(client)
+  const fn = functionLibrary().functions['session-charge']
   const byFunction = ops(async (k, payload) => (await client.call('FCALL', fn, SCRIPTS['session-charge'], ...k, payload)) as string)
   return { ...byFunction, using }
 }

@@ -10,9 +10,11 @@ import type { Redis, Cluster } from 'ioredis'
 const here = dirname(fileURLToPath(import.meta.url))
 const luaDir = existsSync(join(here, 'lua')) ? join(here, 'lua') : join(here, '..', '..', 'src', 'balance', 'lua')
 
+const INCLUDE = /^--!include (\S+)\s*$/m
+
 export function loadLua(name: string): string {
   const text = readFileSync(join(luaDir, `${name}.lua`), 'utf8')
-  return text.replace(/^--!include (\S+)\s*$/m, (_, file: string) => readFileSync(join(luaDir, file), 'utf8'))
+  return text.replace(INCLUDE, (_, file: string) => readFileSync(join(luaDir, file), 'utf8'))
 }
 
 /** name → number of KEYS; the file is src/balance/lua/<name>.lua */
@@ -60,9 +62,10 @@ export function functionLibrary(): FunctionLibrary {
   if (library !== undefined) return library
   const lib = readFileSync(join(luaDir, 'lib.lua'), 'utf8')
   const bodies = FUNCTION_SCRIPTS.map((name) => {
-    const body = readFileSync(join(luaDir, `${name}.lua`), 'utf8').replace(/^--!include (\S+)\s*$/m, '')
+    const body = readFileSync(join(luaDir, `${name}.lua`), 'utf8').replace(INCLUDE, '')
+    const fn = name.replace(/-/g, '_')
     // lib.lua's per-call state is fresh in a script; a function shares it between calls: reset it.
-    return { name, fn: name.replace(/-/g, '_'), text: `local function ${name.replace(/-/g, '_')}(KEYS, ARGV)\nresetCallState()\n${body}\nend\n` }
+    return { name, fn, text: `local function ${fn}(KEYS, ARGV)\nresetCallState()\n${body}\nend\n` }
   })
   const source = `${lib}\n${bodies.map((b) => b.text).join('')}`
   const name = `ocs_${createHash('sha1').update(source).digest('hex').slice(0, 16)}`
@@ -76,8 +79,8 @@ export function functionLibrary(): FunctionLibrary {
 const functionState = new WeakMap<Redis | Cluster, { use: boolean; loading?: Promise<void> }>()
 
 /** Loads the library on every master (already there: fine). */
-async function loadLibrary(client: Redis | Cluster, lib: FunctionLibrary): Promise<void> {
-  const nodes: Redis[] = 'nodes' in client && typeof (client as Cluster).nodes === 'function' && (client as Cluster).isCluster ? (client as Cluster).nodes('master') : [client as Redis]
+export async function loadFunctionLibrary(client: Redis | Cluster, lib = functionLibrary()): Promise<void> {
+  const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis]
   await Promise.all(
     nodes.map((n) =>
       n.call('FUNCTION', 'LOAD', lib.code).catch((err: Error) => {
@@ -113,7 +116,7 @@ export function defineScripts(client: Redis | Cluster): Redis & ScriptCommands {
   const st = state
   const target = client as unknown as Record<string, (...args: string[]) => Promise<string>>
   const load = (): Promise<void> =>
-    (st.loading ??= loadLibrary(client, lib).finally(() => {
+    (st.loading ??= loadFunctionLibrary(client, lib).finally(() => {
       st.loading = undefined
     }))
   for (const name of FUNCTION_SCRIPTS) {
@@ -121,27 +124,23 @@ export function defineScripts(client: Redis | Cluster): Redis & ScriptCommands {
     const fn = lib.functions[name]
     const numberOfKeys = String(SCRIPTS[name])
     const fcall = (args: string[]): Promise<string> => client.call('FCALL', fn, numberOfKeys, ...args) as Promise<string>
-    target[camel(name)] = async (...args: string[]): Promise<string> => {
-      if (!st.use) return evalsha(...args)
-      try {
-        return await fcall(args)
-      } catch (err) {
-        const e = err as Error
-        if (refused('fcall', e)) {
-          st.use = false
-          return evalsha(...args)
-        }
-        if (!NOT_FOUND.test(e.message)) throw err
-        try {
-          await load()
-        } catch (loadErr) {
-          if (!refused('function', loadErr as Error)) throw loadErr
-          st.use = false
-          return evalsha(...args)
-        }
-        return fcall(args)
+    // Off the common path: the first call, a lost library, a Redis without functions.
+    const recover = async (err: Error, args: string[]): Promise<string> => {
+      if (refused('fcall', err)) {
+        st.use = false
+        return evalsha(...args)
       }
+      if (!NOT_FOUND.test(err.message)) throw err
+      try {
+        await load()
+      } catch (loadErr) {
+        if (!refused('function', loadErr as Error)) throw loadErr
+        st.use = false
+        return evalsha(...args)
+      }
+      return fcall(args)
     }
+    target[camel(name)] = (...args: string[]): Promise<string> => (st.use ? fcall(args).catch((err: Error) => recover(err, args)) : evalsha(...args))
   }
   return client as unknown as Redis & ScriptCommands
 }

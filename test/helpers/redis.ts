@@ -57,3 +57,16 @@ export async function startRedis(extra: string[] = []): Promise<TestRedis> {
     },
   }
 }
+
+/** cmdstat_<cmd> of INFO commandstats: calls, failed_calls and rejected_calls (0 for a command never run). */
+export async function commandStat(client: Redis, cmd: string): Promise<{ calls: number; failed: number; rejected: number }> {
+  const line = (await client.info('commandstats')).split('\r\n').find((l) => l.startsWith(`cmdstat_${cmd}:`)) ?? ''
+  const n = (k: string): number => Number(new RegExp(`${k}=(\\d+)`).exec(line)?.[1] ?? 0)
+  return { calls: n('calls'), failed: n('failed_calls'), rejected: n('rejected_calls') }
+}
+
+/** The names of the function libraries Redis holds (FUNCTION LIST). */
+export async function functionLibraries(client: Redis): Promise<string[]> {
+  const list = (await client.call('FUNCTION', 'LIST')) as unknown[][]
+  return list.map((lib) => String(lib[lib.indexOf('library_name') + 1]))
+}

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { startCluster, type TestCluster } from '../helpers/cluster.js'
+import { commandStat, functionLibraries } from '../helpers/redis.js'
 import { makeCore, type Core } from '../helpers/core.js'
 import { coreSuite } from './core-suite.js'
 import { keys } from '../../src/balance/keys.js'
@@ -31,10 +32,9 @@ t.test('the charging scripts ran as the function library on every master', async
   for (const port of cluster.ports) {
     const node = new Redis({ port })
     try {
-      const libs = ((await node.call('FUNCTION', 'LIST')) as unknown[][]).map((lib) => String(lib[lib.indexOf('library_name') + 1]))
-      t.same(libs, [functionLibrary().name], `master ${port}: the library loaded`)
-      const fcall = (await node.info('commandstats')).split('\r\n').find((l) => l.startsWith('cmdstat_fcall:')) ?? ''
-      t.ok(Number(/calls=(\d+)/.exec(fcall)?.[1] ?? 0) > 0, `master ${port}: ${fcall}`)
+      t.same(await functionLibraries(node), [functionLibrary().name], `master ${port}: the library loaded`)
+      const fcall = await commandStat(node, 'fcall')
+      t.ok(fcall.calls > 0, `master ${port}: ${fcall.calls} FCALLs`)
     } finally {
       node.disconnect()
     }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { startRedis, commandStat, functionLibraries, type TestRedis } from '../helpers/redis.js'
 import { makeCore, makeAccount, assertLedger, type Core } from '../helpers/core.js'
 import { functionLibrary, loadLua } from '../../src/balance/scripts.js'
 import type { ChargeAnswer } from '../../src/core/types.js'
@@ -12,18 +12,6 @@ import type { ChargeAnswer } from '../../src/core/types.js'
 
 const data = { serviceContext: '32251@3gpp.org', ratingGroup: 1, requested: 'default' as const }
 const MB = 1_000_000
-
-/** cmdstat_<cmd> of INFO commandstats: calls, failed_calls and rejected_calls. */
-async function stat(client: Redis, cmd: string): Promise<{ calls: number; failed: number; rejected: number }> {
-  const line = (await client.info('commandstats')).split('\r\n').find((l) => l.startsWith(`cmdstat_${cmd}:`)) ?? ''
-  const n = (k: string): number => Number(new RegExp(`${k}=(\\d+)`).exec(line)?.[1] ?? 0)
-  return { calls: n('calls'), failed: n('failed_calls'), rejected: n('rejected_calls') }
-}
-
-async function libraries(client: Redis): Promise<string[]> {
-  const list = (await client.call('FUNCTION', 'LIST')) as unknown[][]
-  return list.map((lib) => String(lib[lib.indexOf('library_name') + 1]))
-}
 
 function ok(t: Test, a: ChargeAnswer, label: string): void {
   t.equal(a.kind, 'ok', label)
@@ -55,14 +43,14 @@ async function freshCore(t: Test): Promise<{ redis: TestRedis; client: Redis; co
 
 t.test('charging runs as a function library, loaded on first use; the same charges as by EVALSHA', async (t) => {
   const { redis, client, core, accountId, msisdn } = await freshCore(t)
-  t.same(await libraries(client), [], 'nothing loaded before the first charge')
+  t.same(await functionLibraries(client), [], 'nothing loaded before the first charge')
   await traffic(t, core, msisdn, 'fn-1')
   const byFunction = await core.store.ledger(accountId)
-  t.same(await libraries(client), [functionLibrary().name], 'the library, under its content-derived name')
-  const fcall = await stat(client, 'fcall')
+  t.same(await functionLibraries(client), [functionLibrary().name], 'the library, under its content-derived name')
+  const fcall = await commandStat(client, 'fcall')
   t.equal(fcall.failed, 1, 'one FCALL found no function (the first), then the library was loaded')
   t.ok(fcall.calls >= 5, `${fcall.calls} FCALLs`)
-  t.equal((await stat(client, 'evalsha')).calls, 0, 'no charging script by EVALSHA')
+  t.equal((await commandStat(client, 'evalsha')).calls, 0, 'no charging script by EVALSHA')
   await assertLedger(t, core.store, accountId, 'after the session')
   // Open sessions' grants are counted once (lib.lua's per-call state starts empty in every call).
   const identities = [{ kind: 'msisdn' as const, value: msisdn }]
@@ -88,10 +76,10 @@ t.test('the library lost (Redis restarted without persistence): the next charge 
   const { client, core, accountId, msisdn } = await freshCore(t)
   await traffic(t, core, msisdn, 'lost-1')
   await client.call('FUNCTION', 'FLUSH')
-  t.same(await libraries(client), [])
+  t.same(await functionLibraries(client), [])
   await traffic(t, core, msisdn, 'lost-2')
-  t.same(await libraries(client), [functionLibrary().name], 'loaded again')
-  t.equal((await stat(client, 'fcall')).failed, 2, 'one FCALL found no function each time')
+  t.same(await functionLibraries(client), [functionLibrary().name], 'loaded again')
+  t.equal((await commandStat(client, 'fcall')).failed, 2, 'one FCALL found no function each time')
   await assertLedger(t, core.store, accountId, 'after both sessions')
 })
 
@@ -114,11 +102,11 @@ t.test('Redis refusing functions (an ACL without FCALL and FUNCTION): EVALSHA, a
   const { admin, core, accountId, msisdn } = await aclCore(t, ['-fcall', '-fcall_ro', '-function'])
   await traffic(t, core, msisdn, 'acl-1')
   await traffic(t, core, msisdn, 'acl-2')
-  t.equal((await stat(admin, 'fcall')).rejected, 1, 'FCALL tried once, refused')
+  t.equal((await commandStat(admin, 'fcall')).rejected, 1, 'FCALL tried once, refused')
   // ioredis sends a script by EVAL the first time on a connection, by EVALSHA after.
-  const scripted = (await stat(admin, 'eval')).calls + (await stat(admin, 'evalsha')).calls
+  const scripted = (await commandStat(admin, 'eval')).calls + (await commandStat(admin, 'evalsha')).calls
   t.ok(scripted >= 10, `then the scripts by EVAL/EVALSHA (${scripted} calls)`)
-  t.same(await libraries(admin), [], 'no library loaded')
+  t.same(await functionLibraries(admin), [], 'no library loaded')
   await assertLedger(t, core.store, accountId, 'after both sessions')
 })
 
@@ -126,9 +114,9 @@ t.test('an ACL that allows FCALL but not FUNCTION LOAD: EVALSHA, after one refus
   const { admin, core, accountId, msisdn } = await aclCore(t, ['-function'])
   await traffic(t, core, msisdn, 'acl-3')
   await traffic(t, core, msisdn, 'acl-4')
-  t.equal((await stat(admin, 'fcall')).failed, 1, 'one FCALL found no function')
-  t.equal((await stat(admin, 'function|load')).rejected, 1, 'the load refused once')
-  t.same(await libraries(admin), [], 'no library loaded')
+  t.equal((await commandStat(admin, 'fcall')).failed, 1, 'one FCALL found no function')
+  t.equal((await commandStat(admin, 'function|load')).rejected, 1, 'the load refused once')
+  t.same(await functionLibraries(admin), [], 'no library loaded')
   await assertLedger(t, core.store, accountId, 'after both sessions')
 })
 
