@@ -22,7 +22,26 @@ export function shardOf(accountId: string): number {
 }
 
 export const shardTag = (shard: number): string => `{s${shard}}`
-const acctBase = (accountId: string): string => `${PREFIX}:${shardTag(shardOf(accountId))}:acct:${accountId}`
+
+// A charging step names ten or more keys of one account in a row: the last account's shard prefix
+// and key base are kept, so the hash and the strings are made once per step, not once per key.
+let lastAccount: string | undefined
+let lastShardPrefix = ''
+let lastBase = ''
+function remember(accountId: string): void {
+  lastShardPrefix = `${PREFIX}:${shardTag(shardOf(accountId))}`
+  lastBase = `${lastShardPrefix}:acct:${accountId}`
+  lastAccount = accountId
+}
+/** `ocs:{sNN}` of the account's shard. */
+const shardPrefixOf = (accountId: string): string => {
+  if (accountId !== lastAccount) remember(accountId)
+  return lastShardPrefix
+}
+const acctBase = (accountId: string): string => {
+  if (accountId !== lastAccount) remember(accountId)
+  return lastBase
+}
 
 export const keys = {
   /** hash: account attributes and the running `reserved` total */
@@ -43,7 +62,7 @@ export const keys = {
   idempotency: (accountId: string, requestId: string) => `${acctBase(accountId)}:idem:${requestId}`,
   /** zset per shard: `accountId|sessionId` scored by the time its reservations lapse */
   expiry: (shard: number) => `${PREFIX}:${shardTag(shard)}:expiry`,
-  expiryOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:expiry`,
+  expiryOf: (accountId: string) => `${shardPrefixOf(accountId)}:expiry`,
   /**
    * string: a node's claim on sending one server-initiated request (Diameter RAR/ASR) for one account
    * event to one session (SET NX PX, left to expire): whichever node holds the client's peer and
@@ -52,13 +71,13 @@ export const keys = {
   serverRequestClaim: (accountId: string, eventId: string, sessionId: string) => `${acctBase(accountId)}:srq:${eventId}:${sessionId}`,
   /** hash per shard: running totals for metrics (reserved money, open sessions per protocol) */
   shardStats: (shard: number) => `${PREFIX}:${shardTag(shard)}:stats`,
-  shardStatsOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:stats`,
+  shardStatsOf: (accountId: string) => `${shardPrefixOf(accountId)}:stats`,
   /** stream per shard: the CDR outbox */
   outbox: (shard: number) => `${PREFIX}:${shardTag(shard)}:outbox`,
-  outboxOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:outbox`,
+  outboxOf: (accountId: string) => `${shardPrefixOf(accountId)}:outbox`,
   /** zset per shard: account ids scored by the time their next billing cycle starts (renewal due) */
   cycles: (shard: number) => `${PREFIX}:${shardTag(shard)}:cycles`,
-  cyclesOf: (accountId: string) => `${PREFIX}:${shardTag(shardOf(accountId))}:cycles`,
+  cyclesOf: (accountId: string) => `${shardPrefixOf(accountId)}:cycles`,
 
   /** string: subscriber JSON (global key; holds its account id) */
   subscriber: (subscriberId: string) => `${PREFIX}:sub:${subscriberId}`,

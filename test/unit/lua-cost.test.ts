@@ -70,3 +70,36 @@ t.test('Lua and TypeScript price every tariff identically', async (t) => {
   }
   t.equal(mismatches, 0, `${cases.length} random tariffs: gross, tax and affordable units agree`)
 })
+
+// fmt() turns every amount and count the scripts write or return into a string. Integers below 2^53
+// take '%d' (glibc's integer code; '%.0f' takes its multi-precision float path, several times
+// slower); both must print the same digits, and anything else keeps '%.0f'.
+t.test('fmt prints what %.0f prints, integers by the integer path', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const probe = `${readFileSync(new URL('../../src/balance/lua/lib.lua', import.meta.url), 'utf8')}
+local out = {}
+for _, v in ipairs(ARGV) do
+  local n = tonumber(v)
+  if v == 'negzero' then n = -0.0 end
+  out[#out + 1] = { fmt(n), string.format('%.0f', n) }
+end
+return cjson.encode(out)
+`
+  const values = [
+    '0', '1', '-1', '42', '999999', '1000000', '2147483647', '2147483648', '4294967297', '-4294967297',
+    '4503599627370496', '9007199254740991', '-9007199254740991', '9007199254740992', '-9007199254740992',
+    '1e20', '-1e20', '0.5', '1.5', '2.5', '-2.5', '123456789.4', '1795824587917', 'negzero',
+  ]
+  const rand = rng(7)
+  for (let i = 0; i < 200; i++) values.push(String(Math.floor(rand() * 2 ** 53) * (rand() < 0.3 ? -1 : 1)))
+  const got = JSON.parse((await redis.client.eval(probe, 0, ...values)) as string) as Array<[string, string]>
+  t.equal(got.length, values.length)
+  const differing = got.map(([f, p], i) => ({ v: values[i], f, p })).filter((r) => r.f !== r.p)
+  // -0 is the one integer they print differently: '%.0f' says "-0", which Redis's HINCRBY refuses.
+  t.same(differing, [{ v: 'negzero', f: '0', p: '-0' }])
+  t.equal(got[values.indexOf('9007199254740991')][0], '9007199254740991')
+  t.equal(got[values.indexOf('-9007199254740991')][0], '-9007199254740991')
+  t.equal(got[values.indexOf('1e20')][0], '100000000000000000000')
+  t.equal(got[values.indexOf('2.5')][0], got[values.indexOf('2.5')][1])
+})
