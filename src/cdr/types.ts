@@ -8,8 +8,9 @@ export type CdrUnit = 'seconds' | 'octets' | 'events'
 /** One charged session (per rating group) or event, as a billing-store row. */
 export interface CdrRecord {
   /**
-   * unique forever (primary key): `<session>#<start>#<n>#<rating group key>` (n: the account's session
-   * number; without it for sessions opened before it existed) or `ev#<request>#<time>#<item key>`
+   * unique forever (primary key): `<session>#<start>#<n>#<account>#<rating group key>` (n: the account's
+   * session number; without it for sessions opened before it existed), `ev#<request>#<time>#<account>#<item key>`
+   * or `fee#<account>#<cycle>#<fee name>`
    */
   id: string
   account: string

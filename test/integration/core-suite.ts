@@ -169,6 +169,47 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.same(await money(env().core.store, accountId), { balance: 700_000n, reserved: 0n })
   })
 
+  t.test('two accounts with the same session or request id in the same millisecond get CDRs with different ids', async (t) => {
+    // Found by the 1,000,000-packet fuzz (seed 7): an SMS event for two subscribers with the same Session-Id and
+    // CC-Request-Number within one millisecond made two CDRs with one id; the billing store kept the first, and the
+    // second account's 0.05 EUR was charged without a CDR in the store (the money audit broke by 50,000 micro).
+    const a = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const b = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const at = Date.now()
+    for (const acct of [a, b]) {
+      const ids = [{ kind: 'msisdn' as const, value: acct.msisdn }]
+      const ev = await env().core.charging.event({ requestId: 'shared-ev/0', eventTime: at, identities: ids, protocol: 'diameter', items: [{ serviceContext: SMS, units: 1 }] })
+      t.equal(ev.kind, 'ok')
+      const s = await env().core.charging.terminate({ sessionId: 'shared-sess', requestId: 'shared-sess/t', eventTime: at, identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, used: [{ units: 60 }] }] })
+      t.equal(s.kind, 'ok')
+    }
+    const cdrs = (await allCdrs(env().client)).filter((c) => c.id.startsWith('ev#shared-ev/0#') || c.sessionId === 'shared-sess')
+    t.equal(cdrs.length, 4, 'an event and a session CDR per account')
+    t.equal(new Set(cdrs.map((c) => c.id)).size, 4, `four CDR ids, so the billing store keeps all four: ${cdrs.map((c) => c.id).join(', ')}`)
+    for (const acct of [a, b]) {
+      t.same(cdrs.filter((c) => c.account === acct.accountId).map((c) => c.total).sort(), ['100000', '50000'], 'each account its own event and call')
+      t.same(await money(env().core.store, acct.accountId), { balance: 850_000n, reserved: 0n })
+    }
+  })
+
+  t.test('an event naming one service twice charges both, each with a CDR of its own', async (t) => {
+    // Found by the 1,000,000-packet fuzz (seed 7): a CCR-EVENT with its MSCC duplicated debited two SMS under one CDR
+    // id; the billing store kept one row, and 0.05 EUR was charged without a CDR (the money audit broke by 50,000 micro).
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const items = [{ serviceContext: SMS, units: 1 }, { serviceContext: SMS, units: 1 }, { serviceContext: SMS, units: 2 }]
+    const a = await env().core.charging.event({ requestId: 'twice-ev/0', identities: ids, protocol: 'diameter', items })
+    t.equal(a.kind, 'ok')
+    const cdrs = (await allCdrs(env().client)).filter((c) => c.id.startsWith('ev#twice-ev/0#'))
+    t.equal(cdrs.length, 3)
+    t.equal(new Set(cdrs.map((c) => c.id)).size, 3, `three CDR ids: ${cdrs.map((c) => c.id).join(', ')}`)
+    t.same(cdrs.map((c) => c.total).sort(), ['100000', '50000', '50000'])
+    t.same(await money(env().core.store, accountId), { balance: 800_000n, reserved: 0n })
+    const again = await env().core.charging.event({ requestId: 'twice-ev/0', identities: ids, protocol: 'diameter', items })
+    t.same(again, a, 'a retransmission: the stored answer')
+    t.equal((await allCdrs(env().client)).filter((c) => c.id.startsWith('ev#twice-ev/0#')).length, 3, 'and no CDR more')
+  })
+
   t.test('idempotency: the same request id returns the stored answer and changes nothing', async (t) => {
     const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
     const ids = [{ kind: 'msisdn' as const, value: msisdn }]

@@ -31,15 +31,22 @@ local chargedNow, refundedNow = 0, 0
 -- written after the loop, once every amount is known to be in range
 local cdrs = {}
 local overflow = false
+-- how often each item key came so far: an event may name one service twice (two MSCCs with one
+-- Rating-Group), each is charged, and each CDR needs an id of its own
+local seen = {}
 
 for _, it in ipairs(req.items) do
   local units = num(it.units)
+  seen[it.key] = (seen[it.key] or 0) + 1
+  local idKey = it.key
+  if seen[it.key] > 1 then idKey = it.key .. '#' .. seen[it.key] end
   local scopeKey = it.svc
   if not isNil(it.dest) then scopeKey = it.svc .. '|' .. it.dest end
   -- The time keeps apart two charges of one request id: a request id is answered from its stored
-  -- answer for idemTtl only, and charged again after that (a client reusing its ids).
+  -- answer for idemTtl only, and charged again after that (a client reusing its ids). The account
+  -- keeps apart two accounts' events with one request id (idempotency is per account).
   local cdr = {
-    id = 'ev#' .. req.requestId .. '#' .. fmt(now) .. '#' .. it.key, account = req.accountId, subscriber = req.sub,
+    id = 'ev#' .. req.requestId .. '#' .. fmt(now) .. '#' .. req.accountId .. '#' .. idKey, account = req.accountId, subscriber = req.sub,
     sessionId = req.sessionId, node = req.node, protocol = req.proto, service = it.svc, ratingGroup = it.rg,
     serviceId = it.sid, serviceContext = it.ctx, unit = it.unit, start = fmt(now), ['end'] = fmt(now),
     used = fmt(units), inputOctets = '0', outputOctets = '0', destination = it.dest, destinationName = it.destName,

@@ -463,10 +463,13 @@ end
 -- same script as the debit (transactional outbox). Returns how many were written.
 local function writeCdrs(outboxKey, sess, acct, now, node, reason)
   local n = 0
-  -- <session>#<start>#<the account's session number>#<rating group key>; sessions opened before the
-  -- number existed: <session>#<start>#<rating group key>
+  -- <session>#<start>#<the account's session number>#<account>#<rating group key>; sessions opened
+  -- before the number existed: <session>#<start>#<account>#<rating group key>. The account is in it
+  -- because session ids are only unique per account here (two subscribers' clients may use one, and a
+  -- first session's number is 1 on every account): the billing store keeps one row per CDR id.
   local cdrIdBase = sess.id .. '#' .. fmt(sess.start)
   if sess.n ~= nil and sess.n ~= cjson.null then cdrIdBase = cdrIdBase .. '#' .. fmt(num(sess.n)) end
+  cdrIdBase = cdrIdBase .. '#' .. sess.acct
   local keysSorted = {}
   for k, _ in pairs(sess.rgs) do keysSorted[#keysSorted + 1] = k end
   table.sort(keysSorted)
