@@ -3,7 +3,7 @@ import { promisify } from 'node:util'
 import { decode as decodeMsgpack } from '@msgpack/msgpack'
 import type { RedisClient } from './connect.js'
 import { defineScripts, type ScriptCommands } from './scripts.js'
-import { keys, shardOf, SHARD_COUNT, type IdentityKind } from './keys.js'
+import { keys, SHARD_COUNT, type IdentityKind } from './keys.js'
 import { newId } from '../lib/ids.js'
 import { OcsError } from '../lib/errors.js'
 import { compilePlan, type CompiledPlan, type PlanDocument } from '../rating/plan.js'
@@ -357,8 +357,8 @@ export class BalanceStore {
     const [accountId, sessionId] = splitMember(member)
     const r = await this.redis.reap(
       keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.session(accountId, sessionId),
-      keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiry(shardOf(accountId)), keys.outbox(shardOf(accountId)),
-      keys.shardStats(shardOf(accountId)), member, String(now), node,
+      keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiryOf(accountId), keys.outboxOf(accountId),
+      keys.shardStatsOf(accountId), member, String(now), node,
     )
     if (r === 1) await this.unindexSession(sessionId)
     return r === 1

@@ -6,7 +6,7 @@
 -- takes its multi-precision float path, several times slower (a few % of Redis's CPU per interim).
 -- Both print the same digits for an integer below 2^53; anything else keeps '%.0f'.
 local function fmt(n)
-  if n == math.floor(n) and n < 9007199254740992 and n > -9007199254740992 then return string.format('%d', n) end
+  if n % 1 == 0 and n < 9007199254740992 and n > -9007199254740992 then return string.format('%d', n) end
   return string.format('%.0f', n)
 end
 local function num(v) if v == nil or v == cjson.null then return 0 end return tonumber(v) or 0 end
