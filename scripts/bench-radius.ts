@@ -1,9 +1,12 @@
 // The RADIUS part of `npm run bench`: the built OCS (dist/main.js, embedded Redis AOF everysec) in
 // one process and scripts/load-radius.ts (a BNAS: auth, Start, n Interim-Updates, Stop per session)
 // in another, with 5 interims per session (start/stop-heavy) and with 50 (closer to a BNAS in steady
-// state: sessions last hours and report every few minutes). Returns Markdown lines.
+// state: sessions last hours and report every few minutes). The 50-interim load also runs from
+// scripts/load-radius.c (dist/bin/load-radius, compiled by scripts/setup.sh): the generator shares the
+// box's two cores with what it measures, and the C one takes a third of the Node one's CPU per
+// request — a real BNAS is not on the OCS's box. Returns Markdown lines.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { medianBy, ROUNDS, waitLine } from './bench-diameter.js'
@@ -20,10 +23,15 @@ interface Load {
   results: Record<string, number>
 }
 
-async function load(auth: number, acct: number, seconds: number, concurrency: number, interims: number): Promise<Load> {
-  const p = spawn(process.execPath, ['--import', 'tsx', 'scripts/load-radius.ts', '--auth-port', String(auth), '--acct-port', String(acct), '--json', '--quiet',
+const C_GENERATOR = 'dist/bin/load-radius'
+
+async function load(auth: number, acct: number, seconds: number, concurrency: number, interims: number, generator: 'node' | 'c' = 'node'): Promise<Load> {
+  const args = ['--auth-port', String(auth), '--acct-port', String(acct), '--json', '--quiet',
     '--duration', String(seconds), '--concurrency', String(concurrency), '--subscribers', '64', '--user-prefix', 'bench', '--password', 'benchpw',
-    '--interims', String(interims)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    '--interims', String(interims)]
+  const p = generator === 'c'
+    ? spawn(C_GENERATOR, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, ['--import', 'tsx', 'scripts/load-radius.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   p.stdout.on('data', (d) => (out += d))
   await new Promise((r) => p.once('exit', r))
@@ -32,6 +40,7 @@ async function load(auth: number, acct: number, seconds: number, concurrency: nu
 
 /** scriptCeiling: the bare charging script's Interim-Update rate measured in the same run (bench-bare-script.ts). */
 export async function benchRadius(seconds: number, scriptCeiling?: number): Promise<string[]> {
+  if (!existsSync(C_GENERATOR)) throw new Error(`${C_GENERATOR} is missing: run \`OCS_SETUP_BENCH=1 bash scripts/setup.sh\` (it compiles scripts/load-radius.c)`)
   const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-r-'))
   const { OCS_REDIS_URL: _u, OCS_REDIS_CLUSTER: _c, ...env } = process.env
   const ocs = spawn(process.execPath, ['dist/main.js'], {
@@ -53,6 +62,7 @@ export async function benchRadius(seconds: number, scriptCeiling?: number): Prom
     const rows = ['| RADIUS benchmark | round | requests/s | Interim-Update/s | p50 ms | p99 ms | interim p99 ms | answers |', '|---|---|---:|---:|---:|---:|---:|---|']
     const runs: Load[] = []
     const steady: Load[] = []
+    const steadyC: Load[] = []
     for (let round = 1; round <= ROUNDS; round++) {
       const l = await load(Number(ready[2]), Number(ready[3]), seconds, 128, 5)
       runs.push(l)
@@ -60,10 +70,15 @@ export async function benchRadius(seconds: number, scriptCeiling?: number): Prom
       const s = await load(Number(ready[2]), Number(ready[3]), seconds, 128, 50)
       steady.push(s)
       rows.push(`| OCS full stack, 128 sessions at once, 50 interims per session | ${round} | ${s.perSec} | ${s.interimsPerSec} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.interimP99.toFixed(2)} | ${JSON.stringify(s.results)} |`)
+      const c = await load(Number(ready[2]), Number(ready[3]), seconds, 128, 50, 'c')
+      steadyC.push(c)
+      rows.push(`| the same, C load generator | ${round} | ${c.perSec} | ${c.interimsPerSec} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${c.interimP99.toFixed(2)} | ${JSON.stringify(c.results)} |`)
     }
     const mixed = medianBy(runs, (x) => x.perSec)
     const stead = medianBy(steady, (x) => x.interimsPerSec)
-    rows.push('', `**RADIUS ${stead.interimsPerSec} Interim-Update/s with 50 interims per session (interim p99 ${stead.interimP99.toFixed(2)} ms${scriptCeiling ? `; the bare charging script's Interim-Update ceiling ${scriptCeiling}/s, ratio ${(stead.interimsPerSec / scriptCeiling).toFixed(2)}` : ''}); ${mixed.perSec} requests/s with 5 (${mixed.interimsPerSec} of them Interim-Update/s)** (median of ${ROUNDS} rounds each). Per session: Access-Request (PAP), Start, n × Interim-Update, Stop; 64 subscribers; load generator in its own process. Target (issue 6): ≥ 15,000 Interim-Update/s.`)
+    const steadC = medianBy(steadyC, (x) => x.interimsPerSec)
+    const ratio = (l: Load): string => (scriptCeiling ? `, ratio ${(l.interimsPerSec / scriptCeiling).toFixed(2)} to the bare charging script's Interim-Update ceiling of ${scriptCeiling}/s` : '')
+    rows.push('', `**RADIUS ${steadC.interimsPerSec} Interim-Update/s with 50 interims per session from the C load generator (interim p99 ${steadC.interimP99.toFixed(2)} ms${ratio(steadC)}); ${stead.interimsPerSec}/s from the Node generator (interim p99 ${stead.interimP99.toFixed(2)} ms${ratio(stead)}); ${mixed.perSec} requests/s with 5 interims per session, Node generator (${mixed.interimsPerSec} of them Interim-Update/s)** (median of ${ROUNDS} rounds each). Per session: Access-Request (PAP), Start, n × Interim-Update, Stop; 64 subscribers; load generator in its own process on the same two cores. Target (issue 6): ≥ 15,000 Interim-Update/s.`)
     return rows
   } finally {
     ocs.kill('SIGTERM')

@@ -22,6 +22,10 @@ if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ]; then
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
   { command -v escript >/dev/null 2>&1 && ls -d /usr/lib/erlang/lib/diameter-* >/dev/null 2>&1; } || need_pkgs+=(erlang-base erlang-diameter)
 fi
+# The C RADIUS load generator (scripts/load-radius.c: the bench's BNAS, and its tests) needs a C compiler.
+if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ] || [ "${OCS_SETUP_CC:-0}" = 1 ]; then
+  { command -v cc >/dev/null 2>&1 && [ -e /usr/include/stdio.h ]; } || need_pkgs+=(gcc libc6-dev)
+fi
 if [ "${OCS_SETUP_TEST:-0}" = 1 ]; then
   command -v radclient >/dev/null 2>&1 || need_pkgs+=(freeradius-utils)
   command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
@@ -52,4 +56,15 @@ if [ ! -f dist/main.js ] || [ -n "$(find src -newer dist/main.js -print -quit)" 
   # Lua scripts ship beside the compiled code that loads them.
   mkdir -p dist/balance/lua && cp src/balance/lua/*.lua dist/balance/lua/
   touch dist/main.js
+fi
+
+# 4. The C RADIUS load generator, when a compiler is there (never needed by `npm start`).
+if command -v cc >/dev/null 2>&1 && { [ ! -x dist/bin/load-radius ] || [ scripts/load-radius.c -nt dist/bin/load-radius ]; }; then
+  log "compiling scripts/load-radius.c"
+  mkdir -p dist/bin
+  if ! cc -O2 -Wall -o dist/bin/load-radius scripts/load-radius.c -lm; then
+    # Only the bench and its tests use it: `npm start` goes on without.
+    if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ] || [ "${OCS_SETUP_CC:-0}" = 1 ]; then exit 1; fi
+    log "scripts/load-radius.c did not compile; the C load generator is unavailable"
+  fi
 fi

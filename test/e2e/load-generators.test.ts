@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { startTestOcs, api } from '../helpers/ocs.js'
 import { DEMO_PLAN } from '../../src/rating/plan.js'
-import { encode, RadiusCode } from '../../src/radius/codec.js'
+import { decode, encode, RadiusCode, type RadiusAttributeInput } from '../../src/radius/codec.js'
+import { userPassword, verifyRequestAuthenticator } from '../../src/radius/authenticator.js'
 
 // The load generators (issue 9: `npm run load:diameter`, `npm run load:radius`) as a user runs them,
 // each in its own process: against an OCS they charge real sessions, close every session they open,
@@ -23,8 +24,13 @@ interface Run {
   summary: Record<string, any>
 }
 
+/** The C RADIUS generator, compiled by scripts/setup.sh (npm test's first step). */
+const C_RADIUS = 'dist/bin/load-radius'
+
 function runLoad(script: string, args: string[]): Promise<Run> {
-  const p = spawn(process.execPath, ['--import', 'tsx', script, '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const p = script === C_RADIUS
+    ? spawn(C_RADIUS, ['--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, ['--import', 'tsx', script, '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   p.stdout.on('data', (d) => (out += d))
@@ -80,7 +86,22 @@ t.test('against the OCS: sessions charged and all closed, the rate honoured, pro
   t.equal(sum(r.summary.results), r.summary.requests)
   t.ok(r.summary.requests <= RATE * r.summary.seconds + 10, `rate honoured: ${r.summary.requests} requests in ${r.summary.seconds} s at --rate ${RATE}`)
   t.ok(r.summary.interimsPerSec > 0 && r.summary.p50 <= r.summary.p99, 'interim rate and percentiles')
-  t.ok((await balances()) < afterDiameter, 'broadband charged')
+  const afterRadius = await balances()
+  t.ok(afterRadius < afterDiameter, 'broadband charged')
+
+  // The C generator (the bench's BNAS): the same sessions, as fast as the OCS answers.
+  const c = await runLoad(C_RADIUS, ['--auth-port', String(ocs.radius.authPort), '--acct-port', String(ocs.radius.acctPort),
+    '--duration', '1', '--warmup', '0.5', '--concurrency', '4', '--interims', '3', '--subscribers', '4', '--user-prefix', 'lg', '--password', 'lgpw'])
+  t.equal(c.code, 0, c.stderr)
+  t.match(c.stderr, /\d+ s {2}\d+ requests {2}\d+\/s/, 'a progress line')
+  t.same(
+    Object.keys(c.summary.results).sort(),
+    ['Access-Request:Access-Accept', 'Interim-Update:Accounting-Response', 'Start:Accounting-Response', 'Stop:Accounting-Response'],
+    'every request answered (Response Authenticators checked), none timed out',
+  )
+  t.equal(sum(c.summary.results), c.summary.requests)
+  t.ok(c.summary.interimsPerSec > 0 && c.summary.p50 > 0 && c.summary.p50 <= c.summary.p99, 'interim rate and percentiles')
+  t.ok((await balances()) < afterRadius, 'broadband charged by the C generator\'s sessions')
 
   // Every session a generator opened it also closed (CCR-T, Stop), so none is left open.
   const open = async (): Promise<unknown[]> => {
@@ -129,10 +150,10 @@ const radiusArgs = (ports: { auth: number; acct: number }, duration: number): st
   '--concurrency', '1', '--interims', '1', '--subscribers', '1', '--user-prefix', 'x', '--password', 'pw',
 ]
 
-t.test('RADIUS generator: an unanswered request is sent again after ~2 s, and given up after the third send', async (t) => {
+for (const gen of ['scripts/load-radius.ts', C_RADIUS]) t.test(`RADIUS generator ${gen}: an unanswered request is sent again after ~2 s, and given up after the third send`, async (t) => {
   const once = await fakeServer(t, (code, copy) => (copy === 1 ? undefined : answer(code)))
   const never = await fakeServer(t, () => undefined)
-  const [lossy, silent] = await Promise.all([runLoad('scripts/load-radius.ts', radiusArgs(once, 0.1)), runLoad('scripts/load-radius.ts', radiusArgs(never, 0.1))])
+  const [lossy, silent] = await Promise.all([runLoad(gen, radiusArgs(once, 0.1)), runLoad(gen, radiusArgs(never, 0.1))])
 
   t.equal(lossy.code, 0)
   // One session: auth, Start, then the duration is over, so Stop; each answered at its second copy.
@@ -145,7 +166,7 @@ t.test('RADIUS generator: an unanswered request is sent again after ~2 s, and gi
   t.same([...never.copies.values()], [3], 'sent three times, then given up')
 })
 
-t.test('RADIUS generator: a late answer to a request given up on is not taken for the next request', async (t) => {
+for (const gen of ['scripts/load-radius.ts', C_RADIUS]) t.test(`RADIUS generator ${gen}: a late answer to a request given up on is not taken for the next request`, async (t) => {
   // The first Access-Request (sent at 0, 2 and 4 s, given up at ~6 s) gets a Reject at 7.5 s, to its
   // first copy; the next session's Access-Request, sent at ~6 s, is accepted 1.8 s later. Were the
   // given-up request's id used again at once, that late Reject would answer it.
@@ -154,11 +175,57 @@ t.test('RADIUS generator: a late answer to a request given up on is not taken fo
     if (code !== RadiusCode.AccessRequest) return answer(code)
     return request === 0 ? { code: 'Access-Reject', after: 7500 } : answer(code, 1800)
   })
-  const r = await runLoad('scripts/load-radius.ts', radiusArgs(late, 7))
+  const r = await runLoad(gen, radiusArgs(late, 7))
   t.equal(r.code, 0)
   t.same(
     r.summary.results,
     { 'Access-Request:timeout': 1, 'Access-Request:Access-Accept': 1, 'Start:Accounting-Response': 1, 'Stop:Accounting-Response': 1 },
     'the first session timed out, the second was accepted and ran',
   )
+})
+
+t.test('C RADIUS generator: byte for byte the packets of the Node codec, Class echoed, forged answers refused', async (t) => {
+  const packets: Buffer[] = []
+  // Accepts with a Class; answers the first Interim-Update of each session with a Response
+  // Authenticator made with the wrong secret (then, to its retransmission, correctly).
+  const forged = new Set<string>()
+  const bind = async (): Promise<number> => {
+    const s = dgram.createSocket('udp4')
+    t.teardown(() => new Promise<void>((res) => s.close(() => res())))
+    s.on('message', (m, rinfo) => {
+      packets.push(Buffer.from(m))
+      const isInterim = m[0] === RadiusCode.AccountingRequest && decode(m).attributes.some((a) => a.name === 'Acct-Status-Type' && a.valueName === 'Interim-Update')
+      const sid = m[0] === RadiusCode.AccountingRequest ? String(decode(m).attributes.find((a) => a.name === 'Acct-Session-Id')?.value) : ''
+      const forge = isInterim && !forged.has(sid)
+      if (forge) forged.add(sid)
+      const reply = m[0] === RadiusCode.AccessRequest
+        ? encode({ code: 'Access-Accept', identifier: m[1], attributes: [['Class', Buffer.from('cls-1')]] }, { secret: 'testing123', requestAuthenticator: m.subarray(4, 20) })
+        : encode({ code: 'Accounting-Response', identifier: m[1] }, { secret: forge ? 'not-the-secret' : 'testing123', requestAuthenticator: m.subarray(4, 20) })
+      s.send(reply, rinfo.port, rinfo.address)
+    })
+    await new Promise<void>((res) => s.bind(0, '127.0.0.1', res))
+    return s.address().port
+  }
+  const ports = { auth: await bind(), acct: await bind() }
+  const r = await runLoad(C_RADIUS, ['--auth-port', String(ports.auth), '--acct-port', String(ports.acct), '--duration', '0.5', '--warmup', '0',
+    '--concurrency', '1', '--interims', '2', '--subscribers', '1', '--user-prefix', 'x', '--password', 'pw'])
+  t.equal(r.code, 0, r.stderr)
+  // One session: its first interim's forged answer is dropped, the copy sent ~2 s later is answered; the run is then over.
+  t.same(r.summary.results, { 'Access-Request:Access-Accept': 1, 'Start:Accounting-Response': 1, 'Interim-Update:Accounting-Response': 1, 'Stop:Accounting-Response': 1, 'bad Response Authenticator': 1 })
+
+  const [access, start, interim, interimAgain, stop] = packets
+  t.equal(packets.length, 5)
+  const ra = access.subarray(4, 20)
+  const nas: RadiusAttributeInput[] = [['NAS-Identifier', 'loadgen-nas'], ['NAS-Port', 0]]
+  t.ok(access.equals(encode({ code: 'Access-Request', identifier: access[1], authenticator: ra, attributes: [['User-Name', 'x0'], ['User-Password', 'pw'], ...nas] }, { secret: 'testing123' })), 'Access-Request: PAP hidden as RFC 2865 says')
+  t.equal(userPassword(decode(access), 'testing123')?.toString(), 'pw')
+  const sid = String(decode(start).attributes.find((a) => a.name === 'Acct-Session-Id')?.value)
+  t.match(sid, /^lg\d+-0$/)
+  const base: RadiusAttributeInput[] = [['User-Name', 'x0'], ['Acct-Session-Id', sid], ...nas, ['Class', Buffer.from('cls-1')]]
+  const expect = (id: number, attrs: RadiusAttributeInput[]): Buffer => encode({ code: 'Accounting-Request', identifier: id, attributes: [...base, ...attrs] }, { secret: 'testing123' })
+  t.ok(start.equals(expect(start[1], [['Acct-Status-Type', 'Start']])), 'Start, with the Class of the Accept')
+  t.ok(interim.equals(expect(interim[1], [['Acct-Status-Type', 'Interim-Update'], ['Acct-Input-Octets', 500_000], ['Acct-Output-Octets', 500_000], ['Acct-Session-Time', 60]])), 'Interim-Update')
+  t.ok(interimAgain.equals(interim), 'the retransmission is the same packet')
+  t.ok(stop.equals(expect(stop[1], [['Acct-Status-Type', 'Stop'], ['Acct-Input-Octets', 500_000], ['Acct-Output-Octets', 500_000], ['Acct-Session-Time', 400]])), 'Stop with the final counters')
+  for (const p of [start, interim, stop]) t.ok(verifyRequestAuthenticator(p, 'testing123'), 'Request Authenticator (RFC 2866)')
 })
