@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics/metrics.js'
 import {
   type AttachedRecord,
   itemKey,
+  outcomesInOrder,
   type BalanceAnswer,
   type ChargeAnswer,
   type ChargeItem,
@@ -346,11 +347,13 @@ export class ChargingService {
     luaItems: LuaItem[],
     close: { closed: boolean; cdrs: number },
   ): ChargeAnswer {
-    for (const r of asArray(answer.results)) outcomes.set(r.key, this.outcome(r, luaItems))
+    // `outcomes` holds the items rating refused (one per key: the same key, the same refusal).
+    const all = [...outcomes.values()]
+    for (const r of asArray(answer.results)) all.push(this.outcome(r, luaItems))
     return {
       kind: 'ok',
       accountId,
-      outcomes: items.map((it) => outcomes.get(itemKey(it))!).filter(Boolean),
+      outcomes: outcomesInOrder(items.map(itemKey), all).filter((o): o is ItemOutcome => o !== undefined),
       charged: BigInt(answer.charged ?? '0'),
       ...close,
     }

@@ -152,3 +152,21 @@ export function itemKey(i: ChargeItem): string {
   if (i.radiusService !== undefined) return `radius:${i.radiusService}`
   return `rg:${i.ratingGroup ?? '-'}:si:${i.serviceId ?? '-'}`
 }
+
+/**
+ * Each item key's outcome, in request order. A request may name one service twice (an event with
+ * its MSCC repeated: both are charged), so the k-th item of a key gets the k-th outcome of that key,
+ * and the last one again when there are fewer (a session script answers once per key).
+ */
+export function outcomesInOrder(keys: readonly string[], outcomes: Iterable<ItemOutcome>): Array<ItemOutcome | undefined> {
+  const byKey = new Map<string, ItemOutcome[]>()
+  for (const o of outcomes) {
+    const list = byKey.get(o.key)
+    if (list === undefined) byKey.set(o.key, [o])
+    else list.push(o)
+  }
+  return keys.map((k) => {
+    const list = byKey.get(k)
+    return list === undefined ? undefined : list.length > 1 ? list.shift() : list[0]
+  })
+}

@@ -11,6 +11,7 @@
 import type { ChargingService } from '../core/charging.js'
 import {
   itemKey,
+  outcomesInOrder,
   type ChargeAnswer,
   type ChargeItem,
   type EventRequest,
@@ -413,12 +414,11 @@ export class GyHandler {
     }
     if (answer.kind !== 'ok') return this.failure(p, answer)
 
-    const byKey = new Map<string, ItemOutcome>()
-    for (const o of answer.outcomes) byKey.set(o.key, o)
+    const inOrder = outcomesInOrder(p.items.map((pi) => itemKey(pi.item)), answer.outcomes)
     const codes: number[] = []
     const perItem: AvpInput[][] = []
-    for (const pi of p.items) {
-      const o = byKey.get(itemKey(pi.item)) ?? ({ kind: 'ratingFailed', key: itemKey(pi.item), reason: 'no outcome' } as ItemOutcome)
+    for (const [i, pi] of p.items.entries()) {
+      const o = inOrder[i] ?? ({ kind: 'ratingFailed', key: itemKey(pi.item), reason: 'no outcome' } as ItemOutcome)
       const rc = outcomeResultCode(o)
       codes.push(rc)
       perItem.push(this.itemAvps(o, rc, pi, p))

@@ -205,6 +205,8 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.equal(new Set(cdrs.map((c) => c.id)).size, 3, `three CDR ids: ${cdrs.map((c) => c.id).join(', ')}`)
     t.same(cdrs.map((c) => c.total).sort(), ['100000', '50000', '50000'])
     t.same(await money(env().core.store, accountId), { balance: 800_000n, reserved: 0n })
+    const amounts = a.kind === 'ok' ? a.outcomes.map((o) => (o.kind === 'granted' ? `${o.units} for ${o.amount}` : o.kind)) : []
+    t.same(amounts, ['1 for 50000', '1 for 50000', '2 for 100000'], 'each item its own outcome, in request order')
     const again = await env().core.charging.event({ requestId: 'twice-ev/0', identities: ids, protocol: 'diameter', items })
     t.same(again, a, 'a retransmission: the stored answer')
     t.equal((await allCdrs(env().client)).filter((c) => c.id.startsWith('ev#twice-ev/0#')).length, 3, 'and no CDR more')

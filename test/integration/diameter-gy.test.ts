@@ -159,6 +159,17 @@ t.test('Gy over a socket', async (t) => {
     t.same([resultCode(a), resultCode(msccs(a)[0])], [4012, 4012])
   })
 
+  await t.test('an SMS event naming its service twice: each MSCC its own result', async (t) => {
+    // The balance affords one SMS: the first MSCC is debited, the second refused (each is all or nothing).
+    const { accountId, msisdn } = await makeAccount(store, { balance: 50_000n })
+    const a = await c.ccr(ccrAvps({ context: '32274@3gpp.org', msisdn, sessionId: 'smsc;twice', type: 4, number: 0, requestedAction: 0, mscc: [{ si: 1, rsu: { ssu: 1 } }, { si: 1, rsu: { ssu: 1 } }] }))
+    echoes(t, a, 'smsc;twice', 4, 0)
+    const [first, second] = msccs(a)
+    t.same([resultCode(first), granted(first)], [2001, { ssu: 1 }], 'the first debited')
+    t.same([resultCode(second), granted(second)], [4012, undefined], 'the second refused')
+    t.same(await money(store, accountId), { balance: 0n, reserved: 0n })
+  })
+
   await t.test('unknown subscriber: 5030 with the request echoed', async (t) => {
     const a = await c.ccr(ccrAvps({ sessionId: 'pgw;nobody', type: 1, number: 0, msisdn: '46799999999', mscc: [{ rg: 1, rsu: {} }] }))
     t.equal(resultCode(a), 5030)
