@@ -42,6 +42,19 @@ function runLoad(script: string, args: string[]): Promise<Run> {
 
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0)
 
+/** A RADIUS generator's run against the OCS: exit 0, a progress line, every request answered (the C one checks each Response Authenticator) and counted. */
+function answeredRun(t: Test, r: Run): void {
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /\d+ s {2}\d+ requests {2}\d+\/s/, 'a progress line')
+  t.same(
+    Object.keys(r.summary.results).sort(),
+    ['Access-Request:Access-Accept', 'Interim-Update:Accounting-Response', 'Start:Accounting-Response', 'Stop:Accounting-Response'],
+    'every request answered, none timed out',
+  )
+  t.equal(sum(r.summary.results), r.summary.requests)
+  t.ok(r.summary.interimsPerSec > 0 && r.summary.p50 > 0 && r.summary.p50 <= r.summary.p99, 'interim rate and percentiles')
+}
+
 t.test('against the OCS: sessions charged and all closed, the rate honoured, progress and percentiles printed', async (t) => {
   const { ocs, base } = await startTestOcs(redis.url, { logLevel: 'warn' })
   t.teardown(() => ocs.stop())
@@ -76,31 +89,15 @@ t.test('against the OCS: sessions charged and all closed, the rate honoured, pro
 
   const r = await runLoad('scripts/load-radius.ts', ['--auth-port', String(ocs.radius.authPort), '--acct-port', String(ocs.radius.acctPort), '--rate', String(RATE),
     '--duration', String(SECONDS), '--warmup', '0.5', '--concurrency', '4', '--interims', '3', '--subscribers', '4', '--user-prefix', 'lg', '--password', 'lgpw'])
-  t.equal(r.code, 0)
-  t.match(r.stderr, /\d+ s {2}\d+ requests {2}\d+\/s/, 'a progress line')
-  t.same(
-    Object.keys(r.summary.results).sort(),
-    ['Access-Request:Access-Accept', 'Interim-Update:Accounting-Response', 'Start:Accounting-Response', 'Stop:Accounting-Response'],
-    'every request answered, none timed out',
-  )
-  t.equal(sum(r.summary.results), r.summary.requests)
+  answeredRun(t, r)
   t.ok(r.summary.requests <= RATE * r.summary.seconds + 10, `rate honoured: ${r.summary.requests} requests in ${r.summary.seconds} s at --rate ${RATE}`)
-  t.ok(r.summary.interimsPerSec > 0 && r.summary.p50 <= r.summary.p99, 'interim rate and percentiles')
   const afterRadius = await balances()
   t.ok(afterRadius < afterDiameter, 'broadband charged')
 
   // The C generator (the bench's BNAS): the same sessions, as fast as the OCS answers.
   const c = await runLoad(C_RADIUS, ['--auth-port', String(ocs.radius.authPort), '--acct-port', String(ocs.radius.acctPort),
     '--duration', '1', '--warmup', '0.5', '--concurrency', '4', '--interims', '3', '--subscribers', '4', '--user-prefix', 'lg', '--password', 'lgpw'])
-  t.equal(c.code, 0, c.stderr)
-  t.match(c.stderr, /\d+ s {2}\d+ requests {2}\d+\/s/, 'a progress line')
-  t.same(
-    Object.keys(c.summary.results).sort(),
-    ['Access-Request:Access-Accept', 'Interim-Update:Accounting-Response', 'Start:Accounting-Response', 'Stop:Accounting-Response'],
-    'every request answered (Response Authenticators checked), none timed out',
-  )
-  t.equal(sum(c.summary.results), c.summary.requests)
-  t.ok(c.summary.interimsPerSec > 0 && c.summary.p50 > 0 && c.summary.p50 <= c.summary.p99, 'interim rate and percentiles')
+  answeredRun(t, c)
   t.ok((await balances()) < afterRadius, 'broadband charged by the C generator\'s sessions')
 
   // Every session a generator opened it also closed (CCR-T, Stop), so none is left open.
