@@ -125,6 +125,14 @@ static void parse_args(int argc, char **argv) {
     const char *k = argv[i];
     if (strcmp(k, "--json") == 0) { json = 1; continue; }
     if (strcmp(k, "--quiet") == 0) { quiet = 1; continue; }
+    if (strcmp(k, "--help") == 0 || strcmp(k, "-h") == 0) {
+      printf("usage: load-radius [--host 127.0.0.1] [--auth-port 1812] [--acct-port 1813] [--secret testing123]\n"
+             "         [--user-prefix user] [--password pw] [--subscribers 64] [--concurrency 64] [--duration 10]\n"
+             "         [--warmup 1] [--interims 5] [--json] [--quiet]\n"
+             "Per session: Access-Request (PAP, user <prefix><n>), Start, n Interim-Updates, Stop; no --rate here\n"
+             "(scripts/load-radius.ts has it).\n");
+      exit(0);
+    }
     if (i + 1 >= argc) usage("an option without its value");
     const char *v = argv[++i];
     if (strcmp(k, "--host") == 0) host = v;
