@@ -112,6 +112,7 @@ static int md5_selftest(void) {
 // ---------- options ----------
 
 static const char *host = "127.0.0.1", *secret = "testing123", *user_prefix = "user", *password = "pw";
+static size_t secret_len;
 static int auth_port = 1812, acct_port = 1813, subscribers = 64, concurrency = 64, interims = 5, json = 0, quiet = 0;
 static double duration = 10, warmup = 1;
 
@@ -153,6 +154,7 @@ static void parse_args(int argc, char **argv) {
   if (subscribers < 1) usage("--subscribers must be at least 1");
   if (strlen(password) > 128) usage("--password: at most 128 octets");
   if (strlen(user_prefix) > 200 || strlen(secret) > 200) usage("--user-prefix and --secret: at most 200 octets");
+  secret_len = strlen(secret);
 }
 
 // ---------- clock, latencies, results ----------
@@ -240,7 +242,7 @@ static void sign_accounting(packet *p) {
   md5_ctx c;
   md5_start(&c);
   md5_add(&c, p->b, p->n);
-  md5_add(&c, secret, strlen(secret));
+  md5_add(&c, secret, secret_len);
   md5_end(&c, p->b + 4);
 }
 
@@ -252,7 +254,7 @@ static int reply_authentic(const uint8_t *r, size_t n, const uint8_t request_aut
   md5_add(&c, r, 4);
   md5_add(&c, request_auth, 16);
   md5_add(&c, r + 20, n - 20);
-  md5_add(&c, secret, strlen(secret));
+  md5_add(&c, secret, secret_len);
   md5_end(&c, got);
   return memcmp(got, r + 4, 16) == 0;
 }
@@ -316,7 +318,7 @@ static void build(int w, int id, packet *p, int *fd) {
       uint8_t h[16];
       md5_ctx c;
       md5_start(&c);
-      md5_add(&c, secret, strlen(secret));
+      md5_add(&c, secret, secret_len);
       md5_add(&c, prev, 16);
       md5_end(&c, h);
       for (int j = 0; j < 16; j++) pw[i + j] ^= h[j];
@@ -335,19 +337,13 @@ static void build(int w, int id, packet *p, int *fd) {
   attr_str(p, 32, nas_id);
   attr_int(p, 5, (uint32_t)w);
   if (k->cls_len > 0) attr(p, 25, k->cls, (size_t)k->cls_len);
-  if (k->state == K_START) {
-    attr_int(p, 40, 1);
-  } else if (k->state == K_INTERIM) {
-    attr_int(p, 40, 3);
-    // 32-bit counters wrap past 4 GiB, as on a NAS without Gigawords.
-    attr_int(p, 42, (uint32_t)((k->octets / 2) % 4294967296LL));
-    attr_int(p, 43, (uint32_t)((k->octets / 2) % 4294967296LL));
-    attr_int(p, 46, (uint32_t)(k->interim * 60));
-  } else {
-    attr_int(p, 40, 2);
-    attr_int(p, 42, (uint32_t)((k->octets / 2) % 4294967296LL));
-    attr_int(p, 43, (uint32_t)((k->octets / 2) % 4294967296LL));
-    attr_int(p, 46, 400);
+  attr_int(p, 40, k->state == K_START ? 1 : k->state == K_INTERIM ? 3 : 2);  // Acct-Status-Type: Start, Interim-Update, Stop
+  if (k->state != K_START) {
+    // Half the octets each way; 32-bit counters wrap past 4 GiB, as on a NAS without Gigawords.
+    uint32_t half = (uint32_t)((k->octets / 2) % 4294967296LL);
+    attr_int(p, 42, half);
+    attr_int(p, 43, half);
+    attr_int(p, 46, k->state == K_INTERIM ? (uint32_t)(k->interim * 60) : 400);
   }
   sign_accounting(p);
   *fd = acct_fd;

@@ -23,7 +23,9 @@ if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ]; then
   { command -v escript >/dev/null 2>&1 && ls -d /usr/lib/erlang/lib/diameter-* >/dev/null 2>&1; } || need_pkgs+=(erlang-base erlang-diameter)
 fi
 # The C RADIUS load generator (scripts/load-radius.c: the bench's BNAS, and its tests) needs a C compiler.
-if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ] || [ "${OCS_SETUP_CC:-0}" = 1 ]; then
+need_cc=0
+if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ] || [ "${OCS_SETUP_CC:-0}" = 1 ]; then need_cc=1; fi
+if [ "$need_cc" = 1 ]; then
   { command -v cc >/dev/null 2>&1 && [ -e /usr/include/stdio.h ]; } || need_pkgs+=(gcc libc6-dev)
 fi
 if [ "${OCS_SETUP_TEST:-0}" = 1 ]; then
@@ -64,7 +66,7 @@ if command -v cc >/dev/null 2>&1 && { [ ! -x dist/bin/load-radius ] || [ scripts
   mkdir -p dist/bin
   if ! cc -O2 -Wall -o dist/bin/load-radius scripts/load-radius.c -lm; then
     # Only the bench and its tests use it: `npm start` goes on without.
-    if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ] || [ "${OCS_SETUP_CC:-0}" = 1 ]; then exit 1; fi
+    if [ "$need_cc" = 1 ]; then exit 1; fi
     log "scripts/load-radius.c did not compile; the C load generator is unavailable"
   fi
 fi
