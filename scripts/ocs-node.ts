@@ -6,8 +6,10 @@ import { loadConfig } from '../src/config/load.js'
 import { createLogger } from '../src/lib/logger.js'
 import { exitOnSignals } from '../src/lib/shutdown.js'
 import { startOcs } from '../src/main.js'
+import { setHeapGrowingPercent } from '../src/lib/gc-tuning.js'
 
 const config = loadConfig()
+setHeapGrowingPercent(config.scheduling.heapGrowingPercent)
 const log = createLogger(config.logLevel)
 try {
   const ocs = await startOcs(config, log)

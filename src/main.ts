@@ -6,6 +6,7 @@ import { createLogger, type Logger } from './lib/logger.js'
 import type { Component } from './lib/lifecycle.js'
 import { EmbeddedRedis } from './balance/embedded-redis.js'
 import { setRealtime } from './lib/realtime.js'
+import { setHeapGrowingPercent } from './lib/gc-tuning.js'
 import { connectRedis, type RedisClient } from './balance/connect.js'
 import { BalanceStore } from './balance/store.js'
 import { PlanCache } from './core/plan-cache.js'
@@ -224,6 +225,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${err instanceof OcsError ? err.message : String(err)}\n`)
     process.exit(2)
   }
+  setHeapGrowingPercent(config.scheduling.heapGrowingPercent)
   const log = createLogger(config.logLevel)
   let ocs: Ocs
   try {

@@ -24,6 +24,7 @@ const ENV_MAP: Array<[string, string[], 'string' | 'int' | 'list']> = [
   ['OCS_NODE_ID', ['nodeId'], 'string'],
   ['OCS_SECRETS_KEY', ['secretsKey'], 'string'],
   ['OCS_REALTIME_PRIORITY', ['scheduling', 'realtimePriority'], 'int'],
+  ['OCS_HEAP_GROWING_PERCENT', ['scheduling', 'heapGrowingPercent'], 'int'],
 ]
 
 type Json = Record<string, unknown>

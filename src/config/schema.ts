@@ -131,6 +131,13 @@ export const configSchema = z.object({
         .max(99)
         .optional()
         .describe('run this OCS and its embedded Redis under SCHED_RR at this priority (root or CAP_SYS_NICE): the answers\' tail latency on a box shared with other busy processes; unset = normal scheduling'),
+      heapGrowingPercent: z
+        .number()
+        .int()
+        .min(0)
+        .max(1000)
+        .default(400)
+        .describe('V8 heap growing factor as 1 + this/100 (fewer full garbage collections, each a pause of every answer in flight, for more heap); 0 = V8\'s own choice'),
     })
     .prefault({}),
   charging: z

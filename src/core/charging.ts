@@ -213,12 +213,13 @@ export class ChargingService {
       }
       resolved ??= await this.resolveByIdentity(req.identities, at)
       if (!resolved) return op === 'update' && req.identities.length === 0 ? { kind: 'unknownSession' } : { kind: 'unknownSubscriber' }
-      if (op === 'initiate') {
-        // Any node can then route this session's updates without the subscriber identity.
-        await this.store.indexSession(req.sessionId, resolved.accountId, this.sessionIndexTtl())
-        this.sessionAccounts.set(req.sessionId, resolved.accountId)
-      }
-      let answer = await this.runSession(op, req, resolved)
+      // A CCR-I's index entry lets any node route the session's updates without the subscriber
+      // identity. It is sent with the charging script, not before it: one round trip instead of two
+      // (under load each round trip is a wait for a core), and the answer still waits for both, so
+      // no update can arrive before the entry exists.
+      const indexed = op === 'initiate' ? this.store.indexSession(req.sessionId, resolved.accountId, this.sessionIndexTtl()) : undefined
+      let [answer] = await Promise.all([this.runSession(op, req, resolved), indexed])
+      if (op === 'initiate') this.sessionAccounts.set(req.sessionId, resolved.accountId)
       if (answer === 'stalePlan') {
         // The account's plan changed since we cached it: resolve afresh and rate again, once.
         this.accountPlans.delete(resolved.accountId)
@@ -228,8 +229,11 @@ export class ChargingService {
         if (answer === 'stalePlan') return { kind: 'unavailable', reason: 'plan changed twice during one request' }
       }
       if (answer.kind === 'ok' && answer.closed) {
-        await this.store.unindexSession(req.sessionId)
         this.sessionAccounts.delete(req.sessionId)
+        // The answer does not wait for the index entry's removal: the session is closed in Redis
+        // already, and a request that still finds the entry finds the closed session's answer. If
+        // the removal fails, the entry expires by itself (sessionIndexTtl).
+        this.store.unindexSession(req.sessionId).catch((err: unknown) => this.log?.warn({ err: (err as Error).message, sessionId: req.sessionId }, 'session index entry not removed; it expires by itself'))
       }
       return answer
     } catch (err) {

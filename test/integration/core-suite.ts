@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import { makeAccount, allCdrs, money, type Core } from '../helpers/core.js'
+import { makeAccount, makeCore, allCdrs, money, type Core } from '../helpers/core.js'
 import type { RedisClient } from '../../src/balance/connect.js'
 import type { ChargeAnswer, ItemOutcome } from '../../src/core/types.js'
 import { keys, radiusKeys } from '../../src/balance/keys.js'
@@ -324,6 +324,24 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.same(await money(env().core.store, accountId), { balance: 0n, reserved: 0n })
     const unknown = await env().core.charging.initiate({ sessionId: 'x', requestId: 'x/0', identities: [{ kind: 'msisdn', value: '999' }], protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60 }] })
     t.same(unknown, { kind: 'unknownSubscriber' })
+  })
+
+  t.test('the session index: written with the CCR-I\'s charging step, routes another node\'s update without identities, removed at close', async (t) => {
+    const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
+    const ids = [{ kind: 'msisdn' as const, value: msisdn }]
+    const sid = 'indexed-1'
+    const i = await env().core.charging.initiate({ sessionId: sid, requestId: `${sid}/0`, identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60 }] })
+    t.match(first(i), { kind: 'granted', units: 60 })
+    t.equal(await env().core.store.sessionAccount(sid), accountId, 'the entry exists when the CCR-I is answered')
+    // Another node: its own caches are empty, the update carries no identity.
+    const other = await makeCore(env().client)
+    const u = await other.charging.update({ sessionId: sid, requestId: `${sid}/1`, identities: [], protocol: 'diameter', items: [{ serviceContext: VOICE, requested: 60, used: [{ units: 60 }] }] })
+    t.match(first(u), { kind: 'granted', units: 60 })
+    const term = await other.charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: [], protocol: 'diameter', items: [{ serviceContext: VOICE, used: [{ units: 30 }] }] })
+    t.equal(ok(term).closed, true)
+    // The removal is not awaited by the answer but leaves on the same connection before any later command.
+    t.equal(await other.store.sessionAccount(sid), undefined, 'the entry is gone once the session is closed')
+    t.same(await money(env().core.store, accountId), { balance: 850_000n, reserved: 0n }, '90 s at 0.10/min')
   })
 
   t.test('a request the billing store could not record (NUL, over-long, absurd usage) is refused before any balance moves', async (t) => {
