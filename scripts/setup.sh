@@ -22,7 +22,7 @@ if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ]; then
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
   { command -v escript >/dev/null 2>&1 && ls -d /usr/lib/erlang/lib/diameter-* >/dev/null 2>&1; } || need_pkgs+=(erlang-base erlang-diameter)
 fi
-# The C RADIUS load generator (scripts/load-radius.c: the bench's BNAS, and its tests) needs a C compiler.
+# The C load generators (scripts/load-*.c: the bench's BNAS and PGW, and their tests) need a C compiler.
 need_cc=0
 if [ "${OCS_SETUP_TEST:-0}" = 1 ] || [ "${OCS_SETUP_BENCH:-0}" = 1 ] || [ "${OCS_SETUP_CC:-0}" = 1 ]; then need_cc=1; fi
 if [ "$need_cc" = 1 ]; then
@@ -60,13 +60,16 @@ if [ ! -f dist/main.js ] || [ -n "$(find src -newer dist/main.js -print -quit)" 
   touch dist/main.js
 fi
 
-# 4. The C RADIUS load generator, when a compiler is there (never needed by `npm start`).
-if command -v cc >/dev/null 2>&1 && { [ ! -x dist/bin/load-radius ] || [ scripts/load-radius.c -nt dist/bin/load-radius ]; }; then
-  log "compiling scripts/load-radius.c"
-  mkdir -p dist/bin
-  if ! cc -O2 -Wall -o dist/bin/load-radius scripts/load-radius.c -lm; then
-    # Only the bench and its tests use it: `npm start` goes on without.
-    if [ "$need_cc" = 1 ]; then exit 1; fi
-    log "scripts/load-radius.c did not compile; the C load generator is unavailable"
+# 4. The C load generators (scripts/load-radius.c, scripts/load-diameter.c), when a compiler is there
+# (never needed by `npm start`).
+for gen in load-radius load-diameter; do
+  if command -v cc >/dev/null 2>&1 && { [ ! -x "dist/bin/$gen" ] || [ "scripts/$gen.c" -nt "dist/bin/$gen" ]; }; then
+    log "compiling scripts/$gen.c"
+    mkdir -p dist/bin
+    if ! cc -O2 -Wall -o "dist/bin/$gen" "scripts/$gen.c" -lm; then
+      # Only the bench and its tests use them: `npm start` goes on without.
+      if [ "$need_cc" = 1 ]; then exit 1; fi
+      log "scripts/$gen.c did not compile; that C load generator is unavailable"
+    fi
   fi
-fi
+done
