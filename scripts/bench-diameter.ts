@@ -1,18 +1,22 @@
 // The Diameter part of `npm run bench`: the full OCS (built dist/main.js, embedded Redis with AOF
-// everysec) in its own process, the load generator (scripts/load-diameter.ts) in another, and the
-// same load generator against a no-op responder for the ceiling. The same message mix also comes
-// from a client nobody here wrote: Erlang/OTP's diameter application (test/erlang/cc_client.escript
-// in load mode), when escript and erlang-diameter are installed. The half-load p99 is measured
-// twice: with ordinary scheduling, and on a second OCS started with scheduling.realtimePriority
-// (OCS and embedded Redis under SCHED_RR) at the same rate. Returns Markdown table lines.
+// everysec) in its own process, a load generator in another, and the same load generator against a
+// no-op responder for the ceiling. Two generators send the same sessions: scripts/load-diameter.c
+// (dist/bin/load-diameter; the target figures: it takes ~4 µs of CPU per CCR from the two cores the
+// OCS and Redis need, and has no garbage collector of its own to pause its clock) and
+// scripts/load-diameter.ts. The same message mix also comes from a client nobody here wrote:
+// Erlang/OTP's diameter application (test/erlang/cc_client.escript in load mode), when escript and
+// erlang-diameter are installed. The half-load p99 is measured twice: with ordinary scheduling, and
+// on a second OCS started with scheduling.realtimePriority (OCS and embedded Redis under SCHED_RR)
+// at the same rate. Returns Markdown table lines.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const KEY = 'bench-key-0123456789abcdef'
 const ESCRIPT = fileURLToPath(new URL('../test/erlang/cc_client.escript', import.meta.url))
+const C_GENERATOR = 'dist/bin/load-diameter'
 
 interface Load {
   ccrs: number
@@ -47,14 +51,20 @@ export function waitLine(p: ChildProcess, re: RegExp, ms = 30_000): Promise<RegE
   })
 }
 
-async function load(port: number, seconds: number, concurrency: number, rate = 0): Promise<Load> {
-  const args = ['--import', 'tsx', 'scripts/load-diameter.ts', '--port', String(port), '--json', '--quiet', '--duration', String(seconds), '--concurrency', String(concurrency), '--subscribers', '64', '--msisdn-prefix', '4679', '--msisdn-width', '6']
+type Generator = 'c' | 'node'
+
+async function load(gen: Generator, port: number, seconds: number, concurrency: number, rate = 0): Promise<Load> {
+  const args = ['--port', String(port), '--json', '--quiet', '--duration', String(seconds), '--concurrency', String(concurrency), '--subscribers', '64', '--msisdn-prefix', '4679', '--msisdn-width', '6']
   if (rate > 0) args.push('--rate', String(rate))
-  const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const p = gen === 'c'
+    ? spawn(C_GENERATOR, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, ['--import', 'tsx', 'scripts/load-diameter.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   p.stdout.on('data', (d) => (out += d))
-  await new Promise((r) => p.once('exit', r))
-  return JSON.parse(out.trim().split('\n').pop()!) as Load
+  const code = await new Promise((r) => p.once('exit', r))
+  const last = out.trim().split('\n').pop() ?? ''
+  if (code !== 0 || !last.startsWith('{')) throw new Error(`${gen} Diameter load generator failed (${String(code)}): ${out.slice(-1000)}`)
+  return JSON.parse(last) as Load
 }
 
 /** escript, when Erlang/OTP with its diameter application is installed (Debian erlang-base, erlang-diameter). */
@@ -126,6 +136,7 @@ async function startBenchOcs(extra: Record<string, string> = {}): Promise<Runnin
 
 /** scriptCeiling: the bare charging script's CCR-U rate measured in the same run (bench-bare-script.ts). */
 export async function benchDiameter(seconds: number, scriptCeiling?: number): Promise<string[]> {
+  if (!existsSync(C_GENERATOR)) throw new Error(`${C_GENERATOR} is missing: run \`OCS_SETUP_BENCH=1 bash scripts/setup.sh\` (it compiles scripts/load-diameter.c)`)
   const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-e-'))
   const ocs = await startBenchOcs()
   const noop = spawn(process.execPath, ['--import', 'tsx', 'scripts/noop-diameter.ts', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -133,32 +144,48 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     const dport = ocs.dport
     const nport = Number((await waitLine(noop, /listening on (\d+)/))[1])
     const rows: string[] = ['| Diameter benchmark | round | CCR/s | p50 ms | p99 ms | answers |', '|---|---|---:|---:|---:|---|']
+    const row = (what: string, round: number, l: Load): void => {
+      rows.push(`| ${what} | ${round} | ${l.perSec} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${JSON.stringify(l.results)} |`)
+    }
     const full: Load[] = []
     const ceil: Load[] = []
     const half: Load[] = []
+    const nodeFull: Load[] = []
+    const nodeCeil: Load[] = []
+    const nodeHalf: Load[] = []
     const erl: Load[] = []
     const erlCeil: Load[] = []
     const escript = erlangEscript()
     for (let round = 1; round <= ROUNDS; round++) {
-      const c = await load(nport, seconds, 128)
+      const c = await load('c', nport, seconds, 128)
       ceil.push(c)
-      rows.push(`| ceiling: no-op responder, 128 in flight | ${round} | ${c.perSec} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${JSON.stringify(c.results)} |`)
-      const f = await load(dport, seconds, 128)
+      row('ceiling: no-op responder, C generator, 128 in flight', round, c)
+      const f = await load('c', dport, seconds, 128)
       full.push(f)
-      rows.push(`| OCS full stack, 128 in flight | ${round} | ${f.perSec} | ${f.p50.toFixed(2)} | ${f.p99.toFixed(2)} | ${JSON.stringify(f.results)} |`)
-      const h = await load(dport, seconds, 128, Math.round(f.perSec / 2))
+      row('**OCS full stack, C generator, 128 in flight**', round, f)
+      const h = await load('c', dport, seconds, 128, Math.round(f.perSec / 2))
       half.push(h)
-      rows.push(`| OCS at half of that rate | ${round} | ${h.perSec} | ${h.p50.toFixed(2)} | ${h.p99.toFixed(2)} | ${JSON.stringify(h.results)} |`)
+      row('**OCS at half of that rate, C generator**', round, h)
+      const nc = await load('node', nport, seconds, 128)
+      nodeCeil.push(nc)
+      row('ceiling: no-op responder, Node generator, 128 in flight', round, nc)
+      const nf = await load('node', dport, seconds, 128)
+      nodeFull.push(nf)
+      row('OCS full stack, Node generator, 128 in flight', round, nf)
+      const nh = await load('node', dport, seconds, 128, Math.round(nf.perSec / 2))
+      nodeHalf.push(nh)
+      row('OCS at half of that rate, Node generator', round, nh)
       if (escript !== undefined) {
         const ec = await loadErlang(escript, nport, seconds, 128, dir)
         erlCeil.push(ec)
-        rows.push(`| ceiling: no-op responder, Erlang OTP diameter client, 128 in flight | ${round} | ${ec.perSec} | ${ec.p50.toFixed(2)} | ${ec.p99.toFixed(2)} | ${JSON.stringify(ec.results)} |`)
+        row('ceiling: no-op responder, Erlang OTP diameter client, 128 in flight', round, ec)
         const e = await loadErlang(escript, dport, seconds, 128, dir)
         erl.push(e)
-        rows.push(`| OCS full stack, Erlang OTP diameter client, 128 in flight | ${round} | ${e.perSec} | ${e.p50.toFixed(2)} | ${e.p99.toFixed(2)} | ${JSON.stringify(e.results)} |`)
+        row('OCS full stack, Erlang OTP diameter client, 128 in flight', round, e)
       }
     }
     const mid = (xs: Load[]): Load => medianBy(xs, (x) => x.perSec)
+    const p99 = (xs: Load[]): string => medianBy(xs, (x) => x.p99).p99.toFixed(2)
     // The same half rates against an OCS whose process and Redis run under SCHED_RR: on this box
     // the half-load tail is mostly waiting for a core (BENCHMARKS.md).
     await ocs.stop()
@@ -170,26 +197,32 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
       if (/real-time scheduling not set/.test(rt.out())) rtNote = ' (not permitted here: needs root or CAP_SYS_NICE, so this ran at normal priority)'
       for (let round = 1; round <= ROUNDS; round++) {
         // Half load is half of the full-stack maximum measured above: with the OCS and Redis ahead of
-        // every ordinary process, the load generator itself (ordinary, same two cores) falls behind in a
-        // saturating run (lower maxima), so that run is shown for information only.
-        const h = await load(rt.dport, seconds, 128, Math.round(full[round - 1].perSec / 2))
+        // every ordinary process, the load generator itself (ordinary, same two cores) may fall behind
+        // in a saturating run, so that run is shown for information only.
+        const h = await load('c', rt.dport, seconds, 128, Math.round(full[round - 1].perSec / 2))
         halfRt.push(h)
-        rows.push(`| OCS with scheduling.realtimePriority 10 (OCS and Redis SCHED_RR)${rtNote}, at half of round ${round}'s full-stack rate | ${round} | ${h.perSec} | ${h.p50.toFixed(2)} | ${h.p99.toFixed(2)} | ${JSON.stringify(h.results)} |`)
-        const f = await load(rt.dport, seconds, 128)
+        row(`OCS with scheduling.realtimePriority 10 (OCS and Redis SCHED_RR)${rtNote}, C generator at half of round ${round}'s full-stack rate`, round, h)
+        const f = await load('c', rt.dport, seconds, 128)
         fullRt.push(f)
-        rows.push(`| the same, 128 in flight (presumably limited by the load generator, which it preempts) | ${round} | ${f.perSec} | ${f.p50.toFixed(2)} | ${f.p99.toFixed(2)} | ${JSON.stringify(f.results)} |`)
+        row('the same, 128 in flight', round, f)
       }
     } finally {
       await rt.stop()
     }
     const f = mid(full)
     const c = mid(ceil)
+    const nf = mid(nodeFull)
     const e = erl.length > 0 ? mid(erl) : undefined
     const erlNote =
       e === undefined
         ? ' Erlang OTP diameter client: not run (escript or erlang-diameter missing).'
         : ` Erlang OTP diameter client (test/erlang/cc_client.escript load mode, same mix, 128 Erlang processes on one connection): ${e.perSec} CCR/s, p50 ${e.p50.toFixed(2)} ms, p99 ${e.p99.toFixed(2)} ms; its own ceiling against the no-op responder ${mid(erlCeil).perSec} CCR/s.`
-    rows.push('', `**OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${medianBy(half, (h) => h.p99).p99.toFixed(2)} ms, and ${medianBy(halfRt, (h) => h.p99).p99.toFixed(2)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, the load generator on the same cores reached ${mid(fullRt).perSec} CCR/s). Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`)
+    rows.push(
+      '',
+      `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
+        `Node generator (scripts/load-diameter.ts): OCS ${nf.perSec} CCR/s vs its no-op ceiling ${mid(nodeCeil).perSec} CCR/s (ratio ${(nf.perSec / mid(nodeCeil).perSec).toFixed(2)}), p99 at half of its rate ${p99(nodeHalf)} ms. ` +
+        `Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process on the same two cores. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`,
+    )
     return rows
   } finally {
     noop.kill('SIGTERM')
