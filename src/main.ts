@@ -141,6 +141,7 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
           { redis: config.redis, redisUrl, billingDb: config.billing.db, dataDir: config.dataDir, consumer: `${config.nodeId}-${process.pid}-cdr`, logLevel: config.logLevel },
           metrics,
           log,
+          config.scheduling.cdrWorkerIdle,
         ),
       )
     }

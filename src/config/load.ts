@@ -5,7 +5,7 @@ import { configSchema, type Config } from './schema.js'
 import { OcsError } from '../lib/errors.js'
 
 /** Env vars from the SPEC table → config paths. Numbers are parsed here so the schema sees typed values. */
-const ENV_MAP: Array<[string, string[], 'string' | 'int' | 'list']> = [
+const ENV_MAP: Array<[string, string[], 'string' | 'int' | 'list' | 'bool']> = [
   ['OCS_DIAMETER_PORT', ['diameter', 'port'], 'int'],
   ['OCS_DIAMETER_HOST', ['diameter', 'host'], 'string'],
   ['OCS_ORIGIN_HOST', ['diameter', 'originHost'], 'string'],
@@ -25,6 +25,7 @@ const ENV_MAP: Array<[string, string[], 'string' | 'int' | 'list']> = [
   ['OCS_SECRETS_KEY', ['secretsKey'], 'string'],
   ['OCS_REALTIME_PRIORITY', ['scheduling', 'realtimePriority'], 'int'],
   ['OCS_HEAP_GROWING_PERCENT', ['scheduling', 'heapGrowingPercent'], 'int'],
+  ['OCS_CDR_WORKER_IDLE', ['scheduling', 'cdrWorkerIdle'], 'bool'],
 ]
 
 type Json = Record<string, unknown>
@@ -47,9 +48,14 @@ function getPath(obj: unknown, path: PropertyKey[]): unknown {
   return cur
 }
 
-function envValue(name: string, raw: string, kind: 'string' | 'int' | 'list'): unknown {
+function envValue(name: string, raw: string, kind: 'string' | 'int' | 'list' | 'bool'): unknown {
   if (kind === 'string') return raw
   if (kind === 'list') return raw.split(',').map((s) => s.trim()).filter(Boolean)
+  if (kind === 'bool') {
+    // Anything else is passed through so the schema reports it with the key name.
+    const v = raw.trim().toLowerCase()
+    return v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : raw
+  }
   // A non-numeric string is passed through so the schema reports it with the key name.
   return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw
 }

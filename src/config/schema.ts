@@ -138,6 +138,10 @@ export const configSchema = z.object({
         .max(1000)
         .default(400)
         .describe('V8 heap growing factor as 1 + this/100 (fewer full garbage collections, each a pause of every answer in flight, for more heap); 0 = V8\'s own choice'),
+      cdrWorkerIdle: z
+        .boolean()
+        .default(true)
+        .describe('run the CDR worker child under SCHED_IDLE: it gets a core only when charging and Redis leave one free (its CDRs wait in the outbox meanwhile); false = nice 10'),
     })
     .prefault({}),
   charging: z

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Redis } from 'ioredis'
@@ -162,7 +162,7 @@ t.test('npm start defaults: embedded Redis with AOF under the data dir, demo dat
 })
 
 t.test('scheduling.realtimePriority: the OCS and its embedded Redis run SCHED_RR, the CDR worker child does not', async (t) => {
-  const { setRealtime, threadScheduling, SCHED_OTHER, SCHED_RR } = await import('../../src/lib/realtime.js')
+  const { setRealtime, threadScheduling, SCHED_OTHER, SCHED_RR, SCHED_IDLE } = await import('../../src/lib/realtime.js')
   // Whether this machine lets us (root or CAP_SYS_NICE), tried on a process of our own.
   const probe = spawn('sleep', ['5'])
   const permitted = setRealtime(probe.pid!, 1) === undefined
@@ -186,7 +186,7 @@ t.test('scheduling.realtimePriority: the OCS and its embedded Redis run SCHED_RR
       const startedLater = (x: { name: string; policy: number }): boolean => name === 'Redis' && x.name === 'jemalloc_bg_thd' && x.policy === SCHED_OTHER
       t.same(threads.filter((x) => !startedLater(x) && (x.policy !== SCHED_RR || x.rtPriority !== 7)), [], `every other ${name} thread (${threads.length}) under SCHED_RR at 7`)
     }
-    t.same(threadScheduling(worker[0]).filter((x) => x.policy !== SCHED_OTHER), [], 'the CDR worker keeps ordinary scheduling')
+    t.same(threadScheduling(worker[0]).filter((x) => x.policy !== SCHED_IDLE), [], 'the CDR worker stays SCHED_IDLE (scheduling.cdrWorkerIdle)')
   } else {
     t.match(text, /"process":"ocs".*real-time scheduling not set/)
     t.same(threadScheduling(r.proc.pid!).filter((x) => x.policy !== SCHED_OTHER), [], 'not permitted: the OCS runs as before')
@@ -196,6 +196,34 @@ t.test('scheduling.realtimePriority: the OCS and its embedded Redis run SCHED_RR
   const exit = new Promise<number | null>((res) => r.proc.once('exit', (code) => res(code)))
   r.proc.kill('SIGTERM')
   t.equal(await exit, 0, 'stops cleanly')
+})
+
+t.test('scheduling.cdrWorkerIdle: the CDR worker child runs SCHED_IDLE by default, nice 10 when off; the OCS and Redis stay ordinary', async (t) => {
+  const { threadScheduling, SCHED_OTHER, SCHED_IDLE } = await import('../../src/lib/realtime.js')
+  /** Nice value of each thread (/proc/<pid>/task/<tid>/stat field 19). */
+  const niceOf = (pid: number): number[] =>
+    threadScheduling(pid).map((x) => Number(readFileSync(`/proc/${pid}/task/${x.tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]))
+  for (const [idle, env] of [[true, {}], [false, { OCS_CDR_WORKER_IDLE: 'false' }]] as const) {
+    const r = await startMain(env)
+    t.teardown(() => rmSync(r.dir, { recursive: true, force: true }))
+    const worker = execFileSync('pgrep', ['-P', String(r.proc.pid), 'node']).toString().trim().split('\n').map(Number)
+    t.equal(worker.length, 1, 'one CDR worker child process')
+    const threads = threadScheduling(worker[0])
+    t.ok(threads.length >= 2, `${threads.length} CDR worker threads`)
+    if (idle) {
+      t.same(threads.filter((x) => x.policy !== SCHED_IDLE), [], 'default: every CDR worker thread SCHED_IDLE')
+      t.notMatch(r.out.join(''), /not set to SCHED_IDLE/)
+    } else {
+      t.same(threads.filter((x) => x.policy !== SCHED_OTHER), [], 'off: ordinary scheduling')
+      t.same([...new Set(niceOf(worker[0]))], [10], 'off: nice 10')
+    }
+    for (const pid of [r.proc.pid!, Number(redisPids(r.redisPort)[0])]) {
+      t.same(threadScheduling(pid).filter((x) => x.policy !== SCHED_OTHER), [], 'the OCS and its Redis: ordinary scheduling')
+    }
+    const exit = new Promise<number | null>((res) => r.proc.once('exit', (code) => res(code)))
+    r.proc.kill('SIGTERM')
+    t.equal(await exit, 0, 'stops cleanly')
+  }
 })
 
 t.test('SIGKILL of the OCS leaves no orphan redis-server', async (t) => {

@@ -36,6 +36,10 @@ t.test('env vars from the SPEC table override the file', async (t) => {
   t.equal(loadConfig({ env: { OCS_REDIS_URL: '/run/redis/redis.sock' }, file: f }).redis.url, '/run/redis/redis.sock', 'a Unix socket path')
   const viaEnvFile = loadConfig({ env: { OCS_CONFIG: f } })
   t.equal(viaEnvFile.http.port, 9000, 'OCS_CONFIG names the file')
+  t.equal(loadConfig({ env: {}, file: f }).scheduling.cdrWorkerIdle, true, 'the CDR worker is SCHED_IDLE by default')
+  for (const [raw, want] of [['false', false], ['0', false], ['true', true], ['1', true], [' FALSE ', false]] as const) {
+    t.equal(loadConfig({ env: { OCS_CDR_WORKER_IDLE: raw }, file: f }).scheduling.cdrWorkerIdle, want, `OCS_CDR_WORKER_IDLE=${raw}`)
+  }
 })
 
 t.test('a bad value is one line naming the key, the value and what is allowed', async (t) => {
@@ -55,6 +59,7 @@ t.test('a bad value is one line naming the key, the value and what is allowed', 
     [{ OCS_HTTP_PORT: '9464' }, undefined, /^invalid config metrics\.port = 9464: already used by http\.port/],
     [{ OCS_REDIS_URL: 'redis://a:1', OCS_REDIS_CLUSTER: 'a:1' }, undefined, /either redis\.url .* or redis\.cluster/],
     [{}, 'http: [1, 2\n', /is not valid YAML/],
+    [{ OCS_CDR_WORKER_IDLE: 'maybe' }, undefined, /^invalid config scheduling\.cdrWorkerIdle = "maybe": .*boolean/],
   ]
   for (const [env, yaml, re] of cases) {
     const f = file('bad.yaml', yaml ?? '')
