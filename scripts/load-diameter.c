@@ -422,7 +422,8 @@ static void on_message(const uint8_t *b, size_t n) {
 // Reads what the socket has; 0 when the server closed the connection.
 static int read_some(void (*each)(const uint8_t *, size_t)) {
   ssize_t r = recv(fd, in_buf + in_len, sizeof in_buf - in_len, MSG_DONTWAIT);
-  if (r < 0) return errno == EAGAIN || errno == EINTR;
+  if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+  if (r < 0) { fprintf(stderr, "load-diameter: connection error: %s\n", strerror(errno)); exit(1); }
   if (r == 0) return 0;
   in_len += (size_t)r;
   size_t at = 0;

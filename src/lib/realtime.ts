@@ -16,13 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs'
  * (typically: not root and no CAP_SYS_NICE, or no `chrt`).
  */
 export function setRealtime(pid: number, priority: number): string | undefined {
-  try {
-    execFileSync('chrt', ['--all-tasks', '--reset-on-fork', '--rr', '--pid', String(priority), String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] })
-    return undefined
-  } catch (err) {
-    const e = err as { stderr?: Buffer; message: string }
-    return e.stderr?.toString().trim().split('\n')[0] || e.message.split('\n')[0]
-  }
+  return chrt(['--all-tasks', '--reset-on-fork', '--rr', '--pid', String(priority), String(pid)])
 }
 
 /**
@@ -31,8 +25,13 @@ export function setRealtime(pid: number, priority: number): string | undefined {
  * privilege is needed to lower one's own processes. Returns undefined when done, else why not.
  */
 export function setIdle(pid: number): string | undefined {
+  return chrt(['--all-tasks', '--idle', '--pid', '0', String(pid)])
+}
+
+/** Runs util-linux's `chrt`; undefined when it succeeded, else the first line of why not. */
+function chrt(args: string[]): string | undefined {
   try {
-    execFileSync('chrt', ['--all-tasks', '--idle', '--pid', '0', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] })
+    execFileSync('chrt', args, { stdio: ['ignore', 'ignore', 'pipe'] })
     return undefined
   } catch (err) {
     const e = err as { stderr?: Buffer; message: string }
