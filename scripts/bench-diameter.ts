@@ -144,46 +144,32 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     const dport = ocs.dport
     const nport = Number((await waitLine(noop, /listening on (\d+)/))[1])
     const rows: string[] = ['| Diameter benchmark | round | CCR/s | p50 ms | p99 ms | answers |', '|---|---|---:|---:|---:|---|']
-    const row = (what: string, round: number, l: Load): void => {
+    /** Keeps a round's figures in `xs` and writes its table row. */
+    const record = (xs: Load[], what: string, round: number, l: Load): Load => {
+      xs.push(l)
       rows.push(`| ${what} | ${round} | ${l.perSec} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${JSON.stringify(l.results)} |`)
+      return l
     }
-    const full: Load[] = []
-    const ceil: Load[] = []
-    const half: Load[] = []
-    const nodeFull: Load[] = []
-    const nodeCeil: Load[] = []
-    const nodeHalf: Load[] = []
+    const byGen = { c: { ceil: [] as Load[], full: [] as Load[], half: [] as Load[] }, node: { ceil: [] as Load[], full: [] as Load[], half: [] as Load[] } }
     const erl: Load[] = []
     const erlCeil: Load[] = []
     const escript = erlangEscript()
     for (let round = 1; round <= ROUNDS; round++) {
-      const c = await load('c', nport, seconds, 128)
-      ceil.push(c)
-      row('ceiling: no-op responder, C generator, 128 in flight', round, c)
-      const f = await load('c', dport, seconds, 128)
-      full.push(f)
-      row('**OCS full stack, C generator, 128 in flight**', round, f)
-      const h = await load('c', dport, seconds, 128, Math.round(f.perSec / 2))
-      half.push(h)
-      row('**OCS at half of that rate, C generator**', round, h)
-      const nc = await load('node', nport, seconds, 128)
-      nodeCeil.push(nc)
-      row('ceiling: no-op responder, Node generator, 128 in flight', round, nc)
-      const nf = await load('node', dport, seconds, 128)
-      nodeFull.push(nf)
-      row('OCS full stack, Node generator, 128 in flight', round, nf)
-      const nh = await load('node', dport, seconds, 128, Math.round(nf.perSec / 2))
-      nodeHalf.push(nh)
-      row('OCS at half of that rate, Node generator', round, nh)
+      for (const gen of ['c', 'node'] as const) {
+        // The C generator's rows are the target figures.
+        const name = gen === 'c' ? 'C generator' : 'Node generator'
+        const em = (what: string): string => (gen === 'c' ? `**${what}**` : what)
+        const xs = byGen[gen]
+        record(xs.ceil, `ceiling: no-op responder, ${name}, 128 in flight`, round, await load(gen, nport, seconds, 128))
+        const f = record(xs.full, em(`OCS full stack, ${name}, 128 in flight`), round, await load(gen, dport, seconds, 128))
+        record(xs.half, em(`OCS at half of that rate, ${name}`), round, await load(gen, dport, seconds, 128, Math.round(f.perSec / 2)))
+      }
       if (escript !== undefined) {
-        const ec = await loadErlang(escript, nport, seconds, 128, dir)
-        erlCeil.push(ec)
-        row('ceiling: no-op responder, Erlang OTP diameter client, 128 in flight', round, ec)
-        const e = await loadErlang(escript, dport, seconds, 128, dir)
-        erl.push(e)
-        row('OCS full stack, Erlang OTP diameter client, 128 in flight', round, e)
+        record(erlCeil, 'ceiling: no-op responder, Erlang OTP diameter client, 128 in flight', round, await loadErlang(escript, nport, seconds, 128, dir))
+        record(erl, 'OCS full stack, Erlang OTP diameter client, 128 in flight', round, await loadErlang(escript, dport, seconds, 128, dir))
       }
     }
+    const { full, ceil, half } = byGen.c
     const mid = (xs: Load[]): Load => medianBy(xs, (x) => x.perSec)
     const p99 = (xs: Load[]): string => medianBy(xs, (x) => x.p99).p99.toFixed(2)
     // The same half rates against an OCS whose process and Redis run under SCHED_RR: on this box
@@ -199,19 +185,16 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
         // Half load is half of the full-stack maximum measured above: with the OCS and Redis ahead of
         // every ordinary process, the load generator itself (ordinary, same two cores) may fall behind
         // in a saturating run, so that run is shown for information only.
-        const h = await load('c', rt.dport, seconds, 128, Math.round(full[round - 1].perSec / 2))
-        halfRt.push(h)
-        row(`OCS with scheduling.realtimePriority 10 (OCS and Redis SCHED_RR)${rtNote}, C generator at half of round ${round}'s full-stack rate`, round, h)
-        const f = await load('c', rt.dport, seconds, 128)
-        fullRt.push(f)
-        row('the same, 128 in flight', round, f)
+        record(halfRt, `OCS with scheduling.realtimePriority 10 (OCS and Redis SCHED_RR)${rtNote}, C generator at half of round ${round}'s full-stack rate`, round,
+          await load('c', rt.dport, seconds, 128, Math.round(full[round - 1].perSec / 2)))
+        record(fullRt, 'the same, 128 in flight', round, await load('c', rt.dport, seconds, 128))
       }
     } finally {
       await rt.stop()
     }
     const f = mid(full)
     const c = mid(ceil)
-    const nf = mid(nodeFull)
+    const nf = mid(byGen.node.full)
     const e = erl.length > 0 ? mid(erl) : undefined
     const erlNote =
       e === undefined
@@ -220,7 +203,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     rows.push(
       '',
       `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
-        `Node generator (scripts/load-diameter.ts): OCS ${nf.perSec} CCR/s vs its no-op ceiling ${mid(nodeCeil).perSec} CCR/s (ratio ${(nf.perSec / mid(nodeCeil).perSec).toFixed(2)}), p99 at half of its rate ${p99(nodeHalf)} ms. ` +
+        `Node generator (scripts/load-diameter.ts): OCS ${nf.perSec} CCR/s vs its no-op ceiling ${mid(byGen.node.ceil).perSec} CCR/s (ratio ${(nf.perSec / mid(byGen.node.ceil).perSec).toFixed(2)}), p99 at half of its rate ${p99(byGen.node.half)} ms. ` +
         `Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process on the same two cores. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`,
     )
     return rows

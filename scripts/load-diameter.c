@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen.h"
+
 // ---------- options ----------
 
 static const char *host = "127.0.0.1", *msisdn_prefix = "4670", *context = "32251@3gpp.org", *dump_session;
@@ -213,39 +215,7 @@ static void print_hex(const char *label, const msg *m) {
 
 static void msisdn_of(char *out, size_t cap, long sub) { snprintf(out, cap, "%s%0*ld", msisdn_prefix, msisdn_width, sub); }
 
-// ---------- clock, latencies, results ----------
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-typedef struct {
-  double *v;
-  size_t n, cap;
-} series;
-
-static void push(series *s, double x) {
-  if (s->n == s->cap) {
-    s->cap = s->cap ? s->cap * 2 : 65536;
-    s->v = realloc(s->v, s->cap * sizeof(double));
-    if (!s->v) { perror("load-diameter: realloc"); exit(1); }
-  }
-  s->v[s->n++] = x;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-// The same percentile as the Node generator: the value at floor(n · p / 100) of the sorted list.
-static double pct(const series *s, double p) {
-  if (s->n == 0) return 0;
-  size_t i = (size_t)floor((double)s->n * p / 100);
-  return s->v[i < s->n ? i : s->n - 1];
-}
+// ---------- results ----------
 
 // Results by request type and Result-Code, as the Node generator's "I:2001" keys; 0 = no Result-Code.
 typedef struct {
@@ -538,8 +508,8 @@ int main(int argc, char **argv) {
     }
   }
   double elapsed = (now_ms() - started) / 1000;
-  qsort(latencies.v, latencies.n, sizeof(double), cmp_double);
-  double p50 = pct(&latencies, 50), p90 = pct(&latencies, 90), p99 = pct(&latencies, 99), max = latencies.n ? latencies.v[latencies.n - 1] : 0;
+  double p50 = pct(&latencies, 50), p90 = pct(&latencies, 90), p99 = pct(&latencies, 99);
+  double max = latencies.n ? latencies.v[latencies.n - 1] : 0;  // sorted by pct
   if (!quiet) fputc('\n', stderr);
   if (json) {
     printf("{\"ccrs\":%ld,\"seconds\":%.3f,\"perSec\":%ld,\"p50\":%.6f,\"p90\":%.6f,\"p99\":%.6f,\"max\":%.6f,\"results\":", done_count, elapsed, lround(done_count / elapsed), p50, p90, p99, max);

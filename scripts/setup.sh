@@ -63,7 +63,7 @@ fi
 # 4. The C load generators (scripts/load-radius.c, scripts/load-diameter.c), when a compiler is there
 # (never needed by `npm start`).
 for gen in load-radius load-diameter; do
-  if command -v cc >/dev/null 2>&1 && { [ ! -x "dist/bin/$gen" ] || [ "scripts/$gen.c" -nt "dist/bin/$gen" ]; }; then
+  if command -v cc >/dev/null 2>&1 && { [ ! -x "dist/bin/$gen" ] || [ "scripts/$gen.c" -nt "dist/bin/$gen" ] || [ scripts/loadgen.h -nt "dist/bin/$gen" ]; }; then
     log "compiling scripts/$gen.c"
     mkdir -p dist/bin
     if ! cc -O2 -Wall -o "dist/bin/$gen" "scripts/$gen.c" -lm; then
