@@ -197,7 +197,7 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
       for (const p of ['diameter', 'radius', 'api']) metrics.activeSessions.set({ protocol: p }, stats.sessions[p] ?? 0)
     }
     await start(metricsServer)
-    // Last, so that the CDR worker child (started above, nice 10) keeps ordinary scheduling.
+    // Last, so that the CDR worker child (started above: SCHED_IDLE, or nice 10) is not made real-time.
     const rt = config.scheduling.realtimePriority
     if (rt !== undefined) {
       const targets: Array<[string, number]> = [['ocs', process.pid]]
