@@ -316,7 +316,7 @@ static uint32_t generation;
 static double stop_at, tokens, last_refill;
 static int active_workers;
 
-static void send_now(int w) {
+static void send_now(int w, double t) {
   worker *k = &workers[w];
   msg m;
   build_ccr(&m, k->sid, k->msisdn, k->type, k->number);
@@ -325,7 +325,7 @@ static void send_now(int w) {
   put32(m.b + 12, k->hbh);
   put32(m.b + 16, k->hbh);
   k->waiting = 1;
-  k->t0 = now_ms();
+  k->t0 = t;
   queue(&m);
 }
 
@@ -336,48 +336,50 @@ static void refill(double t) {
   last_refill = t;
 }
 
-static void issue(int w) {
-  if (rate <= 0) { send_now(w); return; }
-  refill(now_ms());
-  if (q_len == 0 && tokens >= 1) { tokens -= 1; send_now(w); return; }
+// `t`: now, as the caller read the clock (one read per answer handled).
+static void issue(int w, double t) {
+  if (rate <= 0) { send_now(w, t); return; }
+  refill(t);
+  if (q_len == 0 && tokens >= 1) { tokens -= 1; send_now(w, t); return; }
   ready_q[(q_head + q_len++) % concurrency] = w;
 }
 
 // The pacer's tick: as the Node generator's, released once a millisecond.
-static void release(void) {
+static void release(double t) {
   if (rate <= 0 || q_len == 0) return;
-  refill(now_ms());
+  refill(t);
   while (tokens >= 1 && q_len > 0) {
     tokens -= 1;
-    send_now(ready_q[q_head]);
+    send_now(ready_q[q_head], t);
     q_head = (q_head + 1) % concurrency, q_len--;
   }
 }
 
-static void next_session(int w) {
+static void next_session(int w, double t) {
   worker *k = &workers[w];
-  if (now_ms() >= stop_at) { active_workers--; return; }
+  if (t >= stop_at) { active_workers--; return; }
   msisdn_of(k->msisdn, sizeof k->msisdn, ((long)w + seq * 7) % subscribers);
   snprintf(k->sid, sizeof k->sid, "%s;%ld;%ld", origin, (long)time(NULL), seq++);
   k->type = 1, k->number = 0, k->update = 0;
-  issue(w);
+  issue(w, t);
 }
 
 static void complete(int w, uint32_t code) {
   worker *k = &workers[w];
+  double t = now_ms();
   k->waiting = 0;
   if (measuring) {
-    push(&latencies, now_ms() - k->t0);
+    push(&latencies, t - k->t0);
     count_result("?IUT"[k->type], code);
     done_count++;
   }
-  if (k->type == 3) { next_session(w); return; }
-  if (k->update < updates && now_ms() < stop_at) {
+  if (k->type == 3) { next_session(w, t); return; }
+  if (k->update < updates && t < stop_at) {
     k->type = 2, k->number = (uint32_t)++k->update;
   } else {
     k->type = 3, k->number = (uint32_t)updates + 1;  // after fewer updates too, as the Node generator
   }
-  issue(w);
+  issue(w, t);
 }
 
 static void on_message(const uint8_t *b, size_t n) {
@@ -479,7 +481,7 @@ int main(int argc, char **argv) {
   last_refill = begin;
   measuring = warmup <= 0;
   active_workers = concurrency;
-  for (int w = 0; w < concurrency; w++) next_session(w);
+  for (int w = 0; w < concurrency; w++) next_session(w, begin);
   flush_out();
   // Requests still unanswered this long after the run's end are counted as timeouts.
   const double grace_ms = 5000;
@@ -492,7 +494,7 @@ int main(int argc, char **argv) {
     if (ready < 0 && errno != EINTR) { perror("load-diameter: poll"); return 1; }
     if (ready > 0 && !read_some(on_message)) { fprintf(stderr, "load-diameter: the server closed the connection\n"); return 1; }
     t = now_ms();
-    if (t - last_tick >= 1) release(), last_tick = t;
+    if (t - last_tick >= 1) release(t), last_tick = t;
     flush_out();
     if (!measuring && t - begin >= warmup * 1000) measuring = 1, started = t;
     if (!quiet && t - last_progress >= 1000) {
