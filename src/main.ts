@@ -107,7 +107,7 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
     let redisUrl: string | undefined
     let embedded: EmbeddedRedis | undefined
     if (!config.redis.url && !config.redis.cluster) {
-      embedded = await start(new EmbeddedRedis(join(config.dataDir, 'redis'), log))
+      embedded = await start(new EmbeddedRedis(join(config.dataDir, 'redis'), log, { aofRewriteMinSizeMb: config.redis.aofRewriteMinSizeMb }))
       redisUrl = embedded.clientUrl
     }
     const conn = await start(new RedisConnection(connectRedis(config.redis, redisUrl)))

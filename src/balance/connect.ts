@@ -8,12 +8,15 @@ import { tickCork } from '../lib/tick-cork.js'
 
 export type RedisClient = Redis | Cluster
 
+/** What a client needs of the redis config (the rest concerns the embedded server). */
+export type RedisClientConfig = Pick<Config['redis'], 'url' | 'cluster' | 'commandTimeoutMs' | 'autoPipelining'>
+
 /**
  * A Redis client for the OCS: single node (URL) or Cluster (seed list). Commands fail fast while
  * Redis is away (no offline queue growing without bound): the front ends answer 3004 / drop, and
  * the network retransmits.
  */
-export function connectRedis(cfg: Config['redis'], url?: string): RedisClient {
+export function connectRedis(cfg: RedisClientConfig, url?: string): RedisClient {
   const common = {
     commandTimeout: cfg.commandTimeoutMs,
     maxRetriesPerRequest: 1,

@@ -12,6 +12,23 @@ export const PORT_FILE = 'redis.port'
 /** Its Unix socket in the same dir. */
 export const SOCKET_FILE = 'redis.sock'
 
+/**
+ * The AOF size below which the embedded Redis never rewrites it. Redis's own default (64 MB) suits
+ * a cache, not an OCS: every charging step appends ~1.1 KB (the script's effects), so at 10,000
+ * CCR/s a 64 MB AOF filled every ~6 s and the rewrites followed each other. Each one forks, runs a
+ * child that competes for the cores, and blocks Redis's main thread on two fsyncs of the AOF
+ * manifest (13 ms seen in a scheduler trace), and the answers in flight wait. Measured at 10,500
+ * CCR/s, two OCS processes interleaved: p99 3.8 ms with 512 MB against 5.7 ms with 64 MB (BENCHMARKS.md).
+ * The cost: up to this much more AOF on disk, replayed at a restart (~2.5 s for 512 MB here).
+ * Redis's percentage rule still rewrites a large dataset's AOF once it doubles.
+ */
+export const DEFAULT_AOF_REWRITE_MIN_MB = 512
+
+export interface EmbeddedRedisOptions {
+  /** auto-aof-rewrite-min-size in MB (default DEFAULT_AOF_REWRITE_MIN_MB). */
+  aofRewriteMinSizeMb?: number
+}
+
 /** Ask the kernel for a free loopback port. */
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -41,7 +58,7 @@ export class EmbeddedRedis implements Component {
   constructor(
     private readonly dataDir: string,
     private readonly log: Logger,
-    private readonly extraArgs: string[] = [],
+    private readonly opts: EmbeddedRedisOptions = {},
   ) {}
 
   /** Its Unix socket (while it runs), unless the data dir's path is too long for one. */
@@ -75,9 +92,9 @@ export class EmbeddedRedis implements Component {
       // A session hash holds rating-group states of a few hundred bytes: keeping such hashes in the
       // compact listpack encoding (not a hash table) saves ~300 bytes per active session.
       '--hash-max-ziplist-value', '1024',
+      '--auto-aof-rewrite-min-size', `${this.opts.aofRewriteMinSizeMb ?? DEFAULT_AOF_REWRITE_MIN_MB}mb`,
       // Only this user may connect through the socket (TCP stays on loopback with protected mode).
       ...(this.socketPath ? ['--unixsocket', this.socketPath, '--unixsocketperm', '700'] : []),
-      ...this.extraArgs,
     ]
     const guard =
       'redis-server "$@" & r=$!; ' +

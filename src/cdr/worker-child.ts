@@ -2,14 +2,13 @@
 // CdrWorker as `npm run cdr-worker`, off the charging event loop (the SQLite driver is synchronous).
 // It reports batches to the parent over IPC for the parent's metrics, and exits when the parent
 // goes away (IPC disconnect) or asks it to stop (SIGTERM).
-import { connectRedis } from '../balance/connect.js'
-import type { Config } from '../config/schema.js'
+import { connectRedis, type RedisClientConfig } from '../balance/connect.js'
 import { createLogger } from '../lib/logger.js'
 import { openBillingStore } from './open-store.js'
 import { CdrWorker } from './worker.js'
 
 export interface WorkerChildConfig {
-  redis: Config['redis']
+  redis: RedisClientConfig
   redisUrl?: string
   billingDb?: string
   dataDir: string

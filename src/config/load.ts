@@ -17,6 +17,7 @@ const ENV_MAP: Array<[string, string[], 'string' | 'int' | 'list' | 'bool']> = [
   ['OCS_METRICS_PORT', ['metrics', 'port'], 'int'],
   ['OCS_REDIS_URL', ['redis', 'url'], 'string'],
   ['OCS_REDIS_CLUSTER', ['redis', 'cluster'], 'list'],
+  ['OCS_REDIS_AOF_REWRITE_MIN_MB', ['redis', 'aofRewriteMinSizeMb'], 'int'],
   ['OCS_BILLING_DB', ['billing', 'db'], 'string'],
   ['OCS_API_KEY', ['apiKey'], 'string'],
   ['OCS_DATA_DIR', ['dataDir'], 'string'],

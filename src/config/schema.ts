@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import ipaddr from 'ipaddr.js'
+import { DEFAULT_AOF_REWRITE_MIN_MB } from '../balance/embedded-redis.js'
 
 // The one config schema. Every key has a default and a one-line description;
 // src/config/load.ts fills it from config/ocs.yaml (or OCS_CONFIG) and the OCS_* env vars.
@@ -111,6 +112,13 @@ export const configSchema = z.object({
       cluster: z.array(z.string().regex(/^[^:]+:\d+$/, 'host:port')).optional().describe('Redis Cluster seed nodes (host:port)'),
       commandTimeoutMs: z.number().int().min(10).max(60000).default(1000).describe('a Redis call slower than this fails (answered 3004/dropped)'),
       autoPipelining: z.boolean().default(false).describe('ioredis auto-pipelining (one write per event-loop tick); slower on loopback, may help across a network'),
+      aofRewriteMinSizeMb: z
+        .number()
+        .int()
+        .min(1)
+        .max(1048576)
+        .default(DEFAULT_AOF_REWRITE_MIN_MB)
+        .describe('embedded redis-server only: its AOF is not rewritten below this size in MB (auto-aof-rewrite-min-size; each rewrite stalls charging for a moment, and ~1.1 KB is appended per charging step)'),
     })
     .prefault({}),
   billing: z

@@ -54,3 +54,22 @@ t.test('a data dir too long for a socket path: TCP only', async (t) => {
   t.equal(await c.ping(), 'PONG')
   t.same(await c.config('GET', 'unixsocket'), ['unixsocket', ''], 'no socket configured')
 })
+
+t.test('the AOF is on (everysec) and not rewritten below 512 MB, or the size asked for', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ocs-emb-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const [opts, mb] of [[undefined, 512], [{ aofRewriteMinSizeMb: 64 }, 64]] as const) {
+    const r = new EmbeddedRedis(join(dir, `redis-${mb}`), log, opts)
+    await r.start()
+    const c = new Redis(r.url)
+    try {
+      t.same(await c.config('GET', 'appendonly'), ['appendonly', 'yes'])
+      t.same(await c.config('GET', 'appendfsync'), ['appendfsync', 'everysec'])
+      t.same(await c.config('GET', 'auto-aof-rewrite-min-size'), ['auto-aof-rewrite-min-size', String(mb * 1024 * 1024)], `${mb} MB`)
+      t.same(await c.config('GET', 'auto-aof-rewrite-percentage'), ['auto-aof-rewrite-percentage', '100'], 'a large dataset is still rewritten once its AOF doubles')
+    } finally {
+      c.disconnect()
+      await r.stop()
+    }
+  }
+})
