@@ -134,6 +134,17 @@ async function startBenchOcs(extra: Record<string, string> = {}): Promise<Runnin
   }
 }
 
+/**
+ * A fresh OCS is slower for its first ~15 s: V8 is still sizing its heap (small young generation,
+ * early mark-compacts) and compiling. In three bench runs the first half-load round, the OCS's
+ * second load after its start, had the worst p99 every time (9.5 / 7.3 / 10.6 ms against 2.7–6.3
+ * for the later rounds); in a scratch driver's 9 fresh starts the first half-load round was over
+ * 5 ms every time (5.3–7.7 ms), and 4.1 / 4.5 ms after a 5 s warm-up (BENCHMARKS.md). A production OCS runs for days: the rounds measure it warm.
+ */
+async function warmUp(port: number, seconds: number): Promise<void> {
+  await load('c', port, seconds, 128)
+}
+
 /** scriptCeiling: the bare charging script's CCR-U rate measured in the same run (bench-bare-script.ts). */
 export async function benchDiameter(seconds: number, scriptCeiling?: number): Promise<string[]> {
   if (!existsSync(C_GENERATOR)) throw new Error(`${C_GENERATOR} is missing: run \`OCS_SETUP_BENCH=1 bash scripts/setup.sh\` (it compiles scripts/load-diameter.c)`)
@@ -154,6 +165,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     const erl: Load[] = []
     const erlCeil: Load[] = []
     const escript = erlangEscript()
+    await warmUp(dport, seconds)
     for (let round = 1; round <= ROUNDS; round++) {
       for (const gen of ['c', 'node'] as const) {
         // The C generator's rows are the target figures.
@@ -181,6 +193,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     let rtNote = ''
     try {
       if (/real-time scheduling not set/.test(rt.out())) rtNote = ' (not permitted here: needs root or CAP_SYS_NICE, so this ran at normal priority)'
+      await warmUp(rt.dport, seconds)
       for (let round = 1; round <= ROUNDS; round++) {
         // Half load is half of the full-stack maximum measured above: with the OCS and Redis ahead of
         // every ordinary process, the load generator itself (ordinary, same two cores) may fall behind
@@ -204,7 +217,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
       '',
       `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
         `Node generator (scripts/load-diameter.ts): OCS ${nf.perSec} CCR/s vs its no-op ceiling ${mid(byGen.node.ceil).perSec} CCR/s (ratio ${(nf.perSec / mid(byGen.node.ceil).perSec).toFixed(2)}), p99 at half of its rate ${p99(byGen.node.half)} ms. ` +
-        `Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process on the same two cores. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`,
+        `Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process on the same two cores; each OCS is warmed up by one unrecorded full-load run of the same length before its first round. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`,
     )
     return rows
   } finally {
