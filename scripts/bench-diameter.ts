@@ -135,11 +135,12 @@ async function startBenchOcs(extra: Record<string, string> = {}): Promise<Runnin
 }
 
 /**
- * A fresh OCS is slower for its first ~15 s: V8 is still sizing its heap (small young generation,
- * early mark-compacts) and compiling. In three bench runs the first half-load round, the OCS's
+ * A fresh OCS is slower for its first ~15 s, most likely while V8 is still sizing its heap (a small
+ * young generation, early mark-compacts). In three bench runs the first half-load round, the OCS's
  * second load after its start, had the worst p99 every time (9.5 / 7.3 / 10.6 ms against 2.7–6.3
  * for the later rounds); in a scratch driver's 9 fresh starts the first half-load round was over
- * 5 ms every time (5.3–7.7 ms), and 4.1 / 4.5 ms after a 5 s warm-up (BENCHMARKS.md). A production OCS runs for days: the rounds measure it warm.
+ * 5 ms every time (5.3–7.7 ms), and 4.1 / 4.5 ms after a 5 s warm-up (BENCHMARKS.md). A production
+ * OCS runs for days: the rounds measure it warm.
  */
 async function warmUp(port: number, seconds: number): Promise<void> {
   await load('c', port, seconds, 128)

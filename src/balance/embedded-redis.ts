@@ -17,7 +17,7 @@ export const SOCKET_FILE = 'redis.sock'
  * a cache, not an OCS: every charging step appends ~1.1 KB (the script's effects), so at 10,000
  * CCR/s a 64 MB AOF filled every ~6 s and the rewrites followed each other. Each one forks, runs a
  * child that competes for the cores, and blocks Redis's main thread on two fsyncs of the AOF
- * manifest (13 ms seen in a scheduler trace), and the answers in flight wait. Measured at 10,500
+ * manifest (~15 ms seen in a scheduler trace), and the answers in flight wait. Measured at 10,500
  * CCR/s, two OCS processes interleaved: p99 3.8 ms with 512 MB against 5.7 ms with 64 MB (BENCHMARKS.md).
  * The cost: up to this much more AOF on disk, replayed at a restart (~2.5 s for 512 MB here).
  * Redis's percentage rule still rewrites a large dataset's AOF once it doubles.
