@@ -6,23 +6,12 @@ import { Redis } from 'ioredis'
 import type { Component } from '../lib/lifecycle.js'
 import type { Logger } from '../lib/logger.js'
 import { OcsError } from '../lib/errors.js'
+import { DEFAULT_AOF_REWRITE_MIN_MB } from '../config/schema.js'
 
 /** File in the embedded Redis data dir holding its port while it runs. */
 export const PORT_FILE = 'redis.port'
 /** Its Unix socket in the same dir. */
 export const SOCKET_FILE = 'redis.sock'
-
-/**
- * The AOF size below which the embedded Redis never rewrites it. Redis's own default (64 MB) suits
- * a cache, not an OCS: every charging step appends ~1.1 KB (the script's effects), so at 10,000
- * CCR/s a 64 MB AOF filled every ~6 s and the rewrites followed each other. Each one forks, runs a
- * child that competes for the cores, and blocks Redis's main thread on two fsyncs of the AOF
- * manifest (~15 ms seen in a scheduler trace), and the answers in flight wait. Measured at 10,500
- * CCR/s, two OCS processes interleaved: p99 3.8 ms with 512 MB against 5.7 ms with 64 MB (BENCHMARKS.md).
- * The cost: up to this much more AOF on disk, replayed at a restart (~2.5 s for 512 MB here).
- * Redis's percentage rule still rewrites a large dataset's AOF once it doubles.
- */
-export const DEFAULT_AOF_REWRITE_MIN_MB = 512
 
 export interface EmbeddedRedisOptions {
   /** auto-aof-rewrite-min-size in MB (default DEFAULT_AOF_REWRITE_MIN_MB). */

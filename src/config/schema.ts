@@ -1,6 +1,5 @@
 import { z } from 'zod'
 import ipaddr from 'ipaddr.js'
-import { DEFAULT_AOF_REWRITE_MIN_MB } from '../balance/embedded-redis.js'
 
 // The one config schema. Every key has a default and a one-line description;
 // src/config/load.ts fills it from config/ocs.yaml (or OCS_CONFIG) and the OCS_* env vars.
@@ -8,6 +7,18 @@ import { DEFAULT_AOF_REWRITE_MIN_MB } from '../balance/embedded-redis.js'
 const PORT_RANGE = { error: 'a port number 0..65535 (0 = pick a free port)' }
 const port = z.number(PORT_RANGE).int(PORT_RANGE).min(0, PORT_RANGE).max(65535, PORT_RANGE)
 const host = z.string().min(1)
+
+/**
+ * The AOF size below which the embedded Redis never rewrites it. Redis's own default (64 MB) suits
+ * a cache, not an OCS: every charging step appends ~1.1 KB (the script's effects), so at 10,000
+ * CCR/s a 64 MB AOF filled every ~6 s and the rewrites followed each other. Each one forks, runs a
+ * child that competes for the cores, and blocks Redis's main thread on two fsyncs of the AOF
+ * manifest (~15 ms seen in a scheduler trace), and the answers in flight wait. Measured at 10,500
+ * CCR/s, two OCS processes interleaved: p99 3.8 ms with 512 MB against 5.7 ms with 64 MB (BENCHMARKS.md).
+ * The cost: up to this much more AOF on disk, replayed at a restart (~2.5 s for 512 MB here).
+ * Redis's percentage rule still rewrites a large dataset's AOF once it doubles.
+ */
+export const DEFAULT_AOF_REWRITE_MIN_MB = 512
 
 /** An IP address or CIDR block, as NAS clients and Diameter peers are allow-listed. */
 const addressOrCidr = z.string().refine((v) => {
