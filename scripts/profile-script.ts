@@ -4,12 +4,18 @@
 // record), whole and cut short before each --cut point (`do return 'x' end` injected before the first
 // occurrence of that Lua text), 32 in flight on an embedded Redis (AOF everysec). Prints Redis's own µs
 // per call (INFO commandstats) and the Redis process's CPU per call, for two interleaved rounds.
+// With --instructions, Redis runs under valgrind's callgrind instead, and each line is the number of
+// machine instructions Redis executed per call (one round, the counters zeroed before each variant,
+// 1,000 calls after 100 unmeasured ones; also the FCALL the OCS makes). Instructions do not depend on
+// what else the machine is doing: on this shared box, where µs per call moves by 30 % between runs,
+// they tell a 1 % change apart (the same count within ~0.1 % run after run).
 // The difference between two cut points is what the lines between them cost (garbage collection
 // included). With --radius, cut only before the script writes (e.g. "local closed = false"): a cut
 // after it leaves the session's counters ahead of the ones the next report names.
 //
 //   npm run profile:script -- --cut "local bk = loadBuckets(KEYS[2])" --cut "local closed = false"
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -28,9 +34,10 @@ const { values: args } = parseArgs({
     radius: { type: 'boolean', default: false },
     calls: { type: 'string', default: '20000' },
     cut: { type: 'string', multiple: true, default: [] },
+    instructions: { type: 'boolean', default: false },
   },
 })
-const CALLS = Number(args.calls)
+const CALLS = Number(args.instructions && process.argv.every((a) => !a.startsWith('--calls')) ? '1000' : args.calls)
 const WORKERS = 32
 
 const full = loadLua('session-charge')
@@ -42,6 +49,7 @@ for (const point of args.cut ?? []) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'ocs-profile-'))
+const counter = args.instructions ? useCallgrind(dir) : undefined
 const redis = new EmbeddedRedis(join(dir, 'redis'), createLogger('silent'))
 await redis.start()
 const client = new Redis({ port: redis.port })
@@ -61,7 +69,21 @@ try {
     return Number(f[11]) + Number(f[12])
   }
   console.log(`session-charge.lua, ${args.radius ? 'Interim-Update' : 'CCR-U'} payload, ${CALLS} calls per line, ${WORKERS} in flight`)
-  for (let round = 1; round <= 2; round++) {
+  if (counter) {
+    const kind = args.radius ? 'radius' : 'ccrU'
+    const run = async (op: (w: number, i: number) => Promise<unknown>, name: string): Promise<void> => {
+      for (let i = 0; i < 100; i++) await op(i % WORKERS, i)
+      counter.zero(pid)
+      let started = 0
+      await Promise.all(Array.from({ length: WORKERS }, async (_, w) => {
+        while (started < CALLS) await op(w, started++)
+      }))
+      console.log(`${Math.round(counter.read(pid) / CALLS).toLocaleString('en').padStart(9)} instructions/call in Redis  ${name}`)
+    }
+    for (const [name, source] of variants) await run((await bare.using(source))[kind], `${name} (EVALSHA)`)
+    await run(bare[kind], 'whole script as the OCS calls it (FCALL)')
+  }
+  for (let round = 1; round <= (counter ? 0 : 2); round++) {
     for (const [name, source] of variants) {
       const op = (await bare.using(source))[args.radius ? 'radius' : 'ccrU']
       await client.config('RESETSTAT')
@@ -79,4 +101,32 @@ try {
   client.disconnect()
   await redis.stop()
   rmSync(dir, { recursive: true, force: true })
+}
+
+/**
+ * Makes the embedded Redis start under callgrind (a `redis-server` wrapper first on PATH) and returns
+ * how to zero its instruction counter and read it (callgrind_control dumps the counts since the last
+ * zeroing into a new file; its `summary:` line is the total).
+ */
+function useCallgrind(dir: string): { zero(pid: string): void; read(pid: string): number } {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' })
+  } catch {
+    throw new Error('--instructions needs valgrind (Debian package valgrind)')
+  }
+  const bin = join(dir, 'bin')
+  mkdirSync(bin)
+  const real = execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim()
+  writeFileSync(join(bin, 'redis-server'), `#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=${dir}/cg.%p.out ${real} "$@"\n`, { mode: 0o755 })
+  process.env.PATH = `${bin}:${process.env.PATH}`
+  return {
+    zero: (pid) => execFileSync('callgrind_control', ['-z', pid], { stdio: 'ignore' }),
+    read: (pid) => {
+      execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' })
+      const dumps = readdirSync(dir).filter((f) => f.startsWith(`cg.${pid}.out.`))
+      const last = dumps.sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop())).pop()
+      if (last === undefined) throw new Error('callgrind wrote no dump')
+      return Number(/\nsummary: (\d+)/.exec(readFileSync(join(dir, last), 'utf8'))?.[1] ?? NaN)
+    },
+  }
 }
