@@ -12,9 +12,17 @@ const luaDir = existsSync(join(here, 'lua')) ? join(here, 'lua') : join(here, '.
 
 const INCLUDE = /^--!include (\S+)\s*$/m
 
+/**
+ * The shared helpers as a script sent by EVAL must start: lib.lua, then the call that binds its
+ * upvalues for Redis's libraries (a function library binds them per call, in resetCallState).
+ */
+export function luaLib(file = 'lib.lua'): string {
+  return `${readFileSync(join(luaDir, file), 'utf8')}\nbindGlobals()\n`
+}
+
 export function loadLua(name: string): string {
   const text = readFileSync(join(luaDir, `${name}.lua`), 'utf8')
-  return text.replace(INCLUDE, (_, file: string) => readFileSync(join(luaDir, file), 'utf8'))
+  return text.replace(INCLUDE, (_, file: string) => luaLib(file))
 }
 
 /** name → number of KEYS; the file is src/balance/lua/<name>.lua */

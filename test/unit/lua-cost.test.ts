@@ -2,13 +2,13 @@
 // and in Lua (src/balance/lua/lib.lua: every debit). This runs the Lua functions inside a real
 // redis-server on thousands of random tariffs — tiers, inclusive/exclusive tax, currency quanta —
 // and requires the same gross, tax and affordable units to the micro-unit.
-import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { startRedis } from '../helpers/redis.js'
+import { luaLib } from '../../src/balance/scripts.js'
 import { affordableUnits, costParts } from '../../src/rating/cost.js'
 import type { LuaTariff } from '../../src/rating/plan.js'
 
-const harness = `${readFileSync(new URL('../../src/balance/lua/lib.lua', import.meta.url), 'utf8')}
+const harness = `${luaLib()}
 local out = {}
 for _, c in ipairs(cjson.decode(ARGV[1])) do
   local g, x = costTax(c.t, c.f, c.u)
@@ -77,7 +77,7 @@ t.test('Lua and TypeScript price every tariff identically', async (t) => {
 t.test('fmt prints what %.0f prints, integers by the integer path', async (t) => {
   const redis = await startRedis()
   t.teardown(() => redis.stop())
-  const probe = `${readFileSync(new URL('../../src/balance/lua/lib.lua', import.meta.url), 'utf8')}
+  const probe = `${luaLib()}
 local out = {}
 for _, v in ipairs(ARGV) do
   local n = tonumber(v)

@@ -76,7 +76,7 @@ for _, it in ipairs(req.items) do
   elseif acct.status ~= 'active' then
     results[#results + 1] = { key = it.key, kind = 'denied', reason = acct.status }
   else
-    local fromU = math.min(unitsAvailable(bk, it.unit, scopeKey, now), units)
+    local fromU = min(unitsAvailable(bk, it.unit, scopeKey, now), units)
     local price, tax = costTax(it.tariff, true, units - fromU)
     if price > moneyAvailable(bk, scopeKey, now, creditLimit) then
       results[#results + 1] = { key = it.key, kind = 'creditLimitReached' }

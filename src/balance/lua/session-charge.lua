@@ -175,9 +175,9 @@ for idx, it in ipairs(req.items) do
   -- band change still covers units granted before it); only usage the client marks as after a
   -- Tariff-Time-Change takes the tariff valid now.
   local grantTariff = nil
-  if rg.res ~= nil and rg.res ~= cjson.null then
+  if rg.res ~= nil and rg.res ~= NULL then
     grantedBefore = num(rg.res.n)
-    if rg.res.t ~= nil and rg.res.t ~= cjson.null then grantTariff = rg.res.t
+    if rg.res.t ~= nil and rg.res.t ~= NULL then grantTariff = rg.res.t
     elseif rg.seg ~= nil then grantTariff = rg.seg.t end
   end
   reservedDelta = reservedDelta - releaseReservation(bk, rg)
@@ -191,7 +191,7 @@ for idx, it in ipairs(req.items) do
     local units = num(u.u)
     if units > 0 then
       if fup ~= nil then
-        local below = math.max(0, math.min(units, num(fup.lim) - fupO))
+        local below = max(0, min(units, num(fup.lim) - fupO))
         fupO = fupO + units
         if fup.act == 'price' and not isNil(fup.t) and below < units then
           if below > 0 then pieces[#pieces + 1] = { u = below, a = u.a } end
@@ -267,7 +267,7 @@ for idx, it in ipairs(req.items) do
   -- Below the fair-usage limit a grant stops at it, so the crossing falls on a grant boundary.
   if fup ~= nil and not fupCrossed and want > num(fup.lim) - fupO then want = num(fup.lim) - fupO end
   -- A tariff boundary ahead: no more units than fit before it.
-  if it.cap ~= nil and it.cap ~= cjson.null and want > num(it.cap) then want = num(it.cap) end
+  if it.cap ~= nil and it.cap ~= NULL and want > num(it.cap) then want = num(it.cap) end
   if req.op == 'terminate' or num(it.req) < 0 then
     results[#results + 1] = { key = it.key, kind = 'committed' }
   elseif not active then
@@ -281,7 +281,7 @@ for idx, it in ipairs(req.items) do
     local seg = rg.seg
     local su, sc, sfirst = 0, 0, (num(rg.nseg) == 0)
     if seg ~= nil and seg.t.id == t.id then su, sc, sfirst = seg.u, seg.c, seg.first end
-    local fromU = math.min(unitsAvailable(bk, rg.unit, scopeKey, now), want)
+    local fromU = min(unitsAvailable(bk, rg.unit, scopeKey, now), want)
     local rest = want - fromU
     local avM = moneyAvailable(bk, scopeKey, now, creditLimit)
     local money = 0
@@ -289,7 +289,7 @@ for idx, it in ipairs(req.items) do
     if rest > 0 then
       money = cost(t, sfirst, su + rest) - sc
       if money > avM then
-        rest = math.min(rest, affordableUnits(t, sfirst, su, sc, avM))
+        rest = min(rest, affordableUnits(t, sfirst, su, sc, avM))
         money = rest > 0 and (cost(t, sfirst, su + rest) - sc) or 0
         final = true
       end
@@ -321,7 +321,7 @@ for idx, it in ipairs(req.items) do
       rg.fui = final or nil
       rg.refused = nil
       results[#results + 1] = {
-        key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= cjson.null) and num(it.val) or num(req.validity), finalUnit = final,
+        key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= NULL) and num(it.val) or num(req.validity), finalUnit = final,
       }
       if fupCrossed then results[#results].fup = { a = fup.act, f = fup.fid, r = fup.url } end
     end
