@@ -281,7 +281,8 @@ for idx, it in ipairs(req.items) do
     local seg = rg.seg
     local su, sc, sfirst = 0, 0, (num(rg.nseg) == 0)
     if seg ~= nil and seg.t.id == t.id then su, sc, sfirst = seg.u, seg.c, seg.first end
-    local fromU = min(unitsAvailable(bk, rg.unit, scopeKey, now), want)
+    local availU = unitsAvailable(bk, rg.unit, scopeKey, now)
+    local fromU = min(availU, want)
     local rest = want - fromU
     local avM = moneyAvailable(bk, scopeKey, now, creditLimit)
     local money = 0
@@ -312,11 +313,11 @@ for idx, it in ipairs(req.items) do
       if #mb > 0 then rg.res.mb = mb end
       if seg == nil or seg.t.id ~= t.id then rg.res.t = compactTariff(t) end
       noteGranted(rg.unit, grant)
-      if not final then
-        -- The last affordable units: nothing left in unit buckets and no money for one more increment.
-        local moreU = unitsAvailable(bk, rg.unit, scopeKey, now)
-        local moreM = affordableUnits(t, sfirst, su + rest, sc + money, moneyAvailable(bk, scopeKey, now, creditLimit))
-        if moreU == 0 and moreM == 0 then final = true end
+      -- The last affordable units: nothing left in unit buckets and no money for one more increment.
+      -- What is left follows from what was available: takeUnits took fromU of availU, and takeMoney
+      -- (never forced here) exactly `money`, which not being final means avM covered.
+      if not final and availU == fromU and affordableUnits(t, sfirst, su + rest, sc + money, avM - money) == 0 then
+        final = true
       end
       rg.fui = final or nil
       rg.refused = nil
