@@ -3,7 +3,7 @@
 -- the globals table at every use, an upvalue an index, and the charging step uses them several
 -- hundred times (~5 % fewer instructions per charging call: BENCHMARKS.md). A function library sees only
 -- `redis` while it loads, so the others are bound when a call starts (bindGlobals, from
--- resetCallState) and, in a script sent by EVAL, at once (end of this file).
+-- resetCallState) and, in a script sent by EVAL, at once (luaLib in scripts.ts appends the call).
 local function builtins()
   return cjson, cmsgpack, math, string, table, tonumber, tostring, type, ipairs, pairs, next, unpack, error
 end
