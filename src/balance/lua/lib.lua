@@ -245,13 +245,14 @@ local function loadBuckets(key)
     list[#list + 1] = b
     byId[b.id] = b
   end
-  table.sort(list, function(a, b)
+  -- most accounts hold one bucket: no comparator closure, no sort call
+  if #list > 1 then table.sort(list, function(a, b)
     if a.priority ~= b.priority then return a.priority < b.priority end
     local ea = (a['to'] ~= nil and a['to'] ~= NULL) and num(a['to']) or UNLIMITED * 4
     local eb = (b['to'] ~= nil and b['to'] ~= NULL) and num(b['to']) or UNLIMITED * 4
     if ea ~= eb then return ea < eb end
     return a.id < b.id
-  end)
+  end) end
   return { list = list, byId = byId }
 end
 

@@ -43,11 +43,12 @@ local now = num(req.now)
 -- fl = JSON set of rating groups holding a final unit or refused, u = last update time,
 -- dl = when the reaper may close the session (u + validity + grace), rt = the front end's route to
 -- the client (for a RAR/ASR from any node).
--- One HMGET brings the meta, the flags, the stored answers and every rating group reported on.
-local fieldNames = { 'm', 'fl', 'q', 'a0', 'a1', 'sq' }
+-- One HMGET brings the meta, the flags, the request ids answered and every rating group reported on;
+-- a stored answer is read only for a retransmission.
+local fieldNames = { 'm', 'fl', 'q', 'sq' }
 for _, it in ipairs(req.items) do fieldNames[#fieldNames + 1] = 'r:' .. it.key end
 local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
-local RG0 = 6
+local RG0 = 4
 -- q = <slot of the latest answer: 0|1><latest request id>\0<the one before>: the next answer goes
 -- into the other slot, so an update writes one answer and never copies the previous one.
 local qSlot, qLatest = nil, nil
@@ -56,12 +57,12 @@ if sf[1] then
     qSlot = tonumber(string.sub(sf[3], 1, 1))
     local sep = string.find(sf[3], '\0', 2, true)
     qLatest = string.sub(sf[3], 2, (sep or 0) - 1)
-    if qLatest == req.requestId then return sf[4 + qSlot] end
-    if sep and string.sub(sf[3], sep + 1) == req.requestId then return sf[5 - qSlot] end
+    if qLatest == req.requestId then return redis.call('HGET', KEYS[4], 'a' .. qSlot) end
+    if sep and string.sub(sf[3], sep + 1) == req.requestId then return redis.call('HGET', KEYS[4], 'a' .. (1 - qSlot)) end
   end
   -- A request numbered below the latest one (sq) and not among the two answers above is a late
   -- copy, e.g. from a node that stalled while its client failed over: it must not charge again.
-  if req.sq ~= nil and sf[6] and num(req.sq) < num(sf[6]) then return cjson.encode({ status = 'staleRequest', results = {} }) end
+  if req.sq ~= nil and sf[4] and num(req.sq) < num(sf[4]) then return cjson.encode({ status = 'staleRequest', results = {} }) end
 else
   local stored = redis.call('GET', KEYS[9])
   if stored then return stored end
@@ -103,13 +104,12 @@ if sf[1] then
   end
 end
 
-local anyUsage = false
-for _, it in ipairs(req.items) do
-  for _, u in ipairs(it.used or {}) do if num(u.u) > 0 then anyUsage = true end end
-end
-
 if sess == nil then
   if req.op == 'update' then return finish({ status = 'unknownSession', results = {} }) end
+  local anyUsage = false
+  for _, it in ipairs(req.items) do
+    for _, u in ipairs(it.used or {}) do if num(u.u) > 0 then anyUsage = true end end
+  end
   if req.op == 'terminate' and not anyUsage then
     -- e.g. Kamailio's CCR-T after a refused CCR-I: answer it, change nothing.
     local results = {}
@@ -383,7 +383,7 @@ else
   end
   fields[#fields + 1] = 'q'
   fields[#fields + 1] = q
-  if req.sq ~= nil and num(req.sq) >= num(sf[6]) then
+  if req.sq ~= nil and num(req.sq) >= num(sf[4]) then
     fields[#fields + 1] = 'sq'
     fields[#fields + 1] = fmt(num(req.sq))
   end
