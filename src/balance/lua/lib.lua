@@ -171,7 +171,8 @@ local UNLIMITED = 4503599627370496 -- 2^52
 local LIMIT = UNLIMITED
 local function outOfRange(x) return x ~= nil and (x > LIMIT or x < -LIMIT) end
 local function bucketsOutOfRange(bk)
-  for _, b in ipairs(bk.list) do if b.dirty and outOfRange(b.amount) then return true end end
+  local list = bk.list
+  for i = 1, #list do local b = list[i]; if b.dirty and outOfRange(b.amount) then return true end end
   return false
 end
 
@@ -257,7 +258,9 @@ local function loadBuckets(key)
 end
 
 local function saveBuckets(key, bk)
-  for _, b in ipairs(bk.list) do
+  local list = bk.list
+  for i = 1, #list do
+    local b = list[i]
     if b.dirty then
       b.dirty = nil
       local amount = b.amount
@@ -300,7 +303,9 @@ end
 -- Units available in unit buckets of this kind and scope.
 local function unitsAvailable(bk, kind, svc, now)
   local s = 0
-  for _, b in ipairs(bk.list) do
+  local list = bk.list
+  for i = 1, #list do
+    local b = list[i]
     if usable(b, kind, svc, now) and b.amount > 0 then s = s + b.amount end
   end
   return s
@@ -309,7 +314,9 @@ end
 -- Take up to `want` units from unit buckets; returns taken and {{id, n}, …}.
 local function takeUnits(bk, kind, svc, now, want)
   local parts, taken = {}, 0
-  for _, b in ipairs(bk.list) do
+  local list = bk.list
+  for i = 1, #list do
+    local b = list[i]
     if taken >= want then break end
     if usable(b, kind, svc, now) and b.amount > 0 then
       local n = min(b.amount, want - taken)
@@ -326,7 +333,9 @@ end
 -- main bucket down to minus the credit limit.
 local function moneyAvailable(bk, svc, now, creditLimit)
   local s = 0
-  for _, b in ipairs(bk.list) do
+  local list = bk.list
+  for i = 1, #list do
+    local b = list[i]
     if usable(b, 'money', svc, now) then
       if b.id == 'main' then
         s = s + b.amount + creditLimit
@@ -344,7 +353,9 @@ end
 local function takeMoney(bk, svc, now, creditLimit, amount, force)
   local parts, left = {}, amount
   local main = bk.byId['main']
-  for _, b in ipairs(bk.list) do
+  local list = bk.list
+  for i = 1, #list do
+    local b = list[i]
     if left <= 0 then break end
     if b.id ~= 'main' and usable(b, 'money', svc, now) and b.amount > 0 then
       local n = min(b.amount, left)
@@ -376,7 +387,9 @@ end
 -- Give back reserved units/money to the buckets they came from (money to main when its bucket is
 -- gone; units of a removed allowance are not turned into money).
 local function giveBack(bk, parts, isMoney)
-  for _, p in ipairs(parts or {}) do
+  if parts == nil then return end
+  for i = 1, #parts do
+    local p = parts[i]
     local b = bk.byId[p[1]]
     if b == nil and isMoney then b = bk.byId['main'] end
     if b ~= nil then
@@ -388,12 +401,13 @@ end
 
 local function sumParts(parts)
   local s = 0
-  for _, p in ipairs(parts or {}) do s = s + num(p[2]) end
+  if parts == nil then return 0 end
+  for i = 1, #parts do s = s + num(parts[i][2]) end
   return s
 end
 
 local function addParts(into, parts)
-  for _, p in ipairs(parts) do into[p[1]] = num(into[p[1]]) + num(p[2]) end
+  for i = 1, #parts do local p = parts[i]; into[p[1]] = num(into[p[1]]) + num(p[2]) end
 end
 
 local function hgetall(key)

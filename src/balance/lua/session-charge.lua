@@ -46,7 +46,8 @@ local now = num(req.now)
 -- One HMGET brings the meta, the flags, the request ids answered and every rating group reported on;
 -- a stored answer is read only for a retransmission.
 local fieldNames = { 'm', 'fl', 'q', 'sq' }
-for _, it in ipairs(req.items) do fieldNames[#fieldNames + 1] = 'r:' .. it.key end
+local items = req.items
+for i = 1, #items do fieldNames[#fieldNames + 1] = 'r:' .. items[i].key end
 local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
 local RG0 = 4
 -- q = <slot of the latest answer: 0|1><latest request id>\0<the one before>: the next answer goes
@@ -156,7 +157,8 @@ local results = {}
 -- set when an amount or count passes LIMIT (lib.lua): the request is then refused, nothing written
 local overflow = false
 
-for idx, it in ipairs(req.items) do
+for idx = 1, #items do
+  local it = items[idx]
   local rg = sess.rgs[it.key]
   if rg == nil and sf[idx + RG0] then rg = decodeRg(sf[idx + RG0], it.key) end
   if rg == nil then
@@ -187,7 +189,9 @@ for idx, it in ipairs(req.items) do
   local fup = it.fup
   if isNil(fup) then fup = nil end
   local pieces = {}
-  for _, u in ipairs(it.used or {}) do
+  local used = it.used or {}
+  for i = 1, #used do
+    local u = used[i]
     local units = num(u.u)
     if units > 0 then
       if fup ~= nil then
@@ -209,7 +213,8 @@ for idx, it in ipairs(req.items) do
 
   -- Debit what was used, segment by segment (a Tariff-Time-Change splits usage in two).
   local usedNow = 0
-  for _, u in ipairs(pieces) do
+  for i = 1, #pieces do
+    local u = pieces[i]
     local units = u.u
     if units > 0 then
       usedNow = usedNow + units
@@ -360,7 +365,8 @@ if req.op == 'terminate' then
 else
   local deadline = now + (num(req.validity) + num(req.grace)) * 1000
   local fields = { 'u', fmt(now), 'dl', fmt(deadline) }
-  for _, k in ipairs(touched) do
+  for i = 1, #touched do
+    local k = touched[i]
     local rg = sess.rgs[k]
     if rg.fui or rg.refused then flags[k] = true else flags[k] = nil end
     fields[#fields + 1] = 'r:' .. k
@@ -373,7 +379,7 @@ else
   end
   -- Stored with the session: defaults (status ok, nothing charged, not closed, no CDRs, finalUnit
   -- false) left out, the caller reads them as such.
-  for _, r in ipairs(results) do if r.finalUnit == false then r.finalUnit = nil end end
+  for i = 1, #results do if results[i].finalUnit == false then results[i].finalUnit = nil end end
   answerText = cjson.encode({ results = results, charged = chargedNow ~= 0 and fmt(chargedNow) or nil })
   local slot = 0
   local q = '0' .. req.requestId
