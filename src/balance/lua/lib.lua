@@ -4,6 +4,8 @@
 -- hundred times (~5 % fewer instructions per charging call: BENCHMARKS.md). A function library sees only
 -- `redis` while it loads, so the others are bound when a call starts (bindGlobals, from
 -- resetCallState) and, in a script sent by EVAL, at once (luaLib in scripts.ts appends the call).
+-- Likewise, to save instructions, the charging path loops with `for i = 1, #t`, not ipairs, whose iterator is a
+-- call into C per element (~2.5 % of a CCR-U's instructions).
 local function builtins()
   return cjson, cmsgpack, math, string, table, tonumber, tostring, type, ipairs, pairs, next, unpack, error
 end
