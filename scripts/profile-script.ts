@@ -32,12 +32,12 @@ import { bareScriptOps, CUT_REPLY, openBenchSessions } from './bench-bare-script
 const { values: args } = parseArgs({
   options: {
     radius: { type: 'boolean', default: false },
-    calls: { type: 'string', default: '20000' },
+    calls: { type: 'string' },
     cut: { type: 'string', multiple: true, default: [] },
     instructions: { type: 'boolean', default: false },
   },
 })
-const CALLS = Number(args.instructions && process.argv.every((a) => !a.startsWith('--calls')) ? '1000' : args.calls)
+const CALLS = Number(args.calls ?? (args.instructions ? 1000 : 20000))
 const WORKERS = 32
 
 const full = loadLua('session-charge')
@@ -69,32 +69,35 @@ try {
     return Number(f[11]) + Number(f[12])
   }
   console.log(`session-charge.lua, ${args.radius ? 'Interim-Update' : 'CCR-U'} payload, ${CALLS} calls per line, ${WORKERS} in flight`)
+  const kind = args.radius ? 'radius' : 'ccrU'
+  type Op = (w: number, i: number) => Promise<unknown>
+  // CALLS calls, WORKERS of them in flight
+  const drive = async (op: Op): Promise<void> => {
+    let started = 0
+    await Promise.all(Array.from({ length: WORKERS }, async (_, w) => {
+      while (started < CALLS) await op(w, started++)
+    }))
+  }
   if (counter) {
-    const kind = args.radius ? 'radius' : 'ccrU'
-    const run = async (op: (w: number, i: number) => Promise<unknown>, name: string): Promise<void> => {
+    const run = async (op: Op, name: string): Promise<void> => {
       for (let i = 0; i < 100; i++) await op(i % WORKERS, i)
       counter.zero(pid)
-      let started = 0
-      await Promise.all(Array.from({ length: WORKERS }, async (_, w) => {
-        while (started < CALLS) await op(w, started++)
-      }))
+      await drive(op)
       console.log(`${Math.round(counter.read(pid) / CALLS).toLocaleString('en').padStart(9)} instructions/call in Redis  ${name}`)
     }
     for (const [name, source] of variants) await run((await bare.using(source))[kind], `${name} (EVALSHA)`)
     await run(bare[kind], 'whole script as the OCS calls it (FCALL)')
-  }
-  for (let round = 1; round <= (counter ? 0 : 2); round++) {
-    for (const [name, source] of variants) {
-      const op = (await bare.using(source))[args.radius ? 'radius' : 'ccrU']
-      await client.config('RESETSTAT')
-      const t0 = ticks()
-      let started = 0
-      await Promise.all(Array.from({ length: WORKERS }, async (_, w) => {
-        while (started < CALLS) await op(w, started++)
-      }))
-      const stat = (await client.info('commandstats')).split('\n').find((l) => l.startsWith('cmdstat_evalsha'))
-      const usec = /usec_per_call=([\d.]+)/.exec(stat ?? '')?.[1] ?? '?'
-      console.log(`round ${round}  ${usec.padStart(6)} µs/call in Redis  ${((ticks() - t0) * 1e4 / CALLS).toFixed(1).padStart(6)} µs CPU/call  ${name}`)
+  } else {
+    for (let round = 1; round <= 2; round++) {
+      for (const [name, source] of variants) {
+        const op = (await bare.using(source))[kind]
+        await client.config('RESETSTAT')
+        const t0 = ticks()
+        await drive(op)
+        const stat = (await client.info('commandstats')).split('\n').find((l) => l.startsWith('cmdstat_evalsha'))
+        const usec = /usec_per_call=([\d.]+)/.exec(stat ?? '')?.[1] ?? '?'
+        console.log(`round ${round}  ${usec.padStart(6)} µs/call in Redis  ${((ticks() - t0) * 1e4 / CALLS).toFixed(1).padStart(6)} µs CPU/call  ${name}`)
+      }
     }
   }
 } finally {

@@ -108,7 +108,7 @@ end
 if sess == nil then
   if req.op == 'update' then return finish({ status = 'unknownSession', results = {} }) end
   local anyUsage = false
-  for _, it in ipairs(req.items) do
+  for _, it in ipairs(items) do
     for _, u in ipairs(it.used or {}) do if num(u.u) > 0 then anyUsage = true end end
   end
   if req.op == 'terminate' and not anyUsage then
