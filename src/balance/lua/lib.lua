@@ -434,7 +434,7 @@ local function giveBack(bk, parts, isMoney)
     local b = bk.byId[p[1]]
     if b == nil and isMoney then b = bk.byId['main'] end
     if b ~= nil then
-      b.amount = b.amount + num(p[2])
+      b.amount = b.amount + p[2]
       b.dirty = true
     end
   end
@@ -443,12 +443,12 @@ end
 local function sumParts(parts)
   local s = 0
   if parts == nil then return 0 end
-  for i = 1, #parts do s = s + num(parts[i][2]) end
+  for i = 1, #parts do s = s + parts[i][2] end
   return s
 end
 
 local function addParts(into, parts)
-  for i = 1, #parts do local p = parts[i]; into[p[1]] = num(into[p[1]]) + num(p[2]) end
+  for i = 1, #parts do local p = parts[i]; into[p[1]] = (into[p[1]] or 0) + p[2] end
 end
 
 local function hgetall(key)
@@ -521,7 +521,7 @@ end
 local function releaseReservation(bk, rg)
   local money = 0
   if rg.res ~= nil and rg.res ~= NULL then
-    noteGranted(rg.unit, -num(rg.res.n))
+    noteGranted(rg.unit, -(rg.res.n or 0))
     giveBack(bk, rg.res.ub, false)
     giveBack(bk, rg.res.mb, true)
     money = sumParts(rg.res.mb)

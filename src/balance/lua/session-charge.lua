@@ -32,6 +32,7 @@
 
 local req = cjson.decode(ARGV[1])
 local now = num(req.now)
+local validity = num(req.validity)
 
 -- Idempotency. A live session keeps the answers to its last two requests in its own hash
 -- (q: their request ids, a0/a1: the answers): a retransmission — even one overtaken by the next
@@ -170,7 +171,7 @@ for idx = 1, #items do
   rg.pv = it.pv
   -- what bucket scopes match: the service, and its destination for destination-limited allowances
   local scopeKey = rg.svc
-  if not isNil(rg.dest) then scopeKey = rg.svc .. '|' .. rg.dest end
+  if rg.dest ~= nil and rg.dest ~= NULL then scopeKey = rg.svc .. '|' .. rg.dest end
   rg.tname = it.tariff and it.tariff.name or rg.tname
   local grantedBefore = 0
   -- Usage is rated with the tariff its grant was made under (a report arriving just after a
@@ -178,7 +179,7 @@ for idx = 1, #items do
   -- Tariff-Time-Change takes the tariff valid now.
   local grantTariff = nil
   if rg.res ~= nil and rg.res ~= NULL then
-    grantedBefore = num(rg.res.n)
+    grantedBefore = rg.res.n or 0
     if rg.res.t ~= nil and rg.res.t ~= NULL then grantTariff = rg.res.t
     elseif rg.seg ~= nil then grantTariff = rg.seg.t end
   end
@@ -187,12 +188,12 @@ for idx = 1, #items do
   -- Fair usage: octets past the cycle limit are priced with the fair-usage tariff (action price),
   -- so a report crossing the limit is split in two pieces.
   local fup = it.fup
-  if isNil(fup) then fup = nil end
+  if fup == NULL then fup = nil end
   local pieces = {}
   local used = it.used or {}
   for i = 1, #used do
     local u = used[i]
-    local units = num(u.u)
+    local units = (u.u or 0) + 0
     if units > 0 then
       if fup ~= nil then
         local below = max(0, min(units, num(fup.lim) - fupO))
@@ -206,8 +207,9 @@ for idx = 1, #items do
       else
         pieces[#pieces + 1] = { u = units, a = u.a }
       end
-      if num(u.i) ~= 0 then rg.inO = num(rg.inO) + num(u.i) end
-      if num(u.o) ~= 0 then rg.outO = num(rg.outO) + num(u.o) end
+      local ui, uo = u.i, u.o
+      if ui ~= nil and ui ~= 0 then rg.inO = (rg.inO or 0) + ui end
+      if uo ~= nil and uo ~= 0 then rg.outO = (rg.outO or 0) + uo end
     end
   end
 
@@ -218,12 +220,12 @@ for idx = 1, #items do
     local units = u.u
     if units > 0 then
       usedNow = usedNow + units
-      rg.used = num(rg.used) + units
+      rg.used = (rg.used or 0) + units
       local taken, parts = takeUnits(bk, rg.unit, scopeKey, now, units)
       if #parts > 0 then
         if rg.byU == nil then rg.byU = {} end
         addParts(rg.byU, parts)
-        rg.bu = num(rg.bu) + taken
+        rg.bu = (rg.bu or 0) + taken
       end
       local m = units - taken
       if m > 0 then
@@ -243,8 +245,9 @@ for idx = 1, #items do
         end
         local newC, newX = costTax(seg.t, seg.first, seg.u + m)
         local delta = newC - seg.c
-        if newX ~= num(seg.x) then
-          rg.tax = num(rg.tax) + newX - num(seg.x)
+        local oldX = seg.x or 0
+        if newX ~= oldX then
+          rg.tax = (rg.tax or 0) + newX - oldX
           seg.x = newX
         end
         seg.u = seg.u + m
@@ -256,24 +259,25 @@ for idx = 1, #items do
             if rg.byB == nil then rg.byB = {} end
             addParts(rg.byB, mparts)
           end
-          rg.charged = num(rg.charged) + delta
-          if over > 0 then rg.over = num(rg.over) + over end
+          rg.charged = (rg.charged or 0) + delta
+          if over > 0 then rg.over = (rg.over or 0) + over end
           chargedNow = chargedNow + delta
         end
       end
     end
   end
   if usedNow > grantedBefore then rg.overuse = true end
-  if outOfRange(num(rg.used)) or outOfRange(num(rg.inO)) or outOfRange(num(rg.outO)) or outOfRange(num(rg.charged)) or outOfRange(num(rg.tax)) then overflow = true end
+  if outOfRange(rg.used) or outOfRange(rg.inO) or outOfRange(rg.outO) or outOfRange(rg.charged) or outOfRange(rg.tax) then overflow = true end
 
-  local want = num(it.req)
-  if want == 0 then want = num(it.dq) end
+  local itReq = it.req or 0
+  local want = itReq
+  if want == 0 then want = it.dq or 0 end
   local fupCrossed = fup ~= nil and fupO >= num(fup.lim)
   -- Below the fair-usage limit a grant stops at it, so the crossing falls on a grant boundary.
   if fup ~= nil and not fupCrossed and want > num(fup.lim) - fupO then want = num(fup.lim) - fupO end
   -- A tariff boundary ahead: no more units than fit before it.
   if it.cap ~= nil and it.cap ~= NULL and want > num(it.cap) then want = num(it.cap) end
-  if req.op == 'terminate' or num(it.req) < 0 then
+  if req.op == 'terminate' or itReq < 0 then
     results[#results + 1] = { key = it.key, kind = 'committed' }
   elseif not active then
     results[#results + 1] = { key = it.key, kind = 'denied', reason = acct.status }
@@ -284,7 +288,7 @@ for idx = 1, #items do
     local t = it.tariff
     if fupCrossed and fup.act == 'price' and not isNil(fup.t) then t = fup.t end
     local seg = rg.seg
-    local su, sc, sfirst = 0, 0, (num(rg.nseg) == 0)
+    local su, sc, sfirst = 0, 0, ((rg.nseg or 0) == 0)
     if seg ~= nil and seg.t.id == t.id then su, sc, sfirst = seg.u, seg.c, seg.first end
     local availU = unitsAvailable(bk, rg.unit, scopeKey, now)
     local fromU = min(availU, want)
@@ -327,7 +331,7 @@ for idx = 1, #items do
       rg.fui = final or nil
       rg.refused = nil
       results[#results + 1] = {
-        key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= NULL) and num(it.val) or num(req.validity), finalUnit = final,
+        key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= NULL) and it.val or validity, finalUnit = final,
       }
       if fupCrossed then results[#results].fup = { a = fup.act, f = fup.fid, r = fup.url } end
     end
@@ -363,7 +367,7 @@ if req.op == 'terminate' then
   if not isNew then redis.call('HINCRBY', KEYS[10], 'sessions:' .. (sess.proto or '-'), -1) end
   closed = true
 else
-  local deadline = now + (num(req.validity) + num(req.grace)) * 1000
+  local deadline = now + (validity + num(req.grace)) * 1000
   local fields = { 'u', fmt(now), 'dl', fmt(deadline) }
   for i = 1, #touched do
     local k = touched[i]
