@@ -470,9 +470,10 @@ end
 local grantedDelta = {}
 -- Per-call state back to empty: a script gets a fresh lib on every call, a function (scripts.ts
 -- FUNCTION_SCRIPTS) shares it between calls.
+-- The libraries are bound at a library's first call: its globals do not change between calls.
 local function resetCallState()
-  bindGlobals()
-  for unit in pairs(grantedDelta) do grantedDelta[unit] = nil end
+  if cjson == nil then bindGlobals() end
+  grantedDelta = {}
 end
 local function noteGranted(unit, n)
   if unit ~= nil and n ~= 0 then grantedDelta[unit] = (grantedDelta[unit] or 0) + n end
