@@ -251,11 +251,7 @@ export class ChargingService {
       requestId: req.requestId,
       sq: req.sequence,
       accountId,
-      plan: resolved.planId,
-      tz: resolved.timezone,
-      cc: resolved.country,
-      tr: resolved.taxRegion,
-      sg: resolved.segment,
+      rp: ratingProfile(resolved),
       // the billing cycle the fair-usage counter belongs to (only when a rating group has fair usage)
       cy: resolved.plan && luaItems.some((i) => i.fup) ? cycleAt(resolved.plan, resolved.timezone, now).id : undefined,
       now,
@@ -531,4 +527,12 @@ function attachedPayload(op: SessionOp, a: AttachedRecord | undefined, items: nu
     w: a.write,
     ...(a.ttlMs !== undefined ? { t: a.ttlMs } : {}),
   }
+}
+
+/**
+ * The account fields a request was rated with, as session-charge.lua checks them against the account
+ * hash in one comparison: plan id, time zone, country, tax region, segment, joined by \u001f (absent: '').
+ */
+export function ratingProfile(r: { planId?: string; timezone?: string; country?: string; taxRegion?: string; segment?: string }): string {
+  return [r.planId, r.timezone, r.country, r.taxRegion, r.segment].map((v) => v ?? '').join('\u001f')
 }
