@@ -286,19 +286,21 @@ local function loadBuckets(key)
   for i = 1, #raw, 2 do
     local b = cjson.decode(raw[i + 1])
     b.amount = num(b.amount)
-    b.priority = num(b.priority)
     b.dirty = false
     list[#list + 1] = b
     byId[b.id] = b
   end
   -- most accounts hold one bucket: no comparator closure, no sort call
-  if #list > 1 then table.sort(list, function(a, b)
-    if a.priority ~= b.priority then return a.priority < b.priority end
-    local ea = (a['to'] ~= nil and a['to'] ~= NULL) and num(a['to']) or UNLIMITED * 4
-    local eb = (b['to'] ~= nil and b['to'] ~= NULL) and num(b['to']) or UNLIMITED * 4
-    if ea ~= eb then return ea < eb end
-    return a.id < b.id
-  end) end
+  if #list > 1 then
+    for i = 1, #list do list[i].priority = num(list[i].priority) end
+    table.sort(list, function(a, b)
+      if a.priority ~= b.priority then return a.priority < b.priority end
+      local ea = (a['to'] ~= nil and a['to'] ~= NULL) and num(a['to']) or UNLIMITED * 4
+      local eb = (b['to'] ~= nil and b['to'] ~= NULL) and num(b['to']) or UNLIMITED * 4
+      if ea ~= eb then return ea < eb end
+      return a.id < b.id
+    end)
+  end
   return { list = list, byId = byId }
 end
 

@@ -47,10 +47,15 @@ local validity = num(req.validity)
 -- the client (for a RAR/ASR from any node).
 -- One HMGET brings the meta, the flags, the request ids answered and every rating group reported on;
 -- a stored answer is read only for a retransmission.
-local fieldNames = { 'm', 'fl', 'q', 'sq' }
 local items = req.items
-for i = 1, #items do fieldNames[#fieldNames + 1] = 'r:' .. items[i].key end
-local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
+local sf
+if #items == 1 then
+  sf = redis.call('HMGET', KEYS[4], 'm', 'fl', 'q', 'sq', 'r:' .. items[1].key)
+else
+  local fieldNames = { 'm', 'fl', 'q', 'sq' }
+  for i = 1, #items do fieldNames[#fieldNames + 1] = 'r:' .. items[i].key end
+  sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
+end
 local RG0 = 4
 -- q = <slot of the latest answer: 0|1><latest request id>\0<the one before>: the next answer goes
 -- into the other slot, so an update writes one answer and never copies the previous one.
@@ -338,7 +343,7 @@ for idx = 1, #items do
       rg.fui = final or nil
       rg.refused = nil
       results[#results + 1] = {
-        key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= NULL) and it.val or validity, finalUnit = final,
+        key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= NULL) and it.val or validity, finalUnit = final or nil,
       }
       if fupCrossed then results[#results].fup = { a = fup.act, f = fup.fid, r = fup.url } end
     end
@@ -391,8 +396,7 @@ else
     fields[#fields + 1] = reauth and cjson.encode(flags) or '{}'
   end
   -- Stored with the session: defaults (status ok, nothing charged, not closed, no CDRs, finalUnit
-  -- false) left out, the caller reads them as such.
-  for i = 1, #results do if results[i].finalUnit == false then results[i].finalUnit = nil end end
+  -- false: a grant's result leaves it out) left out, the caller reads them as such.
   answerText = cjson.encode({ results = results, charged = chargedText })
   local slot = 0
   local q = '0' .. req.requestId
