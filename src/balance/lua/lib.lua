@@ -282,13 +282,14 @@ end
 -- Buckets: hash field id → JSON {id, kind, amount (string), scope (array|nil), priority, from, to}.
 local function loadBuckets(key)
   local raw = redis.call('HGETALL', key)
-  local list, byId = {}, {}
+  local list, byId, units = {}, {}, false
   for i = 1, #raw, 2 do
     local b = cjson.decode(raw[i + 1])
     b.amount = num(b.amount)
     b.dirty = false
     list[#list + 1] = b
     byId[b.id] = b
+    if b.kind ~= 'money' then units = true end
   end
   -- most accounts hold one bucket: no comparator closure, no sort call
   if #list > 1 then
@@ -301,7 +302,8 @@ local function loadBuckets(key)
       return a.id < b.id
     end)
   end
-  return { list = list, byId = byId }
+  -- units: whether any bucket holds units (most accounts hold money only: the unit scans are skipped)
+  return { list = list, byId = byId, units = units }
 end
 
 local function saveBuckets(key, bk)

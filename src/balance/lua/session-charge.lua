@@ -233,8 +233,9 @@ for idx = 1, #items do
     if units > 0 then
       usedNow = usedNow + units
       rg.used = (rg.used or 0) + units
-      local taken, parts = takeUnits(bk, rg.unit, scopeKey, now, units)
-      if #parts > 0 then
+      local taken, parts = 0, nil
+      if bk.units then taken, parts = takeUnits(bk, rg.unit, scopeKey, now, units) end
+      if parts ~= nil and #parts > 0 then
         if rg.byU == nil then rg.byU = {} end
         addParts(rg.byU, parts)
         rg.bu = (rg.bu or 0) + taken
@@ -264,7 +265,7 @@ for idx = 1, #items do
         end
         seg.u = seg.u + m
         seg.c = newC
-        if outOfRange(newC) or outOfRange(seg.u) then overflow = true end
+        if newC > LIMIT or newC < -LIMIT or seg.u > LIMIT then overflow = true end
         if delta > 0 then
           local mparts, _, over = takeMoney(bk, scopeKey, now, creditLimit, delta, true)
           if #mparts > 0 then
@@ -279,7 +280,11 @@ for idx = 1, #items do
     end
   end
   if usedNow > grantedBefore then rg.overuse = true end
-  if outOfRange(rg.used) or outOfRange(rg.inO) or outOfRange(rg.outO) or outOfRange(rg.charged) or outOfRange(rg.tax) then overflow = true end
+  -- (used, inO and outO only grow from 0; charged and tax may go below it)
+  local charged, tax = rg.charged or 0, rg.tax or 0
+  if (rg.used or 0) > LIMIT or (rg.inO or 0) > LIMIT or (rg.outO or 0) > LIMIT or charged > LIMIT or charged < -LIMIT or tax > LIMIT or tax < -LIMIT then
+    overflow = true
+  end
 
   local itReq = it.req or 0
   local want = itReq
@@ -302,7 +307,8 @@ for idx = 1, #items do
     local seg = rg.seg
     local su, sc, sfirst = 0, 0, ((rg.nseg or 0) == 0)
     if seg ~= nil and seg.t.id == t.id then su, sc, sfirst = seg.u, seg.c, seg.first end
-    local availU = unitsAvailable(bk, rg.unit, scopeKey, now)
+    local availU = 0
+    if bk.units then availU = unitsAvailable(bk, rg.unit, scopeKey, now) end
     local fromU = min(availU, want)
     local rest = want - fromU
     local avM = moneyAvailable(bk, scopeKey, now, creditLimit)
@@ -323,14 +329,18 @@ for idx = 1, #items do
       rg.refused = true
       rg.fui = nil
     else
-      local _, ub = takeUnits(bk, rg.unit, scopeKey, now, fromU)
+      local ub = nil
+      if fromU > 0 then
+        local _, parts = takeUnits(bk, rg.unit, scopeKey, now, fromU)
+        ub = parts
+      end
       local mb = {}
       if money > 0 then mb = takeMoney(bk, scopeKey, now, creditLimit, money, false) end
       reservedDelta = reservedDelta + sumParts(mb)
       -- The grant's tariff is stored only when it is not the current segment's (it is then needed
       -- to rate the usage reported against this grant).
       rg.res = { n = grant }
-      if #ub > 0 then rg.res.ub = ub end
+      if ub ~= nil and #ub > 0 then rg.res.ub = ub end
       if #mb > 0 then rg.res.mb = mb end
       if seg == nil or seg.t.id ~= t.id then rg.res.t = compactTariff(t) end
       noteGranted(rg.unit, grant)
