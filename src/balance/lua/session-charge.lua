@@ -150,9 +150,10 @@ if req.at ~= nil and req.op == 'update' then
   local rg = nil
   if sf[1 + RG0] then rg = decodeRg(sf[1 + RG0], it.key) end
   local e = req.at.e
+  local ei, eo, eu = (e.i or 0) + 0, (e.o or 0) + 0, (e.u or 0) + 0
   if rg == nil then
-    if num(e.i) ~= 0 or num(e.o) ~= 0 or num(e.u) ~= 0 then return cjson.encode({ status = 'stateChanged' }) end
-  elseif num(rg.inO) ~= num(e.i) or num(rg.outO) ~= num(e.o) or num(rg.used) ~= num(e.u) then
+    if ei ~= 0 or eo ~= 0 or eu ~= 0 then return cjson.encode({ status = 'stateChanged' }) end
+  elseif (rg.inO or 0) ~= ei or (rg.outO or 0) ~= eo or (rg.used or 0) ~= eu then
     return cjson.encode({ status = 'stateChanged' })
   else
     sess.rgs[it.key] = rg
@@ -456,7 +457,7 @@ if req.cy ~= nil and (fupO ~= fupO0 or af[10] ~= req.cy) then redis.call('HSET',
 if answerText ~= nil then
   if atRec ~= nil then
     local rg = sess.rgs[req.items[1].key]
-    return answerText .. '\n' .. cjson.encode({ f = atRec, c = { fmt(num(rg.inO)), fmt(num(rg.outO)), fmt(num(rg.used)) } })
+    return answerText .. '\n' .. cjson.encode({ f = atRec, c = { fmt(rg.inO or 0), fmt(rg.outO or 0), fmt(rg.used or 0) } })
   end
   return answerText
 end
