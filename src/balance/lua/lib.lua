@@ -459,6 +459,14 @@ local function addParts(into, parts)
   for i = 1, #parts do local p = parts[i]; into[p[1]] = (into[p[1]] or 0) + p[2] end
 end
 
+-- The answer to a request that leaves no live session to keep it (session-charge.lua), kept under
+-- its idempotency key for ttl seconds so that a retransmission gets it again; returns it as text.
+local function keepAnswer(key, ttl, answer)
+  local text = cjson.encode(answer)
+  redis.call('SET', key, text, 'EX', num(ttl))
+  return text
+end
+
 local function hgetall(key)
   local raw = redis.call('HGETALL', key)
   local h = {}

@@ -62,7 +62,7 @@ local RG0 = 4
 local qSlot, qLatest = nil, nil
 if sf[1] then
   if sf[3] then
-    qSlot = tonumber(string.sub(sf[3], 1, 1))
+    qSlot = string.byte(sf[3], 1) - 48
     local sep = string.find(sf[3], '\0', 2, true)
     qLatest = string.sub(sf[3], 2, (sep or 0) - 1)
     if qLatest == req.requestId then return redis.call('HGET', KEYS[4], 'a' .. qSlot) end
@@ -76,11 +76,7 @@ else
   if stored then return stored end
 end
 
-local function finish(answer)
-  local text = cjson.encode(answer)
-  redis.call('SET', KEYS[9], text, 'EX', num(req.idemTtl))
-  return text
-end
+local function finish(answer) return keepAnswer(KEYS[9], req.idemTtl, answer) end
 
 -- The currency (for CDRs) only when the session closes, the fair-usage counters only with a cycle id:
 -- each field read costs ~1k instructions.
@@ -110,11 +106,12 @@ if sf[1] then
   -- An update needs only the session's identity (known from the request); the meta JSON (start,
   -- subscriber, protocol) is decoded when the session closes and its CDRs are written.
   if req.op == 'update' then
-    sess = { id = req.sessionId, acct = req.accountId }
+    sess = { id = req.sessionId, acct = req.accountId, rgs = {} }
   else
     sess = cjson.decode(sf[1])
     sess.id = req.sessionId
     sess.acct = req.accountId
+    sess.rgs = {}
   end
 end
 
@@ -135,10 +132,9 @@ if sess == nil then
   -- used again within a millisecond): the billing store keeps one row per CDR id.
   local n = redis.call('HINCRBY', KEYS[1], 'sn', 1)
   redis.call('HSET', KEYS[4], 'm', cjson.encode({ sub = req.sub, proto = req.proto, start = now, n = n }))
-  sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now, n = n }
+  sess = { id = req.sessionId, acct = req.accountId, sub = req.sub, proto = req.proto, start = now, n = n, rgs = {} }
   isNew = true
 end
-sess.rgs = {}
 -- A front end that keeps its own record of the session (RADIUS: the cumulative NAS counters) reads
 -- and writes it here, in the same step as the charge, so that a report needs one round trip; the
 -- counters it computed its usage from are checked first.
@@ -392,7 +388,7 @@ if req.op == 'terminate' then
   if not isNew then redis.call('HINCRBY', KEYS[10], 'sessions:' .. (sess.proto or '-'), -1) end
   closed = true
 else
-  local deadline = now + (validity + num(req.grace)) * 1000
+  local deadline = now + (validity + (req.grace or 0)) * 1000
   local fields = { 'u', fmt(now), 'dl', fmt(deadline) }
   for i = 1, #touched do
     local k = touched[i]
@@ -409,11 +405,14 @@ else
   -- Stored with the session: defaults (status ok, nothing charged, not closed, no CDRs, finalUnit
   -- false: a grant's result leaves it out) left out, the caller reads them as such.
   answerText = cjson.encode({ results = results, charged = chargedText })
-  local slot = 0
+  -- (slot digits and field names as constants: a number in a concatenation is printed with '%.14g')
+  local answerField = 'a0'
   local q = '0' .. req.requestId
-  if qSlot ~= nil then
-    slot = 1 - qSlot
-    q = slot .. req.requestId .. '\0' .. qLatest
+  if qSlot == 0 then
+    answerField = 'a1'
+    q = '1' .. req.requestId .. '\0' .. qLatest
+  elseif qSlot == 1 then
+    q = '0' .. req.requestId .. '\0' .. qLatest
   end
   fields[#fields + 1] = 'q'
   fields[#fields + 1] = q
@@ -421,7 +420,7 @@ else
     fields[#fields + 1] = 'sq'
     fields[#fields + 1] = fmt(num(req.sq))
   end
-  fields[#fields + 1] = 'a' .. slot
+  fields[#fields + 1] = answerField
   fields[#fields + 1] = answerText
   if req.rt ~= nil then
     fields[#fields + 1] = 'rt'
