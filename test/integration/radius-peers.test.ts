@@ -242,21 +242,29 @@ t.test('pyrad as the NAS CoA listener verifies and ACKs our Disconnect-Request',
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  // Complete lines only, from one listener: a listener per waitLine appended every chunk once per
+  // call, and a line that came in two chunks then read as two JSON objects run together.
   const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    lines.splice(0, lines.length, ...out.split('\n').slice(0, -1).filter(Boolean));
+    for (const w of [...waiters]) w();
+  });
   const waitLine = (n: number): Promise<string> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`pyrad NAS: no output (${err})`)), 15_000);
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`pyrad NAS: no output (${err})`));
+      }, 15_000);
       const check = (): void => {
         if (lines.length >= n) {
           clearTimeout(timer);
+          waiters.delete(check);
           resolve(lines[n - 1]);
         }
       };
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        lines.splice(0, lines.length, ...out.split('\n').filter(Boolean));
-        check();
-      });
+      waiters.add(check);
       check();
     });
   const port = Number(await waitLine(1));
