@@ -57,8 +57,8 @@ t.test('Lua and TypeScript price every tariff identically', async (t) => {
     cases.push({ t: tariff, f: rand() < 0.8, u, u0: int(2) === 0 ? 0 : int(unitVolume ? 10_000_000 : 600), b: pick([0, 1, 999, 10_000, 1_000_000, 25_000_000, int(1e9)]) })
   }
   // Every other case reaches Lua without its default fields (first and next 1, fee and min 0), as a
-  // compacted tariff is stored: the scripts price a tariff with none of tiers, tax and quantum by a
-  // shorter path that reads absent fields as their defaults.
+  // compacted tariff is stored: the scripts read a tariff's fields directly, absent ones as their
+  // defaults.
   const withoutDefaults = (tariff: LuaTariff): Partial<LuaTariff> => {
     const c: Partial<LuaTariff> = { ...tariff }
     if (c.first === 1) delete c.first

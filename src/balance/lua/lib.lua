@@ -86,29 +86,45 @@ local function isNil(v) return v == nil or v == NULL end
 -- tx = tax in ppm (ti = 1: prices include it); q = currency quantum (charges round up to it).
 -- A later segment of the same rating group (after a tariff change) starts with `next` and no fee.
 -- The same arithmetic as src/rating/cost.ts, exactly (cross-checked in test/unit/lua-cost.test.ts).
+-- A tariff's fields are numbers or absent (src/rating/plan.ts LuaTariff), so they are read directly,
+-- absent (or JSON null) as the default: num() on each, a Lua call and a C call, made one price
+-- ~15k machine instructions, and an update makes three.
 local function segTariff(t, isFirst)
-  local first = max(1, num(t.first))
-  local nxt = max(1, num(t.next))
-  if not isFirst then first = nxt end
-  return first, nxt, (isFirst and num(t.fee) or 0), num(t.min)
+  local nxt, minc = t.next, t.min
+  if nxt == nil or nxt == NULL or nxt < 1 then nxt = 1 end
+  if minc == nil or minc == NULL then minc = 0 end
+  if not isFirst then return nxt, nxt, 0, minc end
+  local first, fee = t.first, t.fee
+  if first == nil or first == NULL or first < 1 then first = 1 end
+  if fee == nil or fee == NULL then fee = 0 end
+  return first, nxt, fee, minc
 end
 
-local function billedUnits(t, isFirst, u)
+-- rate, and per (at least 1)
+local function ratePer(t)
+  local rate, per = t.rate, t.per
+  if rate == nil or rate == NULL then rate = 0 end
+  if per == nil or per == NULL or per < 1 then per = 1 end
+  return rate, per
+end
+
+-- Billed units for u units of a segment whose first and next increments are first and nxt.
+local function billedUnits(first, nxt, u)
   if u <= 0 then return 0 end
-  local first, nxt = segTariff(t, isFirst)
   if u <= first then return first end
   return first + ceil((u - first) / nxt) * nxt
 end
 
 local function simpleTariff(t)
-  return (isNil(t.tiers) or #t.tiers == 0) and num(t.tx) == 0 and num(t.q) <= 1
+  local tiers, tx, q = t.tiers, t.tx, t.q
+  return (tiers == nil or tiers == NULL or #tiers == 0) and (tx == nil or tx == NULL or tx == 0) and (q == nil or q == NULL or q <= 1)
 end
 
 -- Net price of b billed units (fee included, before the minimum and rounding).
 local function netRaw(t, fee, b)
   local tiers = t.tiers
-  if isNil(tiers) or #tiers == 0 then return fee + mulDivCeil(b, num(t.rate), max(1, num(t.per))) end
-  local c, lo, rate, per = fee, 0, num(t.rate), max(1, num(t.per))
+  local c, lo, rate, per = fee, 0, ratePer(t)
+  if isNil(tiers) or #tiers == 0 then return fee + mulDivCeil(b, rate, per) end
   for i = 1, #tiers do
     local hi = num(tiers[i].from)
     if b <= hi then return c + mulDivCeil(b - lo, rate, per) end
@@ -122,8 +138,8 @@ end
 -- gross (what is debited) and the tax inside it, for u units of a segment.
 local function costParts(t, isFirst, u)
   if u <= 0 then return 0, 0 end
-  local _, _, fee, minc = segTariff(t, isFirst)
-  local c = netRaw(t, fee, billedUnits(t, isFirst, u))
+  local first, nxt, fee, minc = segTariff(t, isFirst)
+  local c = netRaw(t, fee, billedUnits(first, nxt, u))
   if c < minc then c = minc end
   local q = num(t.q)
   if q > 1 then
@@ -142,43 +158,12 @@ local function costParts(t, isFirst, u)
   return c + tax, tax
 end
 
--- A tariff without tiers, tax or currency quantum (the fields absent, as src/rating/plan.ts leaves
--- them and compactTariff stores them): priced inline below, without segTariff and num(), whose Lua
--- and C calls made a price ~15k machine instructions; three prices are made per update. Its numbers
--- are numbers or absent (LuaTariff), so absent is the default and nothing else needs converting.
-local function plain(t) return t.tiers == nil and t.tx == nil and t.q == nil end
-
--- segTariff's first, next, fee and minimum, then rate and per, of a plain tariff
-local function plainNumbers(t, isFirst)
-  local nxt = t.next
-  if nxt == nil or nxt < 1 then nxt = 1 end
-  local first, fee = nxt, 0
-  if isFirst then
-    first = t.first
-    if first == nil or first < 1 then first = 1 end
-    fee = t.fee or 0
-  end
-  local per = t.per
-  if per == nil or per < 1 then per = 1 end
-  return first, nxt, fee, t.min or 0, t.rate or 0, per
-end
-
-local function plainCost(t, isFirst, u)
-  if u <= 0 then return 0 end
-  local first, nxt, fee, minc, rate, per = plainNumbers(t, isFirst)
-  local b = first
-  if u > first then b = first + ceil((u - first) / nxt) * nxt end
-  local c = fee + mulDivCeil(b, rate, per)
-  if c < minc then c = minc end
-  return c
-end
-
 local function cost(t, isFirst, u)
-  if plain(t) then return plainCost(t, isFirst, u) end
   if simpleTariff(t) then
     if u <= 0 then return 0 end
-    local _, _, fee, minc = segTariff(t, isFirst)
-    local c = fee + mulDivCeil(billedUnits(t, isFirst, u), num(t.rate), max(1, num(t.per)))
+    local first, nxt, fee, minc = segTariff(t, isFirst)
+    local rate, per = ratePer(t)
+    local c = fee + mulDivCeil(billedUnits(first, nxt, u), rate, per)
     if c < minc then c = minc end
     return c
   end
@@ -188,7 +173,6 @@ end
 
 -- gross and the tax inside it (0 for tariffs without tax).
 local function costTax(t, isFirst, u)
-  if plain(t) then return plainCost(t, isFirst, u), 0 end
   if simpleTariff(t) then return cost(t, isFirst, u), 0 end
   return costParts(t, isFirst, u)
 end
@@ -219,15 +203,9 @@ end
 local function affordableUnits(t, isFirst, u0, c0, budget)
   if budget < 0 then budget = 0 end
   local total = c0 + budget
-  local first, nxt, fee, minc, rate, per
-  local isPlain = plain(t)
-  if isPlain then
-    first, nxt, fee, minc, rate, per = plainNumbers(t, isFirst)
-  else
-    first, nxt, fee, minc = segTariff(t, isFirst)
-    rate, per = num(t.rate), max(1, num(t.per))
-  end
-  if isPlain or simpleTariff(t) then
+  local first, nxt, fee, minc = segTariff(t, isFirst)
+  local rate, per = ratePer(t)
+  if simpleTariff(t) then
     if rate <= 0 then
       if u0 > 0 or total >= max(fee, minc) then return UNLIMITED end
       return 0

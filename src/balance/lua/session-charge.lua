@@ -48,14 +48,9 @@ local validity = num(req.validity)
 -- One HMGET brings the meta, the flags, the request ids answered and every rating group reported on;
 -- a stored answer is read only for a retransmission.
 local items = req.items
-local sf
-if #items == 1 then
-  sf = redis.call('HMGET', KEYS[4], 'm', 'fl', 'q', 'sq', 'r:' .. items[1].key)
-else
-  local fieldNames = { 'm', 'fl', 'q', 'sq' }
-  for i = 1, #items do fieldNames[#fieldNames + 1] = 'r:' .. items[i].key end
-  sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
-end
+local fieldNames = { 'm', 'fl', 'q', 'sq' }
+for i = 1, #items do fieldNames[#fieldNames + 1] = 'r:' .. items[i].key end
+local sf = redis.call('HMGET', KEYS[4], unpack(fieldNames))
 local RG0 = 4
 -- q = <slot of the latest answer: 0|1><latest request id>\0<the one before>: the next answer goes
 -- into the other slot, so an update writes one answer and never copies the previous one.
@@ -76,8 +71,6 @@ else
   if stored then return stored end
 end
 
-local function finish(answer) return keepAnswer(KEYS[9], req.idemTtl, answer) end
-
 -- The currency (for CDRs) only when the session closes, the fair-usage counters only with a cycle id:
 -- each field read costs ~1k instructions.
 local af
@@ -86,7 +79,7 @@ if req.op ~= 'terminate' and req.cy == nil then
 else
   af = redis.call('HMGET', KEYS[1], 'id', 'plan', 'status', 'creditLimit', 'timezone', 'country', 'taxRegion', 'segment', 'currency', 'fupC', 'fupO')
 end
-if not af[1] then return finish({ status = 'unknownSubscriber', results = {} }) end
+if not af[1] then return keepAnswer(KEYS[9], req.idemTtl, { status = 'unknownSubscriber', results = {} }) end
 -- The caller rated with a cached plan id, time zone, country, tax region and segment; if the account
 -- changed any of them, it must re-rate. Nothing is stored under the idempotency key for this answer.
 -- They come as one string: five JSON fields cost ~3k instructions more to decode and compare.
@@ -116,7 +109,7 @@ if sf[1] then
 end
 
 if sess == nil then
-  if req.op == 'update' then return finish({ status = 'unknownSession', results = {} }) end
+  if req.op == 'update' then return keepAnswer(KEYS[9], req.idemTtl, { status = 'unknownSession', results = {} }) end
   local anyUsage = false
   for _, it in ipairs(items) do
     for _, u in ipairs(it.used or {}) do if num(u.u) > 0 then anyUsage = true end end
@@ -125,7 +118,7 @@ if sess == nil then
     -- e.g. Kamailio's CCR-T after a refused CCR-I: answer it, change nothing.
     local results = {}
     for _, it in ipairs(req.items) do results[#results + 1] = { key = it.key, kind = 'committed' } end
-    return finish({ status = 'ok', results = results, charged = '0', closed = false, cdrs = 0 })
+    return keepAnswer(KEYS[9], req.idemTtl, { status = 'ok', results = results, charged = '0', closed = false, cdrs = 0 })
   end
   -- The session id and account are in the key: the stored meta leaves them out. n, the account's
   -- session number, keeps the CDR ids of two sessions apart that share id and start (a Session-Id
@@ -460,4 +453,4 @@ if answerText ~= nil then
   end
   return answerText
 end
-return finish({ status = 'ok', results = results, charged = chargedText or '0', closed = closed, cdrs = cdrs })
+return keepAnswer(KEYS[9], req.idemTtl, { status = 'ok', results = results, charged = chargedText or '0', closed = closed, cdrs = cdrs })
