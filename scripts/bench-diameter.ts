@@ -10,9 +10,10 @@
 // at the same rate. Returns Markdown table lines.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { cpuBound, cpuPerRequest, cpuText, type CpuPerRequest } from './proc-cpu.js'
 
 const KEY = 'bench-key-0123456789abcdef'
 const ESCRIPT = fileURLToPath(new URL('../test/erlang/cc_client.escript', import.meta.url))
@@ -24,6 +25,8 @@ interface Load {
   p50: number
   p99: number
   results: Record<string, number>
+  /** CPU µs per CCR by process, for runs against the OCS */
+  cpu?: CpuPerRequest
 }
 
 /** Rounds of each full-stack measurement; the summary quotes the median round (the box is shared and noisy). */
@@ -74,6 +77,13 @@ function erlangEscript(): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/** A load against the OCS whose process is `pid`, with the CPU each process of the stack spent per CCR. */
+async function measured(pid: number | undefined, run: () => Promise<Load>): Promise<Load> {
+  if (pid === undefined) return run()
+  const { result, cpu } = await cpuPerRequest(pid, run, (l) => l.ccrs)
+  return { ...result, ...(cpu ? { cpu } : {}) }
 }
 
 /** The same mix from the Erlang/OTP diameter client: one connection, `concurrency` Erlang processes. */
@@ -155,11 +165,11 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
   try {
     const dport = ocs.dport
     const nport = Number((await waitLine(noop, /listening on (\d+)/))[1])
-    const rows: string[] = ['| Diameter benchmark | round | CCR/s | p50 ms | p99 ms | answers |', '|---|---|---:|---:|---:|---|']
+    const rows: string[] = ['| Diameter benchmark | round | CCR/s | p50 ms | p99 ms | CPU µs per CCR | answers |', '|---|---|---:|---:|---:|---|---|']
     /** Keeps a round's figures in `xs` and writes its table row. */
     const record = (xs: Load[], what: string, round: number, l: Load): Load => {
       xs.push(l)
-      rows.push(`| ${what} | ${round} | ${l.perSec} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${JSON.stringify(l.results)} |`)
+      rows.push(`| ${what} | ${round} | ${l.perSec} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${cpuText(l.cpu)} | ${JSON.stringify(l.results)} |`)
       return l
     }
     const byGen = { c: { ceil: [] as Load[], full: [] as Load[], half: [] as Load[] }, node: { ceil: [] as Load[], full: [] as Load[], half: [] as Load[] } }
@@ -174,8 +184,9 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
         const em = (what: string): string => (gen === 'c' ? `**${what}**` : what)
         const xs = byGen[gen]
         record(xs.ceil, `ceiling: no-op responder, ${name}, 128 in flight`, round, await load(gen, nport, seconds, 128))
-        const f = record(xs.full, em(`OCS full stack, ${name}, 128 in flight`), round, await load(gen, dport, seconds, 128))
-        record(xs.half, em(`OCS at half of that rate, ${name}`), round, await load(gen, dport, seconds, 128, Math.round(f.perSec / 2)))
+        const pid = ocs.proc.pid
+        const f = record(xs.full, em(`OCS full stack, ${name}, 128 in flight`), round, await measured(pid, () => load(gen, dport, seconds, 128)))
+        record(xs.half, em(`OCS at half of that rate, ${name}`), round, await measured(pid, () => load(gen, dport, seconds, 128, Math.round(f.perSec / 2))))
       }
       if (escript !== undefined) {
         record(erlCeil, 'ceiling: no-op responder, Erlang OTP diameter client, 128 in flight', round, await loadErlang(escript, nport, seconds, 128, dir))
@@ -210,6 +221,11 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     const c = mid(ceil)
     const nf = mid(byGen.node.full)
     const e = erl.length > 0 ? mid(erl) : undefined
+    const hm = mid(half)
+    const cpuNote =
+      f.cpu === undefined
+        ? ''
+        : `CPU per CCR in µs, C generator (the median rounds; /proc): at full load ${cpuText(f.cpu)}, so at that cost the ${cpus().length} cores could serve at most ${cpuBound(f.cpu, cpus().length)} CCR/s however the work were scheduled; at half load ${cpuText(hm.cpu)}. `
     const erlNote =
       e === undefined
         ? ' Erlang OTP diameter client: not run (escript or erlang-diameter missing).'
@@ -217,6 +233,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     rows.push(
       '',
       `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
+        cpuNote +
         `Node generator (scripts/load-diameter.ts): OCS ${nf.perSec} CCR/s vs its no-op ceiling ${mid(byGen.node.ceil).perSec} CCR/s (ratio ${(nf.perSec / mid(byGen.node.ceil).perSec).toFixed(2)}), p99 at half of its rate ${p99(byGen.node.half)} ms. ` +
         `Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process on the same two cores; each OCS is warmed up by one unrecorded full-load run of the same length before its first round. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`,
     )

@@ -7,9 +7,10 @@
 // request — a real BNAS is not on the OCS's box. Returns Markdown lines.
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { medianBy, ROUNDS, waitLine } from './bench-diameter.js'
+import { cpuBound, cpuPerRequest, cpuText, type CpuPerRequest } from './proc-cpu.js'
 
 const KEY = 'bench-key-0123456789abcdef'
 
@@ -21,6 +22,8 @@ interface Load {
   p99: number
   interimP99: number
   results: Record<string, number>
+  /** CPU µs per request by process (the C generator's runs) */
+  cpu?: CpuPerRequest
 }
 
 const C_GENERATOR = 'dist/bin/load-radius'
@@ -59,26 +62,28 @@ export async function benchRadius(seconds: number, scriptCeiling?: number): Prom
       const acct = await post('/v1/accounts', { currency: 'EUR', type: 'prepaid', plan: 'demo', balance: '1000000' })
       await post('/v1/subscribers', { account: acct.id, username: `bench${i}`, password: 'benchpw' })
     }
-    const rows = ['| RADIUS benchmark | round | requests/s | Interim-Update/s | p50 ms | p99 ms | interim p99 ms | answers |', '|---|---|---:|---:|---:|---:|---:|---|']
+    const rows = ['| RADIUS benchmark | round | requests/s | Interim-Update/s | p50 ms | p99 ms | interim p99 ms | CPU µs per request | answers |', '|---|---|---:|---:|---:|---:|---:|---|---|']
     const runs: Load[] = []
     const steady: Load[] = []
     const steadyC: Load[] = []
     for (let round = 1; round <= ROUNDS; round++) {
       const l = await load(Number(ready[2]), Number(ready[3]), seconds, 128, 5)
       runs.push(l)
-      rows.push(`| OCS full stack, 128 sessions at once, 5 interims per session | ${round} | ${l.perSec} | ${l.interimsPerSec} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${l.interimP99.toFixed(2)} | ${JSON.stringify(l.results)} |`)
+      rows.push(`| OCS full stack, 128 sessions at once, 5 interims per session | ${round} | ${l.perSec} | ${l.interimsPerSec} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${l.interimP99.toFixed(2)} | – | ${JSON.stringify(l.results)} |`)
       const s = await load(Number(ready[2]), Number(ready[3]), seconds, 128, 50)
       steady.push(s)
-      rows.push(`| OCS full stack, 128 sessions at once, 50 interims per session | ${round} | ${s.perSec} | ${s.interimsPerSec} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.interimP99.toFixed(2)} | ${JSON.stringify(s.results)} |`)
-      const c = await load(Number(ready[2]), Number(ready[3]), seconds, 128, 50, 'c')
+      rows.push(`| OCS full stack, 128 sessions at once, 50 interims per session | ${round} | ${s.perSec} | ${s.interimsPerSec} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.interimP99.toFixed(2)} | – | ${JSON.stringify(s.results)} |`)
+      const measured = await cpuPerRequest(ocs.pid!, () => load(Number(ready[2]), Number(ready[3]), seconds, 128, 50, 'c'), (x) => x.requests)
+      const c: Load = { ...measured.result, ...(measured.cpu ? { cpu: measured.cpu } : {}) }
       steadyC.push(c)
-      rows.push(`| the same, C load generator | ${round} | ${c.perSec} | ${c.interimsPerSec} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${c.interimP99.toFixed(2)} | ${JSON.stringify(c.results)} |`)
+      rows.push(`| the same, C load generator | ${round} | ${c.perSec} | ${c.interimsPerSec} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${c.interimP99.toFixed(2)} | ${cpuText(c.cpu)} | ${JSON.stringify(c.results)} |`)
     }
     const mixed = medianBy(runs, (x) => x.perSec)
     const stead = medianBy(steady, (x) => x.interimsPerSec)
     const steadC = medianBy(steadyC, (x) => x.interimsPerSec)
     const ratio = (l: Load): string => (scriptCeiling ? `, ratio ${(l.interimsPerSec / scriptCeiling).toFixed(2)} to the bare charging script's Interim-Update ceiling of ${scriptCeiling}/s` : '')
-    rows.push('', `**RADIUS ${steadC.interimsPerSec} Interim-Update/s with 50 interims per session from the C load generator (interim p99 ${steadC.interimP99.toFixed(2)} ms${ratio(steadC)}); ${stead.interimsPerSec}/s from the Node generator (interim p99 ${stead.interimP99.toFixed(2)} ms${ratio(stead)}); ${mixed.perSec} requests/s with 5 interims per session, Node generator (${mixed.interimsPerSec} of them Interim-Update/s)** (median of ${ROUNDS} rounds each). Per session: Access-Request (PAP), Start, n × Interim-Update, Stop; 64 subscribers; load generator in its own process on the same two cores. Target (issue 6): ≥ 15,000 Interim-Update/s.`)
+    const cpuNote = steadC.cpu === undefined ? '' : ` CPU per request in µs, C generator, 50 interims per session (the median round; /proc): ${cpuText(steadC.cpu)}, so at that cost the ${cpus().length} cores could serve at most ${cpuBound(steadC.cpu, cpus().length)} requests/s however the work were scheduled.`
+    rows.push('', `**RADIUS ${steadC.interimsPerSec} Interim-Update/s with 50 interims per session from the C load generator (interim p99 ${steadC.interimP99.toFixed(2)} ms${ratio(steadC)}); ${stead.interimsPerSec}/s from the Node generator (interim p99 ${stead.interimP99.toFixed(2)} ms${ratio(stead)}); ${mixed.perSec} requests/s with 5 interims per session, Node generator (${mixed.interimsPerSec} of them Interim-Update/s)** (median of ${ROUNDS} rounds each). Per session: Access-Request (PAP), Start, n × Interim-Update, Stop; 64 subscribers; load generator in its own process on the same two cores. Target (issue 6): ≥ 15,000 Interim-Update/s.${cpuNote}`)
     return rows
   } finally {
     ocs.kill('SIGTERM')

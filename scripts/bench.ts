@@ -25,6 +25,7 @@ import { benchCdr, fill as fillOutbox } from './bench-cdr.js'
 import { benchMemory } from './bench-memory.js'
 import { bareScriptOps, openBenchSessions } from './bench-bare-script.js'
 import { Metrics } from '../src/metrics/metrics.js'
+import { treeCpuMs } from './proc-cpu.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const INFLIGHT = 64
@@ -35,6 +36,16 @@ interface Result {
   perSec: number
   p50: number
   p99: number
+  /** CPU µs Redis spent per op (/proc) */
+  redisUs?: number
+}
+
+/** The embedded Redis's guard process (its redis-server runs below it), for the CPU column. */
+let redisRoot: number | undefined
+
+/** CPU ms the embedded redis-server has used so far, where /proc tells. */
+function redisCpuMs(): number | undefined {
+  return redisRoot === undefined ? undefined : treeCpuMs(redisRoot)?.redis
 }
 
 function pct(sorted: number[], p: number): number {
@@ -61,13 +72,17 @@ async function measure(name: string, op: (worker: number, i: number) => Promise<
   await new Promise((r) => setTimeout(r, 1000))
   counting = true
   const t0 = Date.now()
+  const cpu0 = redisCpuMs()
   await new Promise((r) => setTimeout(r, SECONDS * 1000))
   counting = false
+  const cpu1 = redisCpuMs()
   const elapsed = (Date.now() - t0) / 1000
   stop = true
   await Promise.all(loops)
   lat.sort((a, b) => a - b)
-  return { name, ops, perSec: Math.round(ops / elapsed), p50: pct(lat, 50), p99: pct(lat, 99) }
+  const r: Result = { name, ops, perSec: Math.round(ops / elapsed), p50: pct(lat, 50), p99: pct(lat, 99) }
+  if (cpu0 !== undefined && cpu1 !== undefined && ops > 0) r.redisUs = ((cpu1 - cpu0) * 1000) / ops
+  return r
 }
 
 const CEILING_LUA = `
@@ -152,6 +167,7 @@ async function main(): Promise<void> {
   // The same embedded redis-server the OCS runs by default: AOF everysec.
   const redisServer = new EmbeddedRedis(dir, createLogger('silent'))
   await redisServer.start()
+  redisRoot = redisServer.pid
   // As the OCS connects (src/balance/connect.ts: no auto-pipelining by default).
   const client = new Redis({ port: redisServer.port })
   ceilingSha = (await client.script('LOAD', CEILING_LUA)) as string
@@ -235,10 +251,10 @@ function report(results: Result[], redisVersion: string, ratingLines: string[], 
     redisLine = execFileSync('redis-server', ['--version']).toString().trim()
   } catch { /* keep INFO's */ }
   const lines = [
-    '| benchmark | run | ops/s | p50 ms | p99 ms |',
-    '|---|---|---:|---:|---:|',
+    '| benchmark | run | ops/s | p50 ms | p99 ms | Redis CPU µs per op |',
+    '|---|---|---:|---:|---:|---:|',
     // the run of a row: how many results of that name so far (the rounds interleave several measurements)
-    ...results.map((r, i) => `| ${r.name} | ${results.slice(0, i + 1).filter((x) => x.name === r.name).length} | ${r.perSec} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`),
+    ...results.map((r, i) => `| ${r.name} | ${results.slice(0, i + 1).filter((x) => x.name === r.name).length} | ${r.perSec} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.redisUs === undefined ? '–' : r.redisUs.toFixed(0)} |`),
   ]
   const ratio = core.perSec / ceiling.perSec
   const summary = `core update ${core.perSec}/s vs ceiling ${ceiling.perSec}/s (ratio ${ratio.toFixed(2)}; medians of 3 interleaved rounds); vs the charging script's own ceiling ${bare.perSec}/s (ratio ${(core.perSec / bare.perSec).toFixed(2)})`

@@ -1,0 +1,126 @@
+// CPU time by process, read from Linux's /proc, for the benches: how many µs of CPU one request
+// costs in each process of the full stack. On a shared 2-core box a throughput figure moves by 30 %
+// from one hour to the next; CPU per request moves much less, and it says what limits the rate:
+// 2,000,000 µs of CPU a second divided by the µs one request takes is the most any tuning of the
+// scheduling could get from these two cores.
+import { readdirSync, readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+
+/** The processes a bench tells apart in the OCS's process tree. */
+export type Role = 'ocs' | 'redis' | 'cdr' | 'other'
+
+export type CpuSnapshot = Record<Role, number>
+
+let ticksPerSecond: number | undefined
+
+function clockTicks(): number {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  return ticksPerSecond
+}
+
+interface Stat {
+  pid: number
+  ppid: number
+  comm: string
+  /** user + system time of the process itself, clock ticks */
+  ticks: number
+  /** user + system time of its children that have exited and been waited for, clock ticks */
+  childTicks: number
+}
+
+/** /proc/<pid>/stat, parsed after the command name (which may hold spaces and parentheses). */
+function readStat(pid: string): Stat | undefined {
+  let text: string
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return undefined // gone between the listing and the read
+  }
+  const close = text.lastIndexOf(')')
+  const f = text.slice(close + 2).split(' ')
+  // After the name: state(3) ppid(4) … utime(14) stime(15) cutime(16) cstime(17), 1-based in proc(5).
+  return { pid: Number(pid), ppid: Number(f[1]), comm: text.slice(text.indexOf('(') + 1, close), ticks: Number(f[11]) + Number(f[12]), childTicks: Number(f[13]) + Number(f[14]) }
+}
+
+function roleOf(s: Stat, root: number): Role {
+  if (s.pid === root) return 'ocs'
+  if (s.comm === 'redis-server') return 'redis'
+  try {
+    if (readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').includes('worker-child')) return 'cdr'
+  } catch {
+    /* gone */
+  }
+  return 'other'
+}
+
+/**
+ * CPU milliseconds used so far by `root` and every process below it, by role: the OCS process,
+ * its embedded redis-server (under a shell guard), its CDR worker child. Undefined where there is
+ * no /proc.
+ */
+export function treeCpuMs(root: number): CpuSnapshot | undefined {
+  let pids: string[]
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p))
+  } catch {
+    return undefined
+  }
+  const stats = pids.map(readStat).filter((s): s is Stat => s !== undefined)
+  const children = new Map<number, Stat[]>()
+  for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s])
+  const out: CpuSnapshot = { ocs: 0, redis: 0, cdr: 0, other: 0 }
+  const rootStat = stats.find((s) => s.pid === root)
+  if (rootStat === undefined) return undefined
+  const ms = 1000 / clockTicks()
+  for (const queue = [rootStat]; queue.length > 0; ) {
+    const s = queue.pop()!
+    out[roleOf(s, root)] += s.ticks * ms
+    queue.push(...(children.get(s.pid) ?? []))
+  }
+  return out
+}
+
+/** CPU milliseconds of this process's children that have exited and been waited for (a load generator, after it ends). */
+export function exitedChildrenCpuMs(): number | undefined {
+  const s = readStat('self')
+  return s === undefined ? undefined : (s.childTicks * 1000) / clockTicks()
+}
+
+/** CPU µs per request in each part of the stack over one measured run. */
+export interface CpuPerRequest {
+  ocs: number
+  redis: number
+  cdr: number
+  generator: number
+  total: number
+}
+
+/**
+ * Measures `run` (which starts and awaits one load generator) against the OCS whose process is
+ * `root`: the CPU each part used during it, per request the run reports.
+ */
+export async function cpuPerRequest<T>(root: number, run: () => Promise<T>, requests: (r: T) => number): Promise<{ result: T; cpu?: CpuPerRequest }> {
+  const tree0 = treeCpuMs(root)
+  const gen0 = exitedChildrenCpuMs()
+  const result = await run()
+  const tree1 = treeCpuMs(root)
+  const gen1 = exitedChildrenCpuMs()
+  const n = requests(result)
+  if (tree0 === undefined || tree1 === undefined || gen0 === undefined || gen1 === undefined || n <= 0) return { result }
+  const us = (a: number, b: number): number => ((b - a) * 1000) / n
+  const cpu = { ocs: us(tree0.ocs, tree1.ocs), redis: us(tree0.redis, tree1.redis), cdr: us(tree0.cdr, tree1.cdr), generator: us(gen0, gen1), total: 0 }
+  cpu.total = cpu.ocs + cpu.redis + cpu.cdr + cpu.generator + us(tree0.other, tree1.other)
+  return { result, cpu }
+}
+
+/** "OCS 95 · Redis 115 · CDR 5 · generator 4 = 219" (µs of CPU per request). */
+export function cpuText(c: CpuPerRequest | undefined): string {
+  if (c === undefined) return '–'
+  const r = (x: number): string => x.toFixed(0)
+  return `OCS ${r(c.ocs)} · Redis ${r(c.redis)} · CDR ${r(c.cdr)} · gen. ${r(c.generator)} = ${r(c.total)}`
+}
+
+/** The most requests a second the machine's cores could serve at this CPU cost per request. */
+export function cpuBound(c: CpuPerRequest, cores: number): number {
+  return Math.round((cores * 1e6) / c.total)
+}

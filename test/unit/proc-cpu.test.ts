@@ -1,0 +1,88 @@
+// The benches' CPU-per-request figures (scripts/proc-cpu.ts), read from /proc for real processes
+// that burn known amounts of CPU.
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { cpuBound, cpuPerRequest, cpuText, exitedChildrenCpuMs, treeCpuMs } from '../../scripts/proc-cpu.js'
+
+/** Node code that keeps one core busy for `ms`. */
+const burn = (ms: number): string => `const e = Date.now() + ${ms}; while (Date.now() < e) {}`
+
+// Plain node children: the test runner's loader options (NODE_OPTIONS) would cost each a second of start-up.
+const { NODE_OPTIONS: _loader, ...plainEnv } = process.env
+const node = (args: string[], stdout: 'ignore' | 'pipe' = 'ignore'): ChildProcess => spawn(process.execPath, args, { stdio: ['ignore', stdout, 'inherit'], env: plainEnv })
+
+const exited = (p: ChildProcess): Promise<void> => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', () => r())))
+
+t.test('a process tree: the root as the OCS, a child named worker-child as the CDR worker, the rest as other', { skip: !existsSync('/proc/self/stat') && 'no /proc' }, async (t) => {
+  // root burns 400 ms, then waits; its child (argv holds "worker-child") burns 300 ms and waits; a
+  // grandchild burns 200 ms. All stay alive until the parent is killed, so /proc still has them.
+  const grandchild = `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(`${burn(200)}; setInterval(() => {}, 1000)`)}], { stdio: 'ignore' })`
+  const child = `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(`${grandchild}; ${burn(300)}; setInterval(() => {}, 1000)`)}, 'worker-child'], { stdio: 'ignore' })`
+  const root = node(['-e', `${child}; ${burn(400)}; console.log('done'); setInterval(() => {}, 1000)`], 'pipe')
+  t.teardown(() => root.kill('SIGKILL'))
+  await new Promise<void>((r) => root.stdout!.on('data', () => r()))
+  await new Promise((r) => setTimeout(r, 600)) // the child and grandchild finish burning
+  const s = treeCpuMs(root.pid!)
+  t.ok(s, 'read')
+  t.ok(s!.ocs >= 300 && s!.ocs < 2000, `root ${s!.ocs} ms`)
+  t.ok(s!.cdr >= 200 && s!.cdr < 2000, `worker-child ${s!.cdr} ms`)
+  t.ok(s!.other >= 100 && s!.other < 2000, `grandchild ${s!.other} ms`)
+  t.equal(s!.redis, 0, 'no redis-server below it')
+  // SIGKILL to the root leaves its descendants running: they go first, found while their parent lives
+  for (const pid of descendants(root.pid!)) process.kill(pid, 'SIGKILL')
+  t.equal(treeCpuMs(999_999_999), undefined, 'a process that does not exist')
+})
+
+t.test('cpuPerRequest: the CPU of a run per request, a load generator child included once it has exited', { skip: !existsSync('/proc/self/stat') && 'no /proc' }, async (t) => {
+  const ocs = node(['-e', "console.log('up'); setInterval(() => {}, 1000)"], 'pipe')
+  t.teardown(() => ocs.kill('SIGKILL'))
+  await new Promise<void>((r) => ocs.stdout!.on('data', () => r()))
+  const before = exitedChildrenCpuMs()!
+  const { result, cpu } = await cpuPerRequest(
+    ocs.pid!,
+    async () => {
+      // the "generator": a child that burns ~300 ms of CPU and exits
+      const gen = node(['-e', burn(300)])
+      await exited(gen)
+      return { requests: 1000 }
+    },
+    (r) => r.requests,
+  )
+  t.equal(result.requests, 1000)
+  t.ok(cpu, 'measured')
+  // ~300 ms over 1,000 requests: ~300 µs each (node's own start-up adds some)
+  t.ok(cpu!.generator >= 250 && cpu!.generator < 2000, `generator ${cpu!.generator} µs per request`)
+  t.ok(cpu!.ocs < 50, `the idle "OCS" ${cpu!.ocs} µs per request`)
+  t.ok(cpu!.total >= cpu!.generator + cpu!.ocs, 'the total holds every part')
+  t.ok(exitedChildrenCpuMs()! - before >= 250, 'the exited child counts for this process')
+  t.match(cpuText(cpu), /^OCS \d+ · Redis 0 · CDR 0 · gen\. \d+ = \d+$/)
+  t.equal(cpuText(undefined), '–')
+  t.equal(cpuBound({ ocs: 100, redis: 100, cdr: 0, generator: 0, total: 200 }, 2), 10_000, '2 cores at 200 µs per request: at most 10,000/s')
+})
+
+/** Every process below `root`, from /proc. */
+function descendants(root: number): number[] {
+  const out: number[] = []
+  const all = treeWalk()
+  const queue = [root]
+  while (queue.length > 0) {
+    const p = queue.pop()!
+    for (const [pid, ppid] of all) if (ppid === p) (out.push(pid), queue.push(pid))
+  }
+  return out
+}
+
+function treeWalk(): Array<[number, number]> {
+  const rows: Array<[number, number]> = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const text = readFileSync(`/proc/${d}/stat`, 'utf8')
+      rows.push([Number(d), Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1])])
+    } catch {
+      /* gone */
+    }
+  }
+  return rows
+}
