@@ -82,7 +82,7 @@ function erlangEscript(): string | undefined {
 /** A load against the OCS whose process is `pid`, with the CPU each process of the stack spent per CCR. */
 async function measured(pid: number | undefined, run: () => Promise<Load>): Promise<Load> {
   if (pid === undefined) return run()
-  const { result, cpu } = await cpuPerRequest(pid, run, (l) => l.ccrs)
+  const { result, cpu } = await cpuPerRequest(pid, run, (l) => l.perSec)
   return { ...result, ...(cpu ? { cpu } : {}) }
 }
 
