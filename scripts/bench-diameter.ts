@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cpuBound, cpuPerRequest, cpuText, type CpuPerRequest } from './proc-cpu.js'
+import { cpuBound, cpuText, withCpu, type CpuPerRequest } from './proc-cpu.js'
 
 const KEY = 'bench-key-0123456789abcdef'
 const ESCRIPT = fileURLToPath(new URL('../test/erlang/cc_client.escript', import.meta.url))
@@ -77,13 +77,6 @@ function erlangEscript(): string | undefined {
   } catch {
     return undefined
   }
-}
-
-/** A load against the OCS whose process is `pid`, with the CPU each process of the stack spent per CCR. */
-async function measured(pid: number | undefined, run: () => Promise<Load>): Promise<Load> {
-  if (pid === undefined) return run()
-  const { result, cpu } = await cpuPerRequest(pid, run, (l) => l.perSec)
-  return { ...result, ...(cpu ? { cpu } : {}) }
 }
 
 /** The same mix from the Erlang/OTP diameter client: one connection, `concurrency` Erlang processes. */
@@ -184,9 +177,9 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
         const em = (what: string): string => (gen === 'c' ? `**${what}**` : what)
         const xs = byGen[gen]
         record(xs.ceil, `ceiling: no-op responder, ${name}, 128 in flight`, round, await load(gen, nport, seconds, 128))
-        const pid = ocs.proc.pid
-        const f = record(xs.full, em(`OCS full stack, ${name}, 128 in flight`), round, await measured(pid, () => load(gen, dport, seconds, 128)))
-        record(xs.half, em(`OCS at half of that rate, ${name}`), round, await measured(pid, () => load(gen, dport, seconds, 128, Math.round(f.perSec / 2))))
+        const pid = ocs.proc.pid!
+        const f = record(xs.full, em(`OCS full stack, ${name}, 128 in flight`), round, await withCpu(pid, () => load(gen, dport, seconds, 128), (l) => l.perSec))
+        record(xs.half, em(`OCS at half of that rate, ${name}`), round, await withCpu(pid, () => load(gen, dport, seconds, 128, Math.round(f.perSec / 2)), (l) => l.perSec))
       }
       if (escript !== undefined) {
         record(erlCeil, 'ceiling: no-op responder, Erlang OTP diameter client, 128 in flight', round, await loadErlang(escript, nport, seconds, 128, dir))

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { medianBy, ROUNDS, waitLine } from './bench-diameter.js'
-import { cpuBound, cpuPerRequest, cpuText, type CpuPerRequest } from './proc-cpu.js'
+import { cpuBound, cpuText, withCpu, type CpuPerRequest } from './proc-cpu.js'
 
 const KEY = 'bench-key-0123456789abcdef'
 
@@ -73,8 +73,7 @@ export async function benchRadius(seconds: number, scriptCeiling?: number): Prom
       const s = await load(Number(ready[2]), Number(ready[3]), seconds, 128, 50)
       steady.push(s)
       rows.push(`| OCS full stack, 128 sessions at once, 50 interims per session | ${round} | ${s.perSec} | ${s.interimsPerSec} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.interimP99.toFixed(2)} | – | ${JSON.stringify(s.results)} |`)
-      const measured = await cpuPerRequest(ocs.pid!, () => load(Number(ready[2]), Number(ready[3]), seconds, 128, 50, 'c'), (x) => x.perSec)
-      const c: Load = { ...measured.result, ...(measured.cpu ? { cpu: measured.cpu } : {}) }
+      const c = await withCpu(ocs.pid!, () => load(Number(ready[2]), Number(ready[3]), seconds, 128, 50, 'c'), (x) => x.perSec)
       steadyC.push(c)
       rows.push(`| the same, C load generator | ${round} | ${c.perSec} | ${c.interimsPerSec} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${c.interimP99.toFixed(2)} | ${cpuText(c.cpu)} | ${JSON.stringify(c.results)} |`)
     }

@@ -96,12 +96,12 @@ export interface CpuPerRequest {
 }
 
 /**
- * Measures `run` (which starts and awaits one load generator) against the OCS whose process is
- * `root`: the CPU each part used during it, per request at the rate the run reports. The CPU is
- * taken over the whole run and divided by its wall time: a generator counts requests only after its
- * warm-up second, but the stack works at the same rate through it.
+ * Runs `run` (which starts and awaits one load generator) against the OCS whose process is `root`,
+ * and adds to its result the CPU each part of the stack used per request, at the request rate the
+ * result reports. The CPU is taken over the whole run and divided by its wall time: a generator
+ * counts requests only after its warm-up second, but the stack works at the same rate through it.
  */
-export async function cpuPerRequest<T>(root: number, run: () => Promise<T>, perSecond: (r: T) => number): Promise<{ result: T; cpu?: CpuPerRequest }> {
+export async function withCpu<T extends object>(root: number, run: () => Promise<T>, perSecond: (r: T) => number): Promise<T & { cpu?: CpuPerRequest }> {
   const tree0 = treeCpuMs(root)
   const gen0 = exitedChildrenCpuMs()
   const t0 = performance.now()
@@ -110,12 +110,12 @@ export async function cpuPerRequest<T>(root: number, run: () => Promise<T>, perS
   const tree1 = treeCpuMs(root)
   const gen1 = exitedChildrenCpuMs()
   const rate = perSecond(result)
-  if (tree0 === undefined || tree1 === undefined || gen0 === undefined || gen1 === undefined || rate <= 0 || wallMs <= 0) return { result }
+  if (tree0 === undefined || tree1 === undefined || gen0 === undefined || gen1 === undefined || rate <= 0 || wallMs <= 0) return result
   // CPU ms per wall ms, times 1e6 µs per s, over requests per s
   const us = (a: number, b: number): number => (((b - a) / wallMs) * 1e6) / rate
   const cpu = { ocs: us(tree0.ocs, tree1.ocs), redis: us(tree0.redis, tree1.redis), cdr: us(tree0.cdr, tree1.cdr), generator: us(gen0, gen1), total: 0 }
   cpu.total = cpu.ocs + cpu.redis + cpu.cdr + cpu.generator + us(tree0.other, tree1.other)
-  return { result, cpu }
+  return { ...result, cpu }
 }
 
 /** "OCS 95 · Redis 115 · CDR 5 · generator 4 = 219" (µs of CPU per request). */
