@@ -67,7 +67,11 @@ export function treeCpuMs(root: number): CpuSnapshot | undefined {
   }
   const stats = pids.map(readStat).filter((s): s is Stat => s !== undefined)
   const children = new Map<number, Stat[]>()
-  for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s])
+  for (const s of stats) {
+    const siblings = children.get(s.ppid)
+    if (siblings === undefined) children.set(s.ppid, [s])
+    else siblings.push(s)
+  }
   const out: CpuSnapshot = { ocs: 0, redis: 0, cdr: 0, other: 0 }
   const rootStat = stats.find((s) => s.pid === root)
   if (rootStat === undefined) return undefined
@@ -82,8 +86,10 @@ export function treeCpuMs(root: number): CpuSnapshot | undefined {
 
 /** CPU milliseconds of this process's children that have exited and been waited for (a load generator, after it ends). */
 export function exitedChildrenCpuMs(): number | undefined {
+  // getconf, run once, is a child too: it has exited before the figure is read.
+  const ms = 1000 / clockTicks()
   const s = readStat('self')
-  return s === undefined ? undefined : (s.childTicks * 1000) / clockTicks()
+  return s === undefined ? undefined : s.childTicks * ms
 }
 
 /** CPU µs per request in each part of the stack over one measured run. */
@@ -118,7 +124,7 @@ export async function withCpu<T extends object>(root: number, run: () => Promise
   return { ...result, cpu }
 }
 
-/** "OCS 95 · Redis 115 · CDR 5 · generator 4 = 219" (µs of CPU per request). */
+/** "OCS 95 · Redis 115 · CDR 5 · gen. 4 = 219" (µs of CPU per request). */
 export function cpuText(c: CpuPerRequest | undefined): string {
   if (c === undefined) return '–'
   const r = (x: number): string => x.toFixed(0)
