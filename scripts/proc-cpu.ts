@@ -53,12 +53,8 @@ function roleOf(s: Stat, root: number): Role {
   return 'other'
 }
 
-/**
- * CPU milliseconds used so far by `root` and every process below it, by role: the OCS process,
- * its embedded redis-server (under a shell guard), its CDR worker child. Undefined where there is
- * no /proc.
- */
-export function treeCpuMs(root: number): CpuSnapshot | undefined {
+/** `root` and every process below it, root first; undefined when there is no /proc or no such process. */
+function processTree(root: number): Stat[] | undefined {
   let pids: string[]
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p))
@@ -66,21 +62,35 @@ export function treeCpuMs(root: number): CpuSnapshot | undefined {
     return undefined
   }
   const stats = pids.map(readStat).filter((s): s is Stat => s !== undefined)
+  const rootStat = stats.find((s) => s.pid === root)
+  if (rootStat === undefined) return undefined
   const children = new Map<number, Stat[]>()
   for (const s of stats) {
     const siblings = children.get(s.ppid)
     if (siblings === undefined) children.set(s.ppid, [s])
     else siblings.push(s)
   }
+  const tree = [rootStat]
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i].pid) ?? []))
+  return tree
+}
+
+/** The pids below `root` (not root itself), e.g. to stop a whole tree. */
+export function descendantPids(root: number): number[] {
+  return (processTree(root) ?? []).slice(1).map((s) => s.pid)
+}
+
+/**
+ * CPU milliseconds used so far by `root` and every process below it, by role: the OCS process,
+ * its embedded redis-server (under a shell guard), its CDR worker child. Undefined where there is
+ * no /proc.
+ */
+export function treeCpuMs(root: number): CpuSnapshot | undefined {
+  const tree = processTree(root)
+  if (tree === undefined) return undefined
   const out: CpuSnapshot = { ocs: 0, redis: 0, cdr: 0, other: 0 }
-  const rootStat = stats.find((s) => s.pid === root)
-  if (rootStat === undefined) return undefined
   const ms = 1000 / clockTicks()
-  for (const queue = [rootStat]; queue.length > 0; ) {
-    const s = queue.pop()!
-    out[roleOf(s, root)] += s.ticks * ms
-    queue.push(...(children.get(s.pid) ?? []))
-  }
+  for (const s of tree) out[roleOf(s, root)] += s.ticks * ms
   return out
 }
 

@@ -1,9 +1,8 @@
 // The benches' CPU-per-request figures (scripts/proc-cpu.ts), read from /proc for real processes
-// that burn known amounts of CPU.
+// that burn known amounts of CPU. Linux only, as the project (Debian) and its benches are.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { cpuBound, cpuText, exitedChildrenCpuMs, treeCpuMs, withCpu } from '../../scripts/proc-cpu.js'
+import { cpuBound, cpuText, descendantPids, exitedChildrenCpuMs, treeCpuMs, withCpu } from '../../scripts/proc-cpu.js'
 
 /** Node code that keeps one core busy for `ms`. */
 const burn = (ms: number): string => `const e = Date.now() + ${ms}; while (Date.now() < e) {}`
@@ -14,7 +13,7 @@ const node = (args: string[], stdout: 'ignore' | 'pipe' = 'ignore'): ChildProces
 
 const exited = (p: ChildProcess): Promise<void> => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', () => r())))
 
-t.test('a process tree: the root as the OCS, a child named worker-child as the CDR worker, the rest as other', { skip: !existsSync('/proc/self/stat') && 'no /proc' }, async (t) => {
+t.test('a process tree: the root as the OCS, a child named worker-child as the CDR worker, the rest as other', async (t) => {
   // root burns 400 ms, then waits; its child (argv holds "worker-child") burns 300 ms and waits; a
   // grandchild burns 200 ms. All stay alive until the parent is killed, so /proc still has them.
   const grandchild = `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(`${burn(200)}; setInterval(() => {}, 1000)`)}], { stdio: 'ignore' })`
@@ -30,11 +29,13 @@ t.test('a process tree: the root as the OCS, a child named worker-child as the C
   t.ok(s!.other >= 100 && s!.other < 2000, `grandchild ${s!.other} ms`)
   t.equal(s!.redis, 0, 'no redis-server below it')
   // SIGKILL to the root leaves its descendants running: they go first, found while their parent lives
-  for (const pid of descendants(root.pid!)) process.kill(pid, 'SIGKILL')
+  const below = descendantPids(root.pid!)
+  t.equal(below.length, 2, 'the child and the grandchild')
+  for (const pid of below) process.kill(pid, 'SIGKILL')
   t.equal(treeCpuMs(999_999_999), undefined, 'a process that does not exist')
 })
 
-t.test('withCpu: the CPU of a run per request, a load generator child included once it has exited', { skip: !existsSync('/proc/self/stat') && 'no /proc' }, async (t) => {
+t.test('withCpu: the CPU of a run per request, a load generator child included once it has exited', async (t) => {
   const ocs = node(['-e', "console.log('up'); setInterval(() => {}, 1000)"], 'pipe')
   t.teardown(() => ocs.kill('SIGKILL'))
   await new Promise<void>((r) => ocs.stdout!.on('data', () => r()))
@@ -63,29 +64,3 @@ t.test('withCpu: the CPU of a run per request, a load generator child included o
   t.equal(cpuText(undefined), '–')
   t.equal(cpuBound({ ocs: 100, redis: 100, cdr: 0, generator: 0, total: 200 }, 2), 10_000, '2 cores at 200 µs per request: at most 10,000/s')
 })
-
-/** Every process below `root`, from /proc. */
-function descendants(root: number): number[] {
-  const out: number[] = []
-  const all = treeWalk()
-  const queue = [root]
-  while (queue.length > 0) {
-    const p = queue.pop()!
-    for (const [pid, ppid] of all) if (ppid === p) (out.push(pid), queue.push(pid))
-  }
-  return out
-}
-
-function treeWalk(): Array<[number, number]> {
-  const rows: Array<[number, number]> = []
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    try {
-      const text = readFileSync(`/proc/${d}/stat`, 'utf8')
-      rows.push([Number(d), Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1])])
-    } catch {
-      /* gone */
-    }
-  }
-  return rows
-}
