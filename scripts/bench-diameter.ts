@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { GcTrace, gcStats, gcText, type GcStats } from './gc-trace.js'
 import { cpuBound, cpuText, withCpu, type CpuPerRequest } from './proc-cpu.js'
 
 const KEY = 'bench-key-0123456789abcdef'
@@ -27,6 +28,8 @@ interface Load {
   results: Record<string, number>
   /** CPU µs per CCR by process, for runs against the OCS */
   cpu?: CpuPerRequest
+  /** the OCS's own garbage-collection pauses during the run */
+  gc?: GcStats
 }
 
 /** Rounds of each full-stack measurement; the summary quotes the median round (the box is shared and noisy). */
@@ -97,18 +100,24 @@ interface RunningOcs {
   dport: number
   out: () => string
   stop: () => Promise<void>
+  /** its --trace-gc-nvp events, and performance.now() at its start (≈ its isolate's time 0) */
+  gc: GcTrace
+  startedAt: number
 }
 
 /** The built OCS on a fresh data dir with the bench's 64 subscribers; `extra` env on top. */
 async function startBenchOcs(extra: Record<string, string> = {}): Promise<RunningOcs> {
   const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-d-'))
   const { OCS_REDIS_URL: _u, OCS_REDIS_CLUSTER: _c, ...env } = process.env
-  const proc = spawn(process.execPath, ['dist/main.js'], {
+  const startedAt = performance.now()
+  // --trace-gc-nvp: a line per collection, for the GC column (scripts/gc-trace.ts).
+  const proc = spawn(process.execPath, ['--trace-gc-nvp', 'dist/main.js'], {
     env: { ...env, OCS_CONFIG: '/dev/null', OCS_DATA_DIR: dir, OCS_API_KEY: KEY, OCS_HTTP_PORT: '0', OCS_METRICS_PORT: '0', OCS_DIAMETER_PORT: '0', OCS_RADIUS_AUTH_PORT: '0', OCS_RADIUS_ACCT_PORT: '0', OCS_LOG_LEVEL: 'warn', ...extra },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  const gc = new GcTrace(proc.pid!)
+  proc.stdout!.on('data', (d: Buffer) => (out += gc.push(d.toString())))
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()))
   const exited = new Promise((r) => proc.once('exit', r))
   let stopping: Promise<void> | undefined
@@ -130,7 +139,7 @@ async function startBenchOcs(extra: Record<string, string> = {}): Promise<Runnin
       const acct = await call('/v1/accounts', { currency: 'EUR', type: 'prepaid', plan: 'demo', balance: '1000000' })
       await call('/v1/subscribers', { account: acct.id, msisdn: `4679${String(i).padStart(6, '0')}` })
     }
-    return { proc, dport: Number(ready[2]), out: () => out, stop }
+    return { proc, dport: Number(ready[2]), out: () => out, stop, gc, startedAt }
   } catch (err) {
     await stop()
     throw err
@@ -149,6 +158,15 @@ async function warmUp(port: number, seconds: number): Promise<void> {
   await load('c', port, seconds, 128)
 }
 
+/** Adds the OCS's collections during `run` (the lines V8 wrote by then; it writes each at once). */
+async function withGc<T extends object>(ocs: RunningOcs, run: () => Promise<T>): Promise<T & { gc: GcStats }> {
+  const from = performance.now() - ocs.startedAt
+  const result = await run()
+  const to = performance.now() - ocs.startedAt
+  await new Promise((r) => setTimeout(r, 50)) // the last lines still in the pipe
+  return { ...result, gc: gcStats(ocs.gc.events, from, to) }
+}
+
 /** scriptCeiling: the bare charging script's CCR-U rate measured in the same run (bench-bare-script.ts). */
 export async function benchDiameter(seconds: number, scriptCeiling?: number): Promise<string[]> {
   if (!existsSync(C_GENERATOR)) throw new Error(`${C_GENERATOR} is missing: run \`OCS_SETUP_BENCH=1 bash scripts/setup.sh\` (it compiles scripts/load-diameter.c)`)
@@ -158,11 +176,11 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
   try {
     const dport = ocs.dport
     const nport = Number((await waitLine(noop, /listening on (\d+)/))[1])
-    const rows: string[] = ['| Diameter benchmark | round | CCR/s | p50 ms | p99 ms | CPU µs per CCR | answers |', '|---|---|---:|---:|---:|---|---|']
+    const rows: string[] = ['| Diameter benchmark | round | CCR/s | p50 ms | p99 ms | CPU µs per CCR | OCS garbage collection | answers |', '|---|---|---:|---:|---:|---|---|---|']
     /** Keeps a round's figures in `xs` and writes its table row. */
     const record = (xs: Load[], what: string, round: number, l: Load): Load => {
       xs.push(l)
-      rows.push(`| ${what} | ${round} | ${l.perSec} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${cpuText(l.cpu)} | ${JSON.stringify(l.results)} |`)
+      rows.push(`| ${what} | ${round} | ${l.perSec} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${cpuText(l.cpu)} | ${gcText(l.gc)} | ${JSON.stringify(l.results)} |`)
       return l
     }
     const byGen = { c: { ceil: [] as Load[], full: [] as Load[], half: [] as Load[] }, node: { ceil: [] as Load[], full: [] as Load[], half: [] as Load[] } }
@@ -178,8 +196,8 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
         const xs = byGen[gen]
         record(xs.ceil, `ceiling: no-op responder, ${name}, 128 in flight`, round, await load(gen, nport, seconds, 128))
         const pid = ocs.proc.pid!
-        const f = record(xs.full, em(`OCS full stack, ${name}, 128 in flight`), round, await withCpu(pid, () => load(gen, dport, seconds, 128), (l) => l.perSec))
-        record(xs.half, em(`OCS at half of that rate, ${name}`), round, await withCpu(pid, () => load(gen, dport, seconds, 128, Math.round(f.perSec / 2)), (l) => l.perSec))
+        const f = record(xs.full, em(`OCS full stack, ${name}, 128 in flight`), round, await withGc(ocs, () => withCpu(pid, () => load(gen, dport, seconds, 128), (l) => l.perSec)))
+        record(xs.half, em(`OCS at half of that rate, ${name}`), round, await withGc(ocs, () => withCpu(pid, () => load(gen, dport, seconds, 128, Math.round(f.perSec / 2)), (l) => l.perSec)))
       }
       if (escript !== undefined) {
         record(erlCeil, 'ceiling: no-op responder, Erlang OTP diameter client, 128 in flight', round, await loadErlang(escript, nport, seconds, 128, dir))
@@ -189,6 +207,8 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     const { full, ceil, half } = byGen.c
     const mid = (xs: Load[]): Load => medianBy(xs, (x) => x.perSec)
     const p99 = (xs: Load[]): string => medianBy(xs, (x) => x.p99).p99.toFixed(2)
+    /** The OCS's collections in the round whose p99 is the median one. */
+    const gcOfP99 = (xs: Load[]): string => gcText(medianBy(xs, (x) => x.p99).gc)
     // The same half rates against an OCS whose process and Redis run under SCHED_RR: on this box
     // the half-load tail is mostly waiting for a core (BENCHMARKS.md).
     await ocs.stop()
@@ -204,8 +224,8 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
         // every ordinary process, the load generator itself (ordinary, same two cores) may fall behind
         // in a saturating run, so that run is shown for information only.
         record(halfRt, `OCS with scheduling.realtimePriority 10 (OCS and Redis SCHED_RR)${rtNote}, C generator at half of round ${round}'s full-stack rate`, round,
-          await load('c', rt.dport, seconds, 128, Math.round(full[round - 1].perSec / 2)))
-        record(fullRt, 'the same, 128 in flight', round, await load('c', rt.dport, seconds, 128))
+          await withGc(rt, () => load('c', rt.dport, seconds, 128, Math.round(full[round - 1].perSec / 2))))
+        record(fullRt, 'the same, 128 in flight', round, await withGc(rt, () => load('c', rt.dport, seconds, 128)))
       }
     } finally {
       await rt.stop()
@@ -226,6 +246,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     rows.push(
       '',
       `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
+        `The OCS's garbage collection in those two median half-load rounds (--trace-gc-nvp; each pause stops every request in flight): ${gcOfP99(half)}, and ${gcOfP99(halfRt)}. ` +
         cpuNote +
         `Node generator (scripts/load-diameter.ts): OCS ${nf.perSec} CCR/s vs its no-op ceiling ${mid(byGen.node.ceil).perSec} CCR/s (ratio ${(nf.perSec / mid(byGen.node.ceil).perSec).toFixed(2)}), p99 at half of its rate ${p99(byGen.node.half)} ms. ` +
         `Mix: data sessions CCR-I, 5 × CCR-U (1 MB used, default quota re-requested), CCR-T, one MSCC, 64 subscribers; load generator in its own process on the same two cores; each OCS is warmed up by one unrecorded full-load run of the same length before its first round. Target (issue 5): ≥ 15,000 CCR/s, p99 ≤ 5 ms at half load.${erlNote}`,
