@@ -35,8 +35,9 @@ export function parseGcLine(line: string, pid: number): GcEvent | undefined {
 }
 
 /**
- * Collects the events of one process from its output as it arrives (V8 writes through C stdio, so
- * a chunk may end inside a line). push() returns the chunk's other lines, for the caller's own log.
+ * Collects the events of one process from its output as it arrives (a pipe read may end inside a
+ * line: the rest of it comes with the next chunk). push() returns the chunk's other lines, for the
+ * caller's own log.
  */
 export class GcTrace {
   readonly events: GcEvent[] = []
@@ -83,7 +84,7 @@ export function gcStats(events: readonly GcEvent[], from: number, to: number): G
   }
 }
 
-/** "71 scavenges, p50 1.8 · max 3.4 ms; 1 mark-compact, 11.8 ms; paused 2.6 %" */
+/** "71 scavenges, p50 1.8 · max 3.4 ms; 1 mark-compact, max 11.8 ms; paused 2.6 %" */
 export function gcText(s: GcStats | undefined): string {
   if (s === undefined) return '–'
   const mc = s.markCompacts === 0 ? 'no mark-compact' : `${s.markCompacts} mark-compact${s.markCompacts > 1 ? 's' : ''}, max ${s.markCompactMax.toFixed(1)} ms`
