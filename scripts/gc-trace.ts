@@ -6,8 +6,8 @@
 // The time is ms since the process's V8 isolate started; a child forked with the same flags (the
 // CDR worker) prints its own lines under its own pid, which are left out. V8 writes a line in two
 // writes (the "[pid] N ms: " prefix, then the rest), so a child writing at the same instant can cut
-// one in two: that collection is then not counted (rare: the CDR worker collects a few times a
-// minute, the OCS hundreds), and neither piece is taken for ordinary output.
+// one in two: that collection is then not counted (rare: both must write within the same few
+// microseconds), and neither piece is taken for ordinary output.
 
 export type GcKind = 'scavenge' | 'mark-compact' | 'other'
 
