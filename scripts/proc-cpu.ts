@@ -5,9 +5,10 @@
 // scheduling could get from these two cores.
 import { readdirSync, readFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
+import { POLLER_NAME } from '../src/lib/idle-poll.js'
 
 /** The processes a bench tells apart in the OCS's process tree. */
-export type Role = 'ocs' | 'redis' | 'cdr' | 'other'
+export type Role = 'ocs' | 'redis' | 'cdr' | 'poller' | 'other'
 
 export type CpuSnapshot = Record<Role, number>
 
@@ -46,7 +47,9 @@ function roleOf(s: Stat, root: number): Role {
   if (s.pid === root) return 'ocs'
   if (s.comm === 'redis-server') return 'redis'
   try {
-    if (readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').includes('worker-child')) return 'cdr'
+    const cmdline = readFileSync(`/proc/${s.pid}/cmdline`, 'utf8')
+    if (cmdline.includes('worker-child')) return 'cdr'
+    if (cmdline.startsWith(POLLER_NAME)) return 'poller'
   } catch {
     /* gone */
   }
@@ -88,7 +91,7 @@ export function descendantPids(root: number): number[] {
 export function treeCpuMs(root: number): CpuSnapshot | undefined {
   const tree = processTree(root)
   if (tree === undefined) return undefined
-  const out: CpuSnapshot = { ocs: 0, redis: 0, cdr: 0, other: 0 }
+  const out: CpuSnapshot = { ocs: 0, redis: 0, cdr: 0, poller: 0, other: 0 }
   const ms = 1000 / clockTicks()
   for (const s of tree) out[roleOf(s, root)] += s.ticks * ms
   return out
@@ -108,6 +111,8 @@ export interface CpuPerRequest {
   redis: number
   cdr: number
   generator: number
+  /** the idle pollers (src/lib/idle-poll.ts): time the CPUs would otherwise have spent halted, not in `total` */
+  pollers: number
   total: number
 }
 
@@ -129,16 +134,16 @@ export async function withCpu<T extends object>(root: number, run: () => Promise
   if (tree0 === undefined || tree1 === undefined || gen0 === undefined || gen1 === undefined || rate <= 0 || wallMs <= 0) return result
   // CPU ms per wall ms, times 1e6 µs per s, over requests per s
   const us = (a: number, b: number): number => (((b - a) / wallMs) * 1e6) / rate
-  const cpu = { ocs: us(tree0.ocs, tree1.ocs), redis: us(tree0.redis, tree1.redis), cdr: us(tree0.cdr, tree1.cdr), generator: us(gen0, gen1), total: 0 }
+  const cpu = { ocs: us(tree0.ocs, tree1.ocs), redis: us(tree0.redis, tree1.redis), cdr: us(tree0.cdr, tree1.cdr), generator: us(gen0, gen1), pollers: us(tree0.poller, tree1.poller), total: 0 }
   cpu.total = cpu.ocs + cpu.redis + cpu.cdr + cpu.generator + us(tree0.other, tree1.other)
   return { ...result, cpu }
 }
 
-/** "OCS 95 · Redis 115 · CDR 5 · gen. 4 = 219" (µs of CPU per request). */
+/** "OCS 95 · Redis 115 · CDR 5 · gen. 4 = 219" (µs of CPU per request), and "(idle pollers 40)" when they ran. */
 export function cpuText(c: CpuPerRequest | undefined): string {
   if (c === undefined) return '–'
   const r = (x: number): string => x.toFixed(0)
-  return `OCS ${r(c.ocs)} · Redis ${r(c.redis)} · CDR ${r(c.cdr)} · gen. ${r(c.generator)} = ${r(c.total)}`
+  return `OCS ${r(c.ocs)} · Redis ${r(c.redis)} · CDR ${r(c.cdr)} · gen. ${r(c.generator)} = ${r(c.total)}${c.pollers >= 0.5 ? ` (idle pollers ${r(c.pollers)})` : ''}`
 }
 
 /** The most requests a second the machine's cores could serve at this CPU cost per request. */

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from './lib/logger.js'
 import type { Component } from './lib/lifecycle.js'
 import { EmbeddedRedis } from './balance/embedded-redis.js'
 import { setRealtime } from './lib/realtime.js'
+import { IdlePoller } from './lib/idle-poll.js'
 import { setHeapGrowingPercent } from './lib/gc-tuning.js'
 import { connectRedis, type RedisClient } from './balance/connect.js'
 import { BalanceStore } from './balance/store.js'
@@ -178,6 +179,9 @@ export async function startOcs(config: Config, log: Logger, print: (line: string
         ...(config.radius.fairUsage ? { fairUsage: config.radius.fairUsage } : {}),
       }))
     const diameter = await start(new DiameterServer({ config: config.diameter, charging, events, metrics, log }))
+
+    // Last but the metrics server: the pollers wait for traffic, and start-up is not traffic.
+    await start(new IdlePoller(config.scheduling.idlePoll, log, (on) => metrics.idlePolling.set(on ? 1 : 0)))
 
     const metricsServer = new MetricsServer(config.metrics.host, config.metrics.port, metrics, log)
     metricsServer.addCheck('redis', async () => ((await conn.client.ping()) === 'PONG' ? undefined : 'no PONG'))

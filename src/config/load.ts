@@ -27,6 +27,7 @@ const ENV_MAP: Array<[string, string[], 'string' | 'int' | 'list' | 'bool']> = [
   ['OCS_REALTIME_PRIORITY', ['scheduling', 'realtimePriority'], 'int'],
   ['OCS_HEAP_GROWING_PERCENT', ['scheduling', 'heapGrowingPercent'], 'int'],
   ['OCS_CDR_WORKER_IDLE', ['scheduling', 'cdrWorkerIdle'], 'bool'],
+  ['OCS_IDLE_POLL', ['scheduling', 'idlePoll'], 'string'],
 ]
 
 type Json = Record<string, unknown>

@@ -21,6 +21,7 @@ export class Metrics {
   readonly topups = new Counter({ name: 'ocs_topups_total', help: 'Top-ups applied', registers: [this.registry] })
   readonly topupAmount = new Counter({ name: 'ocs_topup_amount_micro_total', help: 'Money topped up, micro-units', registers: [this.registry] })
   readonly reaperReleases = new Counter({ name: 'ocs_reaper_released_total', help: 'Sessions closed by the reaper after validity + grace', registers: [this.registry] })
+  readonly idlePolling = new Gauge({ name: 'ocs_idle_polling', help: '1 while this node\'s idle pollers keep the CPUs from halting (scheduling.idlePoll), else 0', registers: [this.registry] })
   readonly outboxBacklog = new Gauge({ name: 'ocs_outbox_backlog', help: 'CDRs waiting in the outbox stream of each shard', labelNames: ['shard'] as const, registers: [this.registry] })
   readonly cdrsWritten = new Counter({ name: 'ocs_cdrs_written_total', help: 'CDRs committed to the billing store', registers: [this.registry] })
   readonly cdrsFailed = new Counter({ name: 'ocs_cdrs_failed_total', help: 'CDR batches that failed to commit (retried)', registers: [this.registry] })

@@ -226,12 +226,61 @@ t.test('scheduling.cdrWorkerIdle: the CDR worker child runs SCHED_IDLE by defaul
   }
 })
 
-t.test('SIGKILL of the OCS leaves no orphan redis-server', async (t) => {
-  const r = await startMain()
+t.test('scheduling.idlePoll: one poller per CPU as a child of the OCS, running while it is busy (ocs_idle_polling), gone at SIGTERM', async (t) => {
+  const { availableParallelism } = await import('node:os')
+  const { POLLER_NAME } = await import('../../src/lib/idle-poll.js')
+  const pollers = (pid: number): string[] =>
+    execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(POLLER_NAME)
+      } catch {
+        return false
+      }
+    })
+  const off = await startMain({ OCS_IDLE_POLL: 'off' })
+  t.teardown(() => rmSync(off.dir, { recursive: true, force: true }))
+  t.same(pollers(off.proc.pid!), [], 'off: none')
+  const offExit = new Promise((res) => off.proc.once('exit', res))
+  off.proc.kill('SIGTERM')
+  await offExit
+
+  const r = await startMain({ OCS_IDLE_POLL: 'on' })
+  t.teardown(() => rmSync(r.dir, { recursive: true, force: true }))
+  t.ok(await waitFor(() => pollers(r.proc.pid!).length === availableParallelism(), 5000), `on: ${availableParallelism()} pollers`)
+  const started = pollers(r.proc.pid!)
+  const metricsUrl = /metrics (http:\/\/[^ \n]+\/metrics)/.exec(r.out.join(''))![1]
+  const gauge = async (): Promise<number> => Number(/^ocs_idle_polling (\d+)$/m.exec(await (await fetch(metricsUrl)).text())![1])
+  /** The gauge read every 500 ms: a scrape costs the OCS a few ms of CPU, so reading it faster would keep it busy. */
+  const gaugeBecomes = async (want: number): Promise<boolean> => {
+    for (let i = 0; i < 12; i++) {
+      if ((await gauge()) === want) return true
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    return false
+  }
+  // Quiet (start-up may have counted as busy for a moment): not polling.
+  t.ok(await gaugeBecomes(0), 'quiet: ocs_idle_polling 0')
+  // Busy: requests for a second keep the OCS above 5 % of a core.
+  let busy = false
+  const end = Date.now() + 1500
+  while (Date.now() < end) {
+    await Promise.all(Array.from({ length: 20 }, () => fetch(`http://127.0.0.1:${r.httpPort}/v1/accounts`).then((x) => x.arrayBuffer())))
+    if ((await gauge()) === 1) busy = true
+  }
+  t.ok(busy, 'busy: ocs_idle_polling 1')
+  t.ok(await gaugeBecomes(0), 'quiet again: 0')
+  const exit = new Promise<number | null>((res) => r.proc.once('exit', (code) => res(code)))
+  r.proc.kill('SIGTERM')
+  t.equal(await exit, 0, 'stops cleanly')
+  t.ok(await waitFor(() => started.every((p) => !existsSync(`/proc/${p}/cmdline`) || readFileSync(`/proc/${p}/cmdline`, 'utf8') === ''), 5000), 'its pollers are gone')
+})
+
+t.test('SIGKILL of the OCS leaves no orphan redis-server or idle poller', async (t) => {
+  const r = await startMain({ OCS_IDLE_POLL: 'on' })
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }))
   t.equal(redisPids(r.redisPort).length, 1, 'one redis-server child')
   const children = execFileSync('pgrep', ['-P', String(r.proc.pid)]).toString().trim().split('\n').filter(Boolean)
-  t.ok(children.length >= 2, `the Redis guard and the CDR worker are children (${children.length})`)
+  t.ok(children.length >= 4, `the Redis guard, the CDR worker and the idle pollers are children (${children.length})`)
   const exit = new Promise((res) => r.proc.once('exit', res))
   r.proc.kill('SIGKILL')
   await exit

@@ -3,6 +3,7 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { cpuBound, cpuText, descendantPids, exitedChildrenCpuMs, treeCpuMs, withCpu } from '../../scripts/proc-cpu.js'
+import { POLLER_NAME } from '../../src/lib/idle-poll.js'
 
 /** Node code that keeps one core busy for `ms`. */
 const burn = (ms: number): string => `const e = Date.now() + ${ms}; while (Date.now() < e) {}`
@@ -13,12 +14,14 @@ const node = (args: string[], stdout: 'ignore' | 'pipe' = 'ignore'): ChildProces
 
 const exited = (p: ChildProcess): Promise<void> => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', () => r())))
 
-t.test('a process tree: the root as the OCS, a child named worker-child as the CDR worker, the rest as other', async (t) => {
+t.test('a process tree: the root as the OCS, a child named worker-child as the CDR worker, an ocs-idle-poller, the rest as other', async (t) => {
   // root burns 400 ms, then waits; its child (argv holds "worker-child") burns 300 ms and waits; a
   // grandchild burns 200 ms. All stay alive until the parent is killed, so /proc still has them.
   const grandchild = `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(`${burn(200)}; setInterval(() => {}, 1000)`)}], { stdio: 'ignore' })`
   const child = `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(`${grandchild}; ${burn(300)}; setInterval(() => {}, 1000)`)}, 'worker-child'], { stdio: 'ignore' })`
-  const root = node(['-e', `${child}; ${burn(400)}; console.log('done'); setInterval(() => {}, 1000)`], 'pipe')
+  // an idle poller as src/lib/idle-poll.ts names it (its argv[0]): burns 250 ms
+  const poller = `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(`${burn(250)}; setInterval(() => {}, 1000)`)}], { stdio: 'ignore', argv0: ${JSON.stringify(POLLER_NAME)} })`
+  const root = node(['-e', `${child}; ${poller}; ${burn(400)}; console.log('done'); setInterval(() => {}, 1000)`], 'pipe')
   t.teardown(() => root.kill('SIGKILL'))
   await new Promise<void>((r) => root.stdout!.on('data', () => r()))
   await new Promise((r) => setTimeout(r, 600)) // the child and grandchild finish burning
@@ -27,10 +30,11 @@ t.test('a process tree: the root as the OCS, a child named worker-child as the C
   t.ok(s!.ocs >= 300 && s!.ocs < 2000, `root ${s!.ocs} ms`)
   t.ok(s!.cdr >= 200 && s!.cdr < 2000, `worker-child ${s!.cdr} ms`)
   t.ok(s!.other >= 100 && s!.other < 2000, `grandchild ${s!.other} ms`)
+  t.ok(s!.poller >= 150 && s!.poller < 2000, `idle poller ${s!.poller} ms`)
   t.equal(s!.redis, 0, 'no redis-server below it')
   // SIGKILL to the root leaves its descendants running: they go first, found while their parent lives
   const below = descendantPids(root.pid!)
-  t.equal(below.length, 2, 'the child and the grandchild')
+  t.equal(below.length, 3, 'the child, the grandchild and the poller')
   for (const pid of below) process.kill(pid, 'SIGKILL')
   t.equal(treeCpuMs(999_999_999), undefined, 'a process that does not exist')
 })
@@ -62,5 +66,22 @@ t.test('withCpu: the CPU of a run per request, a load generator child included o
   t.ok(exitedChildrenCpuMs()! - before >= 250, 'the exited child counts for this process')
   t.match(cpuText(cpu), /^OCS \d+ · Redis 0 · CDR 0 · gen\. \d+ = \d+$/)
   t.equal(cpuText(undefined), '–')
-  t.equal(cpuBound({ ocs: 100, redis: 100, cdr: 0, generator: 0, total: 200 }, 2), 10_000, '2 cores at 200 µs per request: at most 10,000/s')
+  t.equal(cpuBound({ ocs: 100, redis: 100, cdr: 0, generator: 0, pollers: 0, total: 200 }, 2), 10_000, '2 cores at 200 µs per request: at most 10,000/s')
+  t.equal(cpuText({ ocs: 70, redis: 80, cdr: 2, generator: 3, pollers: 41.4, total: 155 }), 'OCS 70 · Redis 80 · CDR 2 · gen. 3 = 155 (idle pollers 41)', 'the pollers beside the total, not in it')
+})
+
+t.test('withCpu: idle pollers below the OCS are counted apart, not in the total', async (t) => {
+  // the "OCS" starts, 100 ms after saying so, a poller that burns ~300 ms, inside the measured run
+  const poller = `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(`${burn(300)}; setInterval(() => {}, 1000)`)}], { stdio: 'ignore', argv0: ${JSON.stringify(POLLER_NAME)} })`
+  const ocs = node(['-e', `console.log('up'); setTimeout(() => { ${poller} }, 100); setInterval(() => {}, 1000)`], 'pipe')
+  t.teardown(() => {
+    for (const pid of descendantPids(ocs.pid!)) process.kill(pid, 'SIGKILL')
+    ocs.kill('SIGKILL')
+  })
+  await new Promise<void>((r) => ocs.stdout!.on('data', () => r()))
+  const result = await withCpu(ocs.pid!, () => new Promise<{ perSec: number }>((r) => setTimeout(() => r({ perSec: 1000 }), 1000)), (r) => r.perSec)
+  const cpu = result.cpu!
+  t.ok(cpu.pollers >= 200 && cpu.pollers < 2000, `pollers ${cpu.pollers} µs per request`)
+  t.ok(cpu.total < 100, `the total (${cpu.total} µs) leaves them out`)
+  t.match(cpuText(cpu), / \(idle pollers \d+\)$/)
 })
