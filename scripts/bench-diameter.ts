@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { haltsWhenIdle } from '../src/lib/idle-poll.js'
 import { GcTrace, gcStats, gcText, type GcStats } from './gc-trace.js'
 import { cpuBound, cpuText, withCpu, type CpuPerRequest } from './proc-cpu.js'
 
@@ -230,6 +231,21 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     } finally {
       await rt.stop()
     }
+    // The same rates against an OCS without idle pollers (scheduling.idlePoll off): what they change
+    // on this machine. Run after the others, on their own OCS, like the real-time rounds.
+    const fullOff: Load[] = []
+    const halfOff: Load[] = []
+    const off = await startBenchOcs({ OCS_IDLE_POLL: 'off' })
+    try {
+      await warmUp(off.dport, seconds)
+      for (let round = 1; round <= ROUNDS; round++) {
+        const pid = off.proc.pid!
+        record(fullOff, 'OCS with scheduling.idlePoll off (no pollers), C generator, 128 in flight', round, await withGc(off, () => withCpu(pid, () => load('c', off.dport, seconds, 128), (l) => l.perSec)))
+        record(halfOff, `the same at half of round ${round}'s full-stack rate`, round, await withGc(off, () => withCpu(pid, () => load('c', off.dport, seconds, 128, Math.round(full[round - 1].perSec / 2)), (l) => l.perSec)))
+      }
+    } finally {
+      await off.stop()
+    }
     const f = mid(full)
     const c = mid(ceil)
     const nf = mid(byGen.node.full)
@@ -246,6 +262,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     rows.push(
       '',
       `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
+        `Idle polling (scheduling.idlePoll, default auto): ${haltsWhenIdle() ? 'on in these rows, as this machine is a virtual machine whose kernel halts idle vCPUs at once (no cpuidle driver)' : 'not used on this machine (it has a cpuidle driver or is not a virtual machine)'}; with it off, ${mid(fullOff).perSec} CCR/s at 128 in flight and p99 ${p99(halfOff)} ms at the same half-load rates (median of ${ROUNDS} rounds; CPU per CCR at full load ${cpuText(mid(fullOff).cpu)}). ` +
         `The OCS's garbage collection in those two median half-load rounds (--trace-gc-nvp; each pause stops every request in flight): ${gcOfP99(half)}, and ${gcOfP99(halfRt)}. ` +
         cpuNote +
         `Node generator (scripts/load-diameter.ts): OCS ${nf.perSec} CCR/s vs its no-op ceiling ${mid(byGen.node.ceil).perSec} CCR/s (ratio ${(nf.perSec / mid(byGen.node.ceil).perSec).toFixed(2)}), p99 at half of its rate ${p99(byGen.node.half)} ms. ` +
