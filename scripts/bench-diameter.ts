@@ -174,6 +174,8 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
   const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-e-'))
   const ocs = await startBenchOcs()
   const noop = spawn(process.execPath, ['--import', 'tsx', 'scripts/noop-diameter.ts', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  /** other OCS processes of this bench, stopped at its end */
+  const stopLater: Array<() => Promise<void>> = []
   try {
     const dport = ocs.dport
     const nport = Number((await waitLine(noop, /listening on (\d+)/))[1])
@@ -188,7 +190,14 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     const erl: Load[] = []
     const erlCeil: Load[] = []
     const escript = erlangEscript()
+    // The same C-generator rounds against an OCS without idle pollers (scheduling.idlePoll off),
+    // interleaved with the default's: what the pollers change on this machine. It idles meanwhile.
+    const fullOff: Load[] = []
+    const halfOff: Load[] = []
+    const off = await startBenchOcs({ OCS_IDLE_POLL: 'off' })
+    stopLater.push(off.stop)
     await warmUp(dport, seconds)
+    await warmUp(off.dport, seconds)
     for (let round = 1; round <= ROUNDS; round++) {
       for (const gen of ['c', 'node'] as const) {
         // The C generator's rows are the target figures.
@@ -199,6 +208,11 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
         const pid = ocs.proc.pid!
         const f = record(xs.full, em(`OCS full stack, ${name}, 128 in flight`), round, await withGc(ocs, () => withCpu(pid, () => load(gen, dport, seconds, 128), (l) => l.perSec)))
         record(xs.half, em(`OCS at half of that rate, ${name}`), round, await withGc(ocs, () => withCpu(pid, () => load(gen, dport, seconds, 128, Math.round(f.perSec / 2)), (l) => l.perSec)))
+        if (gen === 'c') {
+          const opid = off.proc.pid!
+          record(fullOff, 'OCS with scheduling.idlePoll off (no pollers), C generator, 128 in flight', round, await withGc(off, () => withCpu(opid, () => load('c', off.dport, seconds, 128), (l) => l.perSec)))
+          record(halfOff, 'the same at the half-load rate of two rows above', round, await withGc(off, () => withCpu(opid, () => load('c', off.dport, seconds, 128, Math.round(f.perSec / 2)), (l) => l.perSec)))
+        }
       }
       if (escript !== undefined) {
         record(erlCeil, 'ceiling: no-op responder, Erlang OTP diameter client, 128 in flight', round, await loadErlang(escript, nport, seconds, 128, dir))
@@ -231,21 +245,6 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     } finally {
       await rt.stop()
     }
-    // The same rates against an OCS without idle pollers (scheduling.idlePoll off): what they change
-    // on this machine. Run after the others, on their own OCS, like the real-time rounds.
-    const fullOff: Load[] = []
-    const halfOff: Load[] = []
-    const off = await startBenchOcs({ OCS_IDLE_POLL: 'off' })
-    try {
-      await warmUp(off.dport, seconds)
-      for (let round = 1; round <= ROUNDS; round++) {
-        const pid = off.proc.pid!
-        record(fullOff, 'OCS with scheduling.idlePoll off (no pollers), C generator, 128 in flight', round, await withGc(off, () => withCpu(pid, () => load('c', off.dport, seconds, 128), (l) => l.perSec)))
-        record(halfOff, `the same at half of round ${round}'s full-stack rate`, round, await withGc(off, () => withCpu(pid, () => load('c', off.dport, seconds, 128, Math.round(full[round - 1].perSec / 2)), (l) => l.perSec)))
-      }
-    } finally {
-      await off.stop()
-    }
     const f = mid(full)
     const c = mid(ceil)
     const nf = mid(byGen.node.full)
@@ -262,7 +261,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     rows.push(
       '',
       `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
-        `Idle polling (scheduling.idlePoll, default auto): ${haltsWhenIdle() ? 'on in these rows, as this machine is a virtual machine whose kernel halts idle vCPUs at once (no cpuidle driver)' : 'not used on this machine (it has a cpuidle driver or is not a virtual machine)'}; with it off, ${mid(fullOff).perSec} CCR/s at 128 in flight and p99 ${p99(halfOff)} ms at the same half-load rates (median of ${ROUNDS} rounds; CPU per CCR at full load ${cpuText(mid(fullOff).cpu)}). ` +
+        `Idle polling (scheduling.idlePoll, default auto): ${haltsWhenIdle() ? 'on in these rows, as this machine is a virtual machine whose kernel halts idle vCPUs at once (no cpuidle driver)' : 'not used on this machine (it has a cpuidle driver or is not a virtual machine)'}; with it off (another OCS, its rounds interleaved with these), ${mid(fullOff).perSec} CCR/s at 128 in flight and p99 ${p99(halfOff)} ms at the same half-load rates (median of ${ROUNDS} rounds; CPU per CCR at full load ${cpuText(mid(fullOff).cpu)}). ` +
         `The OCS's garbage collection in those two median half-load rounds (--trace-gc-nvp; each pause stops every request in flight): ${gcOfP99(half)}, and ${gcOfP99(halfRt)}. ` +
         cpuNote +
         `Node generator (scripts/load-diameter.ts): OCS ${nf.perSec} CCR/s vs its no-op ceiling ${mid(byGen.node.ceil).perSec} CCR/s (ratio ${(nf.perSec / mid(byGen.node.ceil).perSec).toFixed(2)}), p99 at half of its rate ${p99(byGen.node.half)} ms. ` +
@@ -271,6 +270,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     return rows
   } finally {
     noop.kill('SIGTERM')
+    for (const stop of stopLater) await stop()
     await ocs.stop()
     rmSync(dir, { recursive: true, force: true })
   }

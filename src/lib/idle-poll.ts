@@ -96,7 +96,7 @@ export class IdlePoller implements Component {
 
   /** How many pollers run (started, not yet exited). */
   get count(): number {
-    return this.pollers.filter((p) => p.exitCode === null && p.signalCode === null).length
+    return this.pollers.filter((p) => p.pid !== undefined && p.exitCode === null && p.signalCode === null).length
   }
 
   get active(): boolean {
@@ -148,7 +148,8 @@ export class IdlePoller implements Component {
     this.stopping = true
     clearInterval(this.timer)
     this.timer = undefined
-    const exits = this.pollers.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => new Promise((r) => p.once('exit', r)))
+    // (one that never started, e.g. no taskset on PATH, has no pid and emits no exit)
+    const exits = this.pollers.filter((p) => p.pid !== undefined && p.exitCode === null && p.signalCode === null).map((p) => new Promise((r) => p.once('exit', r)))
     for (const p of this.pollers) p.stdin!.end()
     const timer = setTimeout(() => this.pollers.forEach((p) => p.kill('SIGKILL')), 2000)
     await Promise.all(exits)

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { Writable } from 'node:stream'
 import { haltsWhenIdle, IdlePoller, POLLER_NAME } from '../../src/lib/idle-poll.js'
 import { createLogger } from '../../src/lib/logger.js'
 import { SCHED_IDLE, threadScheduling } from '../../src/lib/realtime.js'
@@ -140,6 +141,26 @@ t.test('on: one pinned SCHED_IDLE poller per CPU, spinning only while this proce
   await p.stop()
   t.equal(p.count, 0)
   t.ok(await waitFor(() => pids.every((pid) => ticks(pid) === undefined), 2000), 'every poller exited')
+})
+
+t.test('without taskset, chrt or perl on PATH: a warning, no poller, and stop() still returns', async (t) => {
+  const empty = mkdtempSync(join(tmpdir(), 'ocs-idle-path-'))
+  const path = process.env.PATH
+  const lines: string[] = []
+  const warnLog = createLogger('warn', new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }))
+  t.teardown(() => {
+    process.env.PATH = path
+    rmSync(empty, { recursive: true, force: true })
+  })
+  process.env.PATH = empty
+  const p = new IdlePoller('on', warnLog)
+  await p.start()
+  process.env.PATH = path
+  t.ok(await waitFor(() => lines.some((l) => /idle poller not started/.test(l)), 2000), 'warned')
+  t.equal(p.count, 0, 'none running')
+  const t0 = Date.now()
+  await p.stop()
+  t.ok(Date.now() - t0 < 1000, 'stop() returned at once')
 })
 
 t.test('a SIGKILLed owner leaves no poller behind', async (t) => {
