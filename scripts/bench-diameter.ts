@@ -35,6 +35,8 @@ interface Load {
 
 /** Rounds of each full-stack measurement; the summary quotes the median round (the box is shared and noisy). */
 export const ROUNDS = 3
+/** whether scheduling.idlePoll auto starts pollers on this machine */
+const POLLS = haltsWhenIdle()
 
 /** The median element by `key` (of an even count, the lower middle). */
 export function medianBy<T>(xs: T[], key: (x: T) => number): T {
@@ -190,14 +192,15 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     const erl: Load[] = []
     const erlCeil: Load[] = []
     const escript = erlangEscript()
-    // The same C-generator rounds against an OCS without idle pollers (scheduling.idlePoll off),
-    // interleaved with the default's: what the pollers change on this machine. It idles meanwhile.
-    const fullOff: Load[] = []
-    const halfOff: Load[] = []
-    const off = await startBenchOcs({ OCS_IDLE_POLL: 'off' })
-    stopLater.push(off.stop)
+    // The same C-generator rounds against an OCS with idle pollers where this machine needs them
+    // (scheduling.idlePoll auto), interleaved with the default's: what they change here. Each OCS idles
+    // while the other is measured.
+    const fullPoll: Load[] = []
+    const halfPoll: Load[] = []
+    const poll = await startBenchOcs({ OCS_IDLE_POLL: 'auto' })
+    stopLater.push(poll.stop)
     await warmUp(dport, seconds)
-    await warmUp(off.dport, seconds)
+    await warmUp(poll.dport, seconds)
     for (let round = 1; round <= ROUNDS; round++) {
       for (const gen of ['c', 'node'] as const) {
         // The C generator's rows are the target figures.
@@ -209,9 +212,9 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
         const f = record(xs.full, em(`OCS full stack, ${name}, 128 in flight`), round, await withGc(ocs, () => withCpu(pid, () => load(gen, dport, seconds, 128), (l) => l.perSec)))
         record(xs.half, em(`OCS at half of that rate, ${name}`), round, await withGc(ocs, () => withCpu(pid, () => load(gen, dport, seconds, 128, Math.round(f.perSec / 2)), (l) => l.perSec)))
         if (gen === 'c') {
-          const opid = off.proc.pid!
-          record(fullOff, 'OCS with scheduling.idlePoll off (no pollers), C generator, 128 in flight', round, await withGc(off, () => withCpu(opid, () => load('c', off.dport, seconds, 128), (l) => l.perSec)))
-          record(halfOff, 'the same at the half-load rate of two rows above', round, await withGc(off, () => withCpu(opid, () => load('c', off.dport, seconds, 128, Math.round(f.perSec / 2)), (l) => l.perSec)))
+          const ppid = poll.proc.pid!
+          record(fullPoll, `OCS with scheduling.idlePoll auto (${POLLS ? 'pollers running' : 'no pollers on this machine'}), C generator, 128 in flight`, round, await withGc(poll, () => withCpu(ppid, () => load('c', poll.dport, seconds, 128), (l) => l.perSec)))
+          record(halfPoll, 'the same at the half-load rate of two rows above', round, await withGc(poll, () => withCpu(ppid, () => load('c', poll.dport, seconds, 128, Math.round(f.perSec / 2)), (l) => l.perSec)))
         }
       }
       if (escript !== undefined) {
@@ -261,7 +264,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     rows.push(
       '',
       `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
-        `Idle polling (scheduling.idlePoll, default auto): ${haltsWhenIdle() ? 'on in these rows, as this machine is a virtual machine whose kernel halts idle vCPUs at once (no cpuidle driver)' : 'not used on this machine (it has a cpuidle driver or is not a virtual machine)'}; with it off (another OCS, its rounds interleaved with these), ${mid(fullOff).perSec} CCR/s at 128 in flight and p99 ${p99(halfOff)} ms at the same half-load rates (median of ${ROUNDS} rounds; CPU per CCR at full load ${cpuText(mid(fullOff).cpu)}). ` +
+        `Idle polling (scheduling.idlePoll auto, another OCS, its rounds interleaved with these; ${POLLS ? 'this machine is a virtual machine whose kernel halts idle vCPUs at once, so its pollers ran' : 'this machine has a cpuidle driver or is not a virtual machine, so it ran no pollers'}): ${mid(fullPoll).perSec} CCR/s at 128 in flight, p50 ${medianBy(halfPoll, (x) => x.p50).p50.toFixed(2)} and p99 ${p99(halfPoll)} ms at the same half-load rates (p50 ${medianBy(half, (x) => x.p50).p50.toFixed(2)} ms without), CPU per CCR at full load ${cpuText(mid(fullPoll).cpu)} and at half load ${cpuText(mid(halfPoll).cpu)} (median of ${ROUNDS} rounds). ` +
         `The OCS's garbage collection in those two median half-load rounds (--trace-gc-nvp; each pause stops every request in flight): ${gcOfP99(half)}, and ${gcOfP99(halfRt)}. ` +
         cpuNote +
         `Node generator (scripts/load-diameter.ts): OCS ${nf.perSec} CCR/s vs its no-op ceiling ${mid(byGen.node.ceil).perSec} CCR/s (ratio ${(nf.perSec / mid(byGen.node.ceil).perSec).toFixed(2)}), p99 at half of its rate ${p99(byGen.node.half)} ms. ` +

@@ -159,8 +159,8 @@ export const configSchema = z.object({
         .describe('V8 heap growing factor as 1 + this/100 (fewer full garbage collections, each a pause of every answer in flight, for more heap); 0 = V8\'s own choice'),
       idlePoll: z
         .enum(['auto', 'on', 'off'])
-        .default('auto')
-        .describe('keep the CPUs from halting while the OCS is busy: one SCHED_IDLE poller per CPU that yields to any other task (src/lib/idle-poll.ts); auto = only on a virtual machine whose kernel has no cpuidle driver, where waking a halted vCPU costs tens to hundreds of µs a hop; on = on any machine; off = never'),
+        .default('off')
+        .describe('keep the CPUs from halting while the OCS is busy: one SCHED_IDLE poller per CPU that yields to any other task (src/lib/idle-poll.ts); auto = only on a virtual machine whose kernel has no cpuidle driver, where waking a halted vCPU costs tens to hundreds of µs a hop; on = on any machine; off = never (the default: the pollers spend the idle part of the cores, which CPU graphs then show busy, for a lower median latency, not a lower p99)'),
       cdrWorkerIdle: z
         .boolean()
         .default(true)

@@ -37,8 +37,8 @@ t.test('env vars from the SPEC table override the file', async (t) => {
   const viaEnvFile = loadConfig({ env: { OCS_CONFIG: f } })
   t.equal(viaEnvFile.http.port, 9000, 'OCS_CONFIG names the file')
   t.equal(loadConfig({ env: {}, file: f }).scheduling.cdrWorkerIdle, true, 'the CDR worker is SCHED_IDLE by default')
-  t.equal(loadConfig({ env: {}, file: f }).scheduling.idlePoll, 'auto', 'idle polling where the kernel halts idle CPUs, by default')
-  t.equal(loadConfig({ env: { OCS_IDLE_POLL: 'off' }, file: f }).scheduling.idlePoll, 'off', 'OCS_IDLE_POLL')
+  t.equal(loadConfig({ env: {}, file: f }).scheduling.idlePoll, 'off', 'no idle polling by default')
+  t.equal(loadConfig({ env: { OCS_IDLE_POLL: 'auto' }, file: f }).scheduling.idlePoll, 'auto', 'OCS_IDLE_POLL')
   t.equal(loadConfig({ env: {}, file: f }).redis.aofRewriteMinSizeMb, 512, 'the embedded AOF is not rewritten below 512 MB by default')
   t.equal(loadConfig({ env: { OCS_REDIS_AOF_REWRITE_MIN_MB: '64' }, file: f }).redis.aofRewriteMinSizeMb, 64, 'OCS_REDIS_AOF_REWRITE_MIN_MB')
   for (const [raw, want] of [['false', false], ['0', false], ['true', true], ['1', true], [' FALSE ', false]] as const) {
