@@ -9,15 +9,16 @@ import type { Logger } from './logger.js'
 // A request crosses several processes (client → OCS → Redis → OCS → client), and each hop wakes
 // one. On a KVM/Firecracker guest whose kernel has no cpuidle driver, an idle vCPU executes HLT at
 // once and leaves the hypervisor; waking it again takes the host tens to hundreds of µs, and the
-// core comes back with cold caches. Measured on the bench box (BENCHMARKS.md): a one-byte
-// ping-pong between two processes, 200 µs apart, p99 327 µs with idle CPUs against 27 µs with them
-// kept busy. For the OCS that meant a lower median latency and ~10 % less CPU per request at half
-// load, a full-load rate a few per cent higher, and no consistent change to the p99, which the host's
-// noise swings either way: so it is opt-in (scheduling.idlePoll, default off). The kernel's answer is the cpuidle-haltpoll driver (poll a little before halting); where
-// it is absent, this is its userspace counterpart: one poller per CPU, pinned to it, under
-// SCHED_IDLE, calling sched_yield() in a loop. SCHED_IDLE and the yield give the core to any other
-// task at once (the CDR worker, at SCHED_IDLE too, included), so the pollers only fill time that
-// would otherwise be spent halted. They cost that idle time: `top` shows the CPUs busy.
+// core comes back with cold caches. Measured on the bench box (BENCHMARKS.md, "Idle polling"): a
+// one-byte ping-pong between two processes, 200 µs apart, p99 327 µs with idle CPUs against 27 µs
+// with them kept busy. For the OCS: a lower median latency, less CPU per request, a full-load rate
+// 1–23 % higher, and no consistent change to the p99, which the host's noise swings either way; so
+// it is opt-in (scheduling.idlePoll, default off). The kernel's answer is the cpuidle-haltpoll
+// driver (poll a little before halting); where it is absent, this is its userspace counterpart:
+// one poller per CPU, pinned to it, under SCHED_IDLE, calling sched_yield() in a loop. SCHED_IDLE
+// and the yield give the core to any other task at once (the CDR worker, at SCHED_IDLE too,
+// included), so the pollers only fill time that would otherwise be spent halted. They cost that
+// idle time: `top` shows the CPUs busy.
 //
 // They run only while the OCS itself is busy (its own CPU above `onShare` of a core over a window),
 // and stop `offAfterMs` after it is not, blocked on their pipe. Each exits when its pipe closes, so
