@@ -27,14 +27,18 @@ import type { Logger } from './logger.js'
 /** What `ps` shows for a poller. */
 export const POLLER_NAME = 'ocs-idle-poller'
 
-/** Perl is in every Debian base system (perl-base is Essential); util-linux's taskset and chrt pin it and set SCHED_IDLE. */
+/**
+ * Perl is in every Debian base system (perl-base is Essential); util-linux's taskset and chrt pin it
+ * and set SCHED_IDLE. The pipe is read after every yield: on a core that ordinary tasks saturate,
+ * each yield may last a whole time slice of theirs, and the poller must still see its stop.
+ */
 const POLLER = `
 use strict; use Fcntl;
 $0 = '${POLLER_NAME}';
 my $yield = $ARGV[0]; my ($buf, $on) = ('', 0);
 fcntl(STDIN, F_SETFL, fcntl(STDIN, F_GETFL, 0) | O_NONBLOCK) or die "fcntl: $!";
 while (1) {
-  if ($on) { syscall($yield) for 1 .. 256 }
+  if ($on) { syscall($yield) }
   else { my $rin = ''; vec($rin, 0, 1) = 1; select($rin, undef, undef, undef) }
   my $n = sysread(STDIN, $buf, 64);
   if (defined $n) { exit 0 if $n == 0; $on = substr($buf, -1) eq '1' }

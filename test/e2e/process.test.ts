@@ -272,7 +272,7 @@ t.test('scheduling.idlePoll: one poller per CPU as a child of the OCS, running w
   const exit = new Promise<number | null>((res) => r.proc.once('exit', (code) => res(code)))
   r.proc.kill('SIGTERM')
   t.equal(await exit, 0, 'stops cleanly')
-  t.ok(await waitFor(() => started.every((p) => !existsSync(`/proc/${p}/cmdline`) || readFileSync(`/proc/${p}/cmdline`, 'utf8') === ''), 5000), 'its pollers are gone')
+  t.ok(await waitFor(() => started.every((p) => !existsSync(`/proc/${p}/cmdline`) || readFileSync(`/proc/${p}/cmdline`, 'utf8') === ''), 10_000), 'its pollers are gone')
 })
 
 t.test('SIGKILL of the OCS leaves no orphan redis-server or idle poller', async (t) => {
@@ -293,7 +293,7 @@ t.test('SIGKILL of the OCS leaves no orphan redis-server or idle poller', async 
       return false
     }
   }
-  t.ok(await waitFor(() => children.every((p) => !alive(p)), 5000), 'no child of the killed OCS survives it')
+  t.ok(await waitFor(() => children.every((p) => !alive(p)), 10_000), 'no child of the killed OCS survives it')
   t.notOk(await redisAnswers(r.redisPort))
 })
 
