@@ -250,11 +250,14 @@ t.test('scheduling.idlePoll: one poller per CPU as a child of the OCS, running w
   const started = pollers(r.proc.pid!)
   const metricsUrl = /metrics (http:\/\/[^ \n]+\/metrics)/.exec(r.out.join(''))![1]
   const gauge = async (): Promise<number> => Number(/^ocs_idle_polling (\d+)$/m.exec(await (await fetch(metricsUrl)).text())![1])
-  /** The gauge read every 500 ms: a scrape costs the OCS a few ms of CPU, so reading it faster would keep it busy. */
+  /**
+   * The gauge read 3 s apart: a scrape costs the OCS several ms of CPU (it reads 64 outbox shards),
+   * so frequent reads would themselves keep it above 5 % of a core and its pollers on.
+   */
   const gaugeBecomes = async (want: number): Promise<boolean> => {
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 3000))
       if ((await gauge()) === want) return true
-      await new Promise((r) => setTimeout(r, 500))
     }
     return false
   }
@@ -269,6 +272,15 @@ t.test('scheduling.idlePoll: one poller per CPU as a child of the OCS, running w
   }
   t.ok(busy, 'busy: ocs_idle_polling 1')
   t.ok(await gaugeBecomes(0), 'quiet again: 0')
+  const state = (p: string): string => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    } catch {
+      return ''
+    }
+  }
+  t.ok(await waitFor(() => started.every((p) => state(p) === 'S'), 10_000), 'and its pollers blocked (state S)')
   const exit = new Promise<number | null>((res) => r.proc.once('exit', (code) => res(code)))
   r.proc.kill('SIGTERM')
   t.equal(await exit, 0, 'stops cleanly')
