@@ -102,7 +102,12 @@ export class IdlePoller implements Component {
 
   /** How many pollers run (started, not yet exited). */
   get count(): number {
-    return this.pollers.filter((p) => p.pid !== undefined && p.exitCode === null && p.signalCode === null).length
+    return this.running().length
+  }
+
+  /** Pollers started and not yet exited (one that never started, e.g. no taskset on PATH, has no pid and emits no exit). */
+  private running(): ChildProcess[] {
+    return this.pollers.filter((p) => p.pid !== undefined && p.exitCode === null && p.signalCode === null)
   }
 
   get active(): boolean {
@@ -154,8 +159,7 @@ export class IdlePoller implements Component {
     this.stopping = true
     clearInterval(this.timer)
     this.timer = undefined
-    // (one that never started, e.g. no taskset on PATH, has no pid and emits no exit)
-    const exits = this.pollers.filter((p) => p.pid !== undefined && p.exitCode === null && p.signalCode === null).map((p) => new Promise((r) => p.once('exit', r)))
+    const exits = this.running().map((p) => new Promise((r) => p.once('exit', r)))
     for (const p of this.pollers) p.stdin!.end()
     const timer = setTimeout(() => this.pollers.forEach((p) => p.kill('SIGKILL')), 2000)
     await Promise.all(exits)

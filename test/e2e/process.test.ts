@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Redis } from 'ioredis'
+import { exited, procStat } from '../helpers/proc-stat.js'
 import { DiameterTestClient, ccrAvps, resultCode, msccs, granted } from '../helpers/diameter-client.js'
 
 // The built OCS as a user runs it (`npm start` = setup + node dist/main.js): embedded Redis,
@@ -272,19 +273,11 @@ t.test('scheduling.idlePoll: one poller per CPU as a child of the OCS, running w
   }
   t.ok(busy, 'busy: ocs_idle_polling 1')
   t.ok(await gaugeBecomes(0), 'quiet again: 0')
-  const state = (p: string): string => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-    } catch {
-      return ''
-    }
-  }
-  t.ok(await waitFor(() => started.every((p) => state(p) === 'S'), 10_000), 'and its pollers blocked (state S)')
+  t.ok(await waitFor(() => started.every((p) => procStat(p)?.state === 'S'), 10_000), 'and its pollers blocked (state S)')
   const exit = new Promise<number | null>((res) => r.proc.once('exit', (code) => res(code)))
   r.proc.kill('SIGTERM')
   t.equal(await exit, 0, 'stops cleanly')
-  t.ok(await waitFor(() => started.every((p) => !existsSync(`/proc/${p}/cmdline`) || readFileSync(`/proc/${p}/cmdline`, 'utf8') === ''), 10_000), 'its pollers are gone')
+  t.ok(await waitFor(() => started.every((p) => exited(p)), 10_000), 'its pollers are gone')
 })
 
 t.test('SIGKILL of the OCS leaves no orphan redis-server or idle poller', async (t) => {

@@ -9,6 +9,7 @@ import { Writable } from 'node:stream'
 import { haltsWhenIdle, IdlePoller, POLLER_NAME } from '../../src/lib/idle-poll.js'
 import { createLogger } from '../../src/lib/logger.js'
 import { SCHED_IDLE, threadScheduling } from '../../src/lib/realtime.js'
+import { exited, procStat } from '../helpers/proc-stat.js'
 
 const log = createLogger('silent')
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -35,29 +36,9 @@ function pollerPids(parent = process.pid): number[] {
   return out
 }
 
-/** utime + stime in clock ticks, or undefined when the process is gone (or a zombie). */
-function ticks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    if (f[0] === 'Z') return undefined
-    return Number(f[11]) + Number(f[12])
-  } catch {
-    return undefined
-  }
-}
+const state = (pid: number): string => procStat(pid)?.state ?? ''
 
-/** The process state letter from /proc/<pid>/stat (R running or runnable, S sleeping, Z zombie), '' when gone. */
-function state(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-  } catch {
-    return ''
-  }
-}
-
-const sumTicks = (pids: number[]): number => pids.reduce((a, p) => a + (ticks(p) ?? 0), 0)
+const sumTicks = (pids: number[]): number => pids.reduce((a, p) => a + (procStat(p)?.ticks ?? 0), 0)
 
 /** Keeps this process busy for `ms` in 20 ms slices, so its timers (the poller's window) still run. */
 async function burn(ms: number): Promise<void> {
@@ -154,7 +135,7 @@ t.test('on: one pinned SCHED_IDLE poller per CPU, spinning only while this proce
 
   await p.stop()
   t.equal(p.count, 0)
-  t.ok(await waitFor(() => pids.every((pid) => ticks(pid) === undefined), 10_000), 'every poller exited')
+  t.ok(await waitFor(() => pids.every((pid) => exited(pid)), 10_000), 'every poller exited')
 })
 
 t.test('without taskset, chrt or perl on PATH: a warning, no poller, and stop() still returns', async (t) => {
@@ -188,8 +169,8 @@ t.test('a SIGKILLed owner leaves no poller behind', async (t) => {
   t.ok(await waitFor(() => pollerPids(owner.pid!).length === availableParallelism(), 3000), 'its pollers run')
   const pids = pollerPids(owner.pid!)
   t.ok(await waitFor(() => pids.every((pid) => state(pid) === 'R'), 1000), 'spinning (onShare 0: always busy)')
-  const exited = new Promise((r) => owner.once('exit', r))
+  const ownerExit = new Promise((r) => owner.once('exit', r))
   owner.kill('SIGKILL')
-  await exited
-  t.ok(await waitFor(() => pids.every((pid) => ticks(pid) === undefined), 10_000), 'each poller exits when its pipe closes (SCHED_IDLE: late on a saturated core)')
+  await ownerExit
+  t.ok(await waitFor(() => pids.every((pid) => exited(pid)), 10_000), 'each poller exits when its pipe closes (SCHED_IDLE: late on a saturated core)')
 })
