@@ -9,7 +9,7 @@
 // on a second OCS started with scheduling.realtimePriority (OCS and embedded Redis under SCHED_RR)
 // at the same rate. Returns Markdown table lines.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -109,12 +109,12 @@ interface RunningOcs {
 }
 
 /** The built OCS on a fresh data dir with the bench's 64 subscribers; `extra` env on top. */
-async function startBenchOcs(extra: Record<string, string> = {}): Promise<RunningOcs> {
+async function startBenchOcs(extra: Record<string, string> = {}, main = 'dist/main.js'): Promise<RunningOcs> {
   const dir = mkdtempSync(join(tmpdir(), 'ocs-bench-d-'))
   const { OCS_REDIS_URL: _u, OCS_REDIS_CLUSTER: _c, ...env } = process.env
   const startedAt = performance.now()
   // --trace-gc-nvp: a line per collection, for the GC column (scripts/gc-trace.ts).
-  const proc = spawn(process.execPath, ['--trace-gc-nvp', 'dist/main.js'], {
+  const proc = spawn(process.execPath, ['--trace-gc-nvp', main], {
     env: { ...env, OCS_CONFIG: '/dev/null', OCS_DATA_DIR: dir, OCS_API_KEY: KEY, OCS_HTTP_PORT: '0', OCS_METRICS_PORT: '0', OCS_DIAMETER_PORT: '0', OCS_RADIUS_AUTH_PORT: '0', OCS_RADIUS_ACCT_PORT: '0', OCS_LOG_LEVEL: 'warn', ...extra },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -161,6 +161,19 @@ async function warmUp(port: number, seconds: number): Promise<void> {
   await load('c', port, seconds, 128)
 }
 
+/**
+ * A copy of dist/ under `dir` whose session-charge.lua is scripts/bench-noop-charge.lua (canned
+ * answers, no charging); the project's package.json, node_modules and dictionaries linked beside it.
+ * Returns its main.js.
+ */
+function noopChargeBuild(dir: string): string {
+  const root = mkdtempSync(join(dir, 'noop-charge-'))
+  cpSync('dist', join(root, 'dist'), { recursive: true })
+  cpSync('scripts/bench-noop-charge.lua', join(root, 'dist', 'balance', 'lua', 'session-charge.lua'))
+  for (const f of ['package.json', 'node_modules', 'dictionaries']) symlinkSync(join(process.cwd(), f), join(root, f))
+  return join(root, 'dist', 'main.js')
+}
+
 /** Adds the OCS's collections during `run` (the lines V8 wrote by then; it writes each at once). */
 async function withGc<T extends object>(ocs: RunningOcs, run: () => Promise<T>): Promise<T & { gc: GcStats }> {
   const from = performance.now() - ocs.startedAt
@@ -199,8 +212,13 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     const halfPoll: Load[] = []
     const poll = await startBenchOcs({ OCS_IDLE_POLL: 'auto' })
     stopLater.push(poll.stop)
+    // The OCS with a charging script that does nothing: what the OCS process allows by itself.
+    const noopCharge: Load[] = []
+    const nc = await startBenchOcs({}, noopChargeBuild(dir))
+    stopLater.push(nc.stop)
     await warmUp(dport, seconds)
     await warmUp(poll.dport, seconds)
+    await warmUp(nc.dport, seconds)
     for (let round = 1; round <= ROUNDS; round++) {
       for (const gen of ['c', 'node'] as const) {
         // The C generator's rows are the target figures.
@@ -215,6 +233,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
           const ppid = poll.proc.pid!
           record(fullPoll, `OCS with scheduling.idlePoll auto (${POLLS ? 'pollers running' : 'no pollers on this machine'}), C generator, 128 in flight`, round, await withGc(poll, () => withCpu(ppid, () => load('c', poll.dport, seconds, 128), (l) => l.perSec)))
           record(halfPoll, 'the same at the half-load rate of two rows above', round, await withGc(poll, () => withCpu(ppid, () => load('c', poll.dport, seconds, 128, Math.round(f.perSec / 2)), (l) => l.perSec)))
+          record(noopCharge, 'ceiling: OCS with a no-op charging script (scripts/bench-noop-charge.lua), C generator, 128 in flight', round, await withGc(nc, () => withCpu(nc.proc.pid!, () => load('c', nc.dport, seconds, 128), (l) => l.perSec)))
         }
       }
       if (escript !== undefined) {
@@ -253,6 +272,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     const nf = mid(byGen.node.full)
     const e = erl.length > 0 ? mid(erl) : undefined
     const hm = mid(half)
+    const nm = mid(noopCharge)
     const cpuNote =
       f.cpu === undefined
         ? ''
@@ -264,6 +284,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     rows.push(
       '',
       `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
+        `The OCS with a no-op charging script (scripts/bench-noop-charge.lua: canned answers, Redis does no charging; another OCS, its rounds interleaved with these): ${nm.perSec} CCR/s at 128 in flight, CPU per CCR ${cpuText(nm.cpu)} (median of ${ROUNDS} rounds); the full stack does ${(f.perSec / nm.perSec).toFixed(2)} of that. That rate is what the OCS process and one script call allow on this machine; no charging script, however cheap, could lift the full stack above it. ` +
         `Idle polling (scheduling.idlePoll auto, another OCS, its rounds interleaved with these; ${POLLS ? 'this machine is a virtual machine whose kernel halts idle vCPUs at once, so its pollers ran' : 'this machine has a cpuidle driver or is not a virtual machine, so it ran no pollers'}): ${mid(fullPoll).perSec} CCR/s at 128 in flight, p50 ${medianBy(halfPoll, (x) => x.p50).p50.toFixed(2)} and p99 ${p99(halfPoll)} ms at the same half-load rates (p50 ${medianBy(half, (x) => x.p50).p50.toFixed(2)} ms without), CPU per CCR at full load ${cpuText(mid(fullPoll).cpu)} and at half load ${cpuText(mid(halfPoll).cpu)} (median of ${ROUNDS} rounds). ` +
         `The OCS's garbage collection in those two median half-load rounds (--trace-gc-nvp; each pause stops every request in flight): ${gcOfP99(half)}, and ${gcOfP99(halfRt)}. ` +
         cpuNote +
