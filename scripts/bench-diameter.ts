@@ -5,9 +5,10 @@
 // OCS and Redis need, and has no garbage collector of its own to pause its clock) and
 // scripts/load-diameter.ts. The same message mix also comes from a client nobody here wrote:
 // Erlang/OTP's diameter application (test/erlang/cc_client.escript in load mode), when escript and
-// erlang-diameter are installed. The half-load p99 is measured twice: with ordinary scheduling, and
-// on a second OCS started with scheduling.realtimePriority (OCS and embedded Redis under SCHED_RR)
-// at the same rate. Returns Markdown table lines.
+// erlang-diameter are installed. The half-load p99 is measured three times at the same rate: with
+// ordinary scheduling, on a second OCS started with scheduling.realtimePriority (OCS and embedded
+// Redis under SCHED_RR), and on a third with realtime priority and idle pollers together. Other
+// OCS processes give the ceilings and comparisons named where they start. Returns Markdown table lines.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -249,23 +250,45 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
     // The same half rates against an OCS whose process and Redis run under SCHED_RR: on this box
     // the half-load tail is mostly waiting for a core (BENCHMARKS.md).
     await ocs.stop()
+    // And with realtime priority and idle pollers together (another OCS, its rounds interleaved):
+    // with the OCS and Redis ahead of every ordinary task, what is left of the tail is largely a
+    // halted vCPU's wake-up, which the pollers avoid.
     const rt = await startBenchOcs({ OCS_REALTIME_PRIORITY: '10' })
+    const rtPoll = await startBenchOcs({ OCS_REALTIME_PRIORITY: '10', OCS_IDLE_POLL: 'auto' })
     const fullRt: Load[] = []
     const halfRt: Load[] = []
+    const halfRtPoll: Load[] = []
     let rtNote = ''
     try {
       if (/real-time scheduling not set/.test(rt.out())) rtNote = ' (not permitted here: needs root or CAP_SYS_NICE, so this ran at normal priority)'
       await warmUp(rt.dport, seconds)
+      await warmUp(rtPoll.dport, seconds)
       for (let round = 1; round <= ROUNDS; round++) {
         // Half load is half of the full-stack maximum measured above: with the OCS and Redis ahead of
         // every ordinary process, the load generator itself (ordinary, same two cores) may fall behind
         // in a saturating run, so that run is shown for information only.
-        record(halfRt, `OCS with scheduling.realtimePriority 10 (OCS and Redis SCHED_RR)${rtNote}, C generator at half of round ${round}'s full-stack rate`, round,
-          await withGc(rt, () => load('c', rt.dport, seconds, 128, Math.round(full[round - 1].perSec / 2))))
-        record(fullRt, 'the same, 128 in flight', round, await withGc(rt, () => load('c', rt.dport, seconds, 128)))
+        const halfRate = Math.round(full[round - 1].perSec / 2)
+        const halfRtRound = async (): Promise<void> => {
+          record(halfRt, `OCS with scheduling.realtimePriority 10 (OCS and Redis SCHED_RR)${rtNote}, C generator at half of round ${round}'s full-stack rate`, round,
+            await withGc(rt, () => load('c', rt.dport, seconds, 128, halfRate)))
+        }
+        const halfRtPollRound = async (): Promise<void> => {
+          record(halfRtPoll, `OCS with scheduling.realtimePriority 10 and scheduling.idlePoll auto${POLLS ? '' : ' (no pollers on this machine)'}, the same rate`, round,
+            await withGc(rtPoll, () => withCpu(rtPoll.proc.pid!, () => load('c', rtPoll.dport, seconds, 128, halfRate), (l) => l.perSec)))
+        }
+        // alternate which goes first: the box's speed drifts within a run
+        if (round % 2 === 1) {
+          await halfRtRound()
+          await halfRtPollRound()
+        } else {
+          await halfRtPollRound()
+          await halfRtRound()
+        }
+        record(fullRt, 'OCS with scheduling.realtimePriority 10, 128 in flight', round, await withGc(rt, () => load('c', rt.dport, seconds, 128)))
       }
     } finally {
       await rt.stop()
+      await rtPoll.stop()
     }
     const f = mid(full)
     const c = mid(ceil)
@@ -283,7 +306,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
         : ` Erlang OTP diameter client (test/erlang/cc_client.escript load mode, same mix, 128 Erlang processes on one connection): ${e.perSec} CCR/s, p50 ${e.p50.toFixed(2)} ms, p99 ${e.p99.toFixed(2)} ms; its own ceiling against the no-op responder ${mid(erlCeil).perSec} CCR/s.`
     rows.push(
       '',
-      `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, and ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}** (median of ${ROUNDS} rounds each; with it, ${mid(fullRt).perSec} CCR/s at 128 in flight). ` +
+      `**C generator (scripts/load-diameter.c): OCS ${f.perSec} CCR/s vs no-op ceiling ${c.perSec} CCR/s (ratio ${(f.perSec / c.perSec).toFixed(2)})${scriptCeiling ? `, vs the bare charging script's CCR-U ceiling ${scriptCeiling} CCR/s (ratio ${(f.perSec / scriptCeiling).toFixed(2)})` : ''}, p99 at half load ${p99(half)} ms, ${p99(halfRt)} ms at the same rate with scheduling.realtimePriority${rtNote}, and ${p99(halfRtPoll)} ms with scheduling.realtimePriority and scheduling.idlePoll auto together** (median of ${ROUNDS} rounds each; with realtime priority, ${mid(fullRt).perSec} CCR/s at 128 in flight; p50 at half load ${medianBy(halfRt, (x) => x.p50).p50.toFixed(2)} ms with it, ${medianBy(halfRtPoll, (x) => x.p50).p50.toFixed(2)} ms with both, and CPU per CCR with both ${cpuText(medianBy(halfRtPoll, (x) => x.p99).cpu)}). ` +
         `The OCS with a no-op charging script (scripts/bench-noop-charge.lua: canned answers, Redis does no charging; another OCS, its rounds interleaved with these): ${nm.perSec} CCR/s at 128 in flight, CPU per CCR ${cpuText(nm.cpu)} (median of ${ROUNDS} rounds); the full stack does ${(f.perSec / nm.perSec).toFixed(2)} of that. That rate is what the OCS process and one script call allow on this machine; no charging script, however cheap, could lift the full stack above it. ` +
         `Idle polling (scheduling.idlePoll auto, another OCS, its rounds interleaved with these; ${POLLS ? 'this machine is a virtual machine whose kernel halts idle vCPUs at once, so its pollers ran' : 'this machine has a cpuidle driver or is not a virtual machine, so it ran no pollers'}): ${mid(fullPoll).perSec} CCR/s at 128 in flight, p50 ${medianBy(halfPoll, (x) => x.p50).p50.toFixed(2)} and p99 ${p99(halfPoll)} ms at the same half-load rates (p50 ${medianBy(half, (x) => x.p50).p50.toFixed(2)} ms without), CPU per CCR at full load ${cpuText(mid(fullPoll).cpu)} and at half load ${cpuText(mid(halfPoll).cpu)} (median of ${ROUNDS} rounds). ` +
         `The OCS's garbage collection in those two median half-load rounds (--trace-gc-nvp; each pause stops every request in flight): ${gcOfP99(half)}, and ${gcOfP99(halfRt)}. ` +
