@@ -6,7 +6,7 @@ import type { Component } from '../lib/lifecycle.js'
 import type { Logger } from '../lib/logger.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { OcsError } from '../lib/errors.js'
-import { setIdle } from '../lib/realtime.js'
+import { setIdle, setOrdinary } from '../lib/realtime.js'
 import type { WorkerChildConfig } from './worker-child.js'
 
 /** The CDR worker as a child process of the OCS, so SQLite commits never block charging. */
@@ -70,6 +70,13 @@ export class CdrWorkerProcess implements Component {
     this.child = undefined
     if (!child || child.exitCode !== null) return
     const done = new Promise<void>((r) => child.once('exit', () => r()))
+    if (this.idle && child.pid !== undefined) {
+      // Charging has stopped by now (components stop in reverse order), so nothing needs the cores
+      // more than the worker's last batch and XACKs. Left SCHED_IDLE on cores other processes keep
+      // busy, it might not run at all before the SIGKILL below, and the OCS's stop would overrun.
+      const why = setOrdinary(child.pid)
+      if (why !== undefined) this.log.info({ err: why }, 'CDR worker kept SCHED_IDLE for its stop (leaving it needs root or CAP_SYS_NICE)')
+    }
     child.kill('SIGTERM')
     const timer = setTimeout(() => child.kill('SIGKILL'), 4500)
     await done

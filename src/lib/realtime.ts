@@ -28,6 +28,15 @@ export function setIdle(pid: number): string | undefined {
   return chrt(['--all-tasks', '--idle', '--pid', '0', String(pid)])
 }
 
+/**
+ * Back to ordinary scheduling (SCHED_OTHER, the nice value kept) for every thread of `pid`. Leaving
+ * SCHED_IDLE needs root or CAP_SYS_NICE (or an RLIMIT_NICE that allows the process's nice value).
+ * Returns undefined when done, else why not.
+ */
+export function setOrdinary(pid: number): string | undefined {
+  return chrt(['--all-tasks', '--other', '--pid', '0', String(pid)])
+}
+
 /** Runs util-linux's `chrt`; undefined when it succeeded, else the first line of why not. */
 function chrt(args: string[]): string | undefined {
   try {
