@@ -277,13 +277,7 @@ export async function benchDiameter(seconds: number, scriptCeiling?: number): Pr
             await withGc(rtPoll, () => withCpu(rtPoll.proc.pid!, () => load('c', rtPoll.dport, seconds, 128, halfRate), (l) => l.perSec)))
         }
         // alternate which goes first: the box's speed drifts within a run
-        if (round % 2 === 1) {
-          await halfRtRound()
-          await halfRtPollRound()
-        } else {
-          await halfRtPollRound()
-          await halfRtRound()
-        }
+        for (const run of round % 2 === 1 ? [halfRtRound, halfRtPollRound] : [halfRtPollRound, halfRtRound]) await run()
         record(fullRt, 'OCS with scheduling.realtimePriority 10, 128 in flight', round, await withGc(rt, () => load('c', rt.dport, seconds, 128)))
       }
     } finally {
