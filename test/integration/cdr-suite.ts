@@ -10,7 +10,7 @@ import type { Test } from 'tap'
 import type { Redis } from 'ioredis'
 import { keys, SHARD_COUNT } from '../../src/balance/keys.js'
 import type { RedisClient } from '../../src/balance/connect.js'
-import { CdrWorker, type CdrWorkerOptions } from '../../src/cdr/worker.js'
+import { CdrWorker, SQLITE_BATCH, type CdrWorkerOptions } from '../../src/cdr/worker.js'
 import { registerCdrRoutes } from '../../src/cdr/routes.js'
 import { CSV_HEADER } from '../../src/cdr/csv.js'
 import type { BillingStore, CdrRecord, InsertResult, RejectedEntry } from '../../src/cdr/types.js'
@@ -331,6 +331,29 @@ export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
     // read (each 8 shards × ceil(100 / 8) entries).
     const most = Math.max(...seen.map((s) => s.pending - s.batch))
     t.ok(most <= 2 * 8 * 13, `at most two windows read ahead (${most} entries)`)
+  })
+
+  t.test('default batch: up to SQLITE_BATCH CDRs in one SQLite transaction, 1,000 in PostgreSQL', async (t) => {
+    const inner = await fresh(t)
+    const { client, core } = env()
+    await chargeSome(core, 'dflt', 1)
+    const real = await allCdrs(client)
+    const template = real.find((c) => c.service === 'voice')!
+    const accounts = Array.from({ length: 64 }, (_, i) => `dflt-acct-${i}`)
+    const synthetic = await addSynthetic(client, template, 6_000, accounts, 'dflt')
+    const batches: number[] = []
+    const store = new ObservedStore(inner, async (batch) => {
+      batches.push(batch)
+    })
+    const w = startWorker(t, client, store)
+    const expected = inner.kind === 'sqlite' ? SQLITE_BATCH : 1000
+    t.equal(w.options.batchSize, expected, `the ${inner.kind} default`)
+    await drained(client)
+    await w.stop()
+    t.same((await allIds(inner)).sort(), [...real.map((c) => c.id), ...synthetic].sort(), 'every outbox CDR once')
+    t.ok(Math.max(...batches) <= expected, `no batch over ${expected} (largest ${Math.max(...batches)})`)
+    // 6,000 CDRs over 64 shards: a window of 8 shards holds ~750, so a SQLite batch gathers several windows.
+    if (inner.kind === 'sqlite') t.ok(Math.max(...batches) > 1000, `SQLite batches beyond 1,000 (largest ${Math.max(...batches)} of ${batches.length})`)
   })
 
   t.test('a consumer that dies between commit and XACK: its pending entries are reclaimed, written once', async (t) => {
