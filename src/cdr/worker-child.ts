@@ -31,9 +31,9 @@ const worker = new CdrWorker(
     consumer: cfg.consumer,
     // Beside the OCS on the same cores: drain at most a fifth of the time so charging keeps its CPU,
     // in batches of 1,000 rather than SQLite's 5,000 (worker.ts SQLITE_BATCH): a pass over the shards
-    // reads up to eight batches, so a backlog then takes a core in bursts of ~0.15 s, not ~0.7 s
-    // (charging beside a draining backlog: ratio 0.90–0.95 in five bench runs at 1,000; 0.89 in the
-    // first run at 5,000).
+    // reads up to eight batches, so a backlog takes a core in bursts of ~0.15 s rather than ~0.7 s.
+    // (Charging beside a backlog drained at nice 10 did not tell the two apart: 0.89 of its rate at
+    // 5,000, 0.96 and 0.87 at 1,000, in three bench runs.)
     batchSize: 1000,
     dutyCycle: 0.2,
     onBatch: (written) => send({ written }),
