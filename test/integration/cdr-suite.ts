@@ -226,6 +226,17 @@ export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
     return store
   }
 
+  /** One real session's CDRs and n synthetic ones over 64 accounts in the outbox; returns every id, sorted. */
+  const manyInOutbox = async (tag: string, n: number): Promise<string[]> => {
+    const { client, core } = env()
+    await chargeSome(core, tag, 1)
+    const real = await allCdrs(client)
+    const template = real.find((c) => c.service === 'voice')!
+    const accounts = Array.from({ length: 64 }, (_, i) => `${tag}-acct-${i}`)
+    const synthetic = await addSynthetic(client, template, n, accounts, tag)
+    return [...real.map((c) => c.id), ...synthetic].sort()
+  }
+
   t.test('migrations are versioned and idempotent', async (t) => {
     const store = await fresh(t)
     await store.migrate()
@@ -306,12 +317,8 @@ export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
 
   t.test('the next window of shards is read while a batch is written; every CDR lands once', async (t) => {
     const inner = await fresh(t)
-    const { client, core } = env()
-    await chargeSome(core, 'pipe', 1)
-    const real = await allCdrs(client)
-    const template = real.find((c) => c.service === 'voice')!
-    const accounts = Array.from({ length: 64 }, (_, i) => `pipe-acct-${i}`)
-    const synthetic = await addSynthetic(client, template, 2_000, accounts, 'pipe')
+    const { client } = env()
+    const outbox = await manyInOutbox('pipe', 2_000)
     // At each store write: the entries the worker has read and not acknowledged, once Redis has
     // had time to serve whatever was sent before the write began.
     const seen: Array<{ batch: number; pending: number }> = []
@@ -322,8 +329,8 @@ export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
     const w = startWorker(t, client, store, { batchSize: 100, shardsPerRead: 8 })
     await drained(client)
     await w.stop()
-    t.same((await allIds(inner)).sort(), [...real.map((c) => c.id), ...synthetic].sort(), 'every outbox CDR once')
-    t.match(w.stats, { written: real.length + synthetic.length, duplicates: 0, failures: 0 })
+    t.same((await allIds(inner)).sort(), outbox, 'every outbox CDR once')
+    t.match(w.stats, { written: outbox.length, duplicates: 0, failures: 0 })
     t.same(await outboxTotals(client), { length: 0, pending: 0 }, 'the last batch acknowledged before stop() returned')
     const ahead = seen.filter((s) => s.pending > s.batch)
     t.ok(ahead.length >= seen.length / 2, `the next window was already read during ${ahead.length} of ${seen.length} writes`)
@@ -335,12 +342,8 @@ export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
 
   t.test('default batch: up to SQLITE_BATCH CDRs in one SQLite transaction, 1,000 in PostgreSQL', async (t) => {
     const inner = await fresh(t)
-    const { client, core } = env()
-    await chargeSome(core, 'dflt', 1)
-    const real = await allCdrs(client)
-    const template = real.find((c) => c.service === 'voice')!
-    const accounts = Array.from({ length: 64 }, (_, i) => `dflt-acct-${i}`)
-    const synthetic = await addSynthetic(client, template, 6_000, accounts, 'dflt')
+    const { client } = env()
+    const outbox = await manyInOutbox('dflt', 6_000)
     const batches: number[] = []
     const store = new ObservedStore(inner, async (batch) => {
       batches.push(batch)
@@ -350,7 +353,7 @@ export function cdrSuite(t: Test, env: () => CdrSuiteEnv): void {
     t.equal(w.options.batchSize, expected, `the ${inner.kind} default`)
     await drained(client)
     await w.stop()
-    t.same((await allIds(inner)).sort(), [...real.map((c) => c.id), ...synthetic].sort(), 'every outbox CDR once')
+    t.same((await allIds(inner)).sort(), outbox, 'every outbox CDR once')
     t.ok(Math.max(...batches) <= expected, `no batch over ${expected} (largest ${Math.max(...batches)})`)
     // 6,000 CDRs over 64 shards: a window of 8 shards holds ~750, so a SQLite batch gathers several windows.
     if (inner.kind === 'sqlite') t.ok(Math.max(...batches) > 1000, `SQLite batches beyond 1,000 (largest ${Math.max(...batches)} of ${batches.length})`)
