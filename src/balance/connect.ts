@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { Socket } from 'node:net'
 import type { Config } from '../config/schema.js'
 import { PORT_FILE } from './embedded-redis.js'
-import { tickCork } from '../lib/tick-cork.js'
+import { tickCork, type TickCork } from '../lib/tick-cork.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -54,11 +54,22 @@ function corkPerTick(client: Redis): void {
     if (stream === undefined || typeof stream.cork !== 'function') return
     const write = stream.write.bind(stream) as (...args: unknown[]) => boolean
     const cork = tickCork(stream)
+    corks.set(client, cork)
     stream.write = ((...args: unknown[]): boolean => {
       cork()
       return write(...args)
     }) as Socket['write']
   })
+}
+
+const corks = new WeakMap<RedisClient, TickCork>()
+
+/**
+ * The commands `client` is sent from now until the end of this event-loop iteration's poll phase
+ * leave together (TickCork.hold). A no-op for a Cluster client.
+ */
+export function holdRedisWrites(client: RedisClient): void {
+  corks.get(client)?.hold()
 }
 
 /**

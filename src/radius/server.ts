@@ -18,6 +18,7 @@ import dgram from 'node:dgram';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
+import { holdRedisWrites } from '../balance/connect.js';
 import { RadiusSessionStore } from '../balance/radius-sessions.js';
 import type { BalanceStore } from '../balance/store.js';
 import type { Config } from '../config/schema.js';
@@ -316,6 +317,10 @@ export class RadiusServer implements Component {
         return this.drop('malformed');
       }
       const hasMa = verdict.messageAuthenticator === 'valid';
+      // Each datagram is its own libuv callback, so the per-tick cork of the Redis socket would write
+      // one command per syscall; held to the end of the poll phase (at most 16 a write), those of the
+      // datagrams read together leave together. Measured: ~10 % more interims/s at full load.
+      holdRedisWrites(this.opts.store.redis);
       const work = this.process(port, packet, client, source, hasMa)
         .then((reply) => {
           if (reply === undefined) {
