@@ -49,6 +49,28 @@ export class FifoCache<K, V> {
     this.evict(now)
   }
 
+  /**
+   * Replaces the value of a live `key` in place: its age and its place in the eviction order stay
+   * those of its last set(). False when there is none. Spares a hot entry rewritten at once (a
+   * request's pending mark, then its answer) a second entry and queue slot.
+   */
+  replace(key: K, value: V): boolean {
+    const e = this.map.get(key)
+    if (e === undefined) return false
+    e.value = value
+    return true
+  }
+
+  /**
+   * set(), except that `key` already holding `value` among the newest `recent` writes is left where
+   * it is: a value put again and again (a session on each report) is not rewritten each time.
+   */
+  refresh(key: K, value: V, recent: number, now = 0): void {
+    const e = this.map.get(key)
+    if (e !== undefined && e.value === value && this.seq - e.seq < recent) return
+    this.set(key, value, now)
+  }
+
   delete(key: K): void {
     this.map.delete(key)
   }

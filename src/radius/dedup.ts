@@ -52,7 +52,7 @@ export class DuplicateCache {
 
   /** The reply sent for a request, kept for its retransmissions. */
   answer(key: string, reply: Buffer, now: number): void {
-    this.cache.set(key, reply, now);
+    if (!this.cache.replace(key, reply)) this.cache.set(key, reply, now);
   }
 
   /** No reply was sent (dropped, or charging unavailable): a retransmission is processed afresh. */

@@ -184,7 +184,10 @@ export class SessionTable {
   /** Keys of sessions closed here recently: a late Interim/Stop for them is not a new session. */
   private readonly closed: FifoCache<string, true>;
 
-  constructor(maxSessions: number, closedTtlMs = 600_000) {
+  constructor(
+    private readonly maxSessions: number,
+    closedTtlMs = 600_000,
+  ) {
     this.byKey = new FifoCache(maxSessions, Number.POSITIVE_INFINITY, (_, s) => this.unindex(s));
     this.closed = new FifoCache(maxSessions, closedTtlMs);
   }
@@ -210,7 +213,7 @@ export class SessionTable {
     if (nas === undefined) this.byNas.set(s.nasIdentity, (nas = new Set()));
     nas.add(s.key);
     this.closed.delete(s.key);
-    this.byKey.set(s.key, s);
+    this.byKey.refresh(s.key, s, this.maxSessions / 2);
   }
 
   /** A session ended (Stop, Accounting-On/Off): forgotten, and remembered as closed for a while. */

@@ -68,3 +68,42 @@ t.test('Lru: forgets the least recently set entry', async (t) => {
   l.delete('a')
   t.equal(l.get('a'), undefined)
 })
+
+t.test('replace: a live value changes in place, keeping its age and its place in the eviction order', async (t) => {
+  const c = new FifoCache<string, string | null>(2, 1000)
+  c.set('a', null, 0)
+  c.set('b', 'x', 10)
+  t.equal(c.replace('a', 'answer'), true)
+  t.equal(c.replace('zz', 'y'), false, 'nothing to replace')
+  t.equal(c.peek('zz'), undefined, 'and nothing written')
+  t.equal(c.get('a', 500), 'answer')
+  c.set('c', 'y', 20)
+  t.equal(c.peek('a'), undefined, 'a was replaced, not rewritten: still the oldest write, it went first')
+  t.same([c.size, c.peek('b'), c.peek('c')], [2, 'x', 'y'])
+  const d = new FifoCache<string, string | null>(10, 1000)
+  d.set('k', null, 0)
+  d.replace('k', 'v')
+  t.equal(d.get('k', 1000), 'v')
+  t.equal(d.get('k', 1001), undefined, 'its age counts from its set()')
+})
+
+t.test('refresh: the same value among the newest writes stays where it is; otherwise it is set again', async (t) => {
+  const c = new FifoCache<string, object>(3)
+  const s1 = { id: 1 }
+  const s2 = { id: 2 }
+  c.set('a', s1)
+  c.set('b', s2)
+  c.refresh('a', s1, 10) // a among the last 10 writes: left as the oldest
+  c.set('c', {})
+  c.set('d', {})
+  t.equal(c.peek('a'), undefined, 'a was not rewritten, so it went first')
+  t.equal(c.peek('b'), s2)
+  c.refresh('b', s2, 2) // b is 3 writes back: rewritten as the newest
+  c.set('e', {})
+  c.set('f', {})
+  t.equal(c.peek('b'), s2, 'b outlives c and d')
+  t.same([c.peek('c'), c.peek('d')], [undefined, undefined])
+  const other = { id: 3 }
+  c.refresh('b', other, 100) // another value: always written
+  t.equal(c.peek('b'), other)
+})
