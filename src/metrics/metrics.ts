@@ -1,4 +1,5 @@
-import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom-client'
+import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client'
+import { HotCounter, HotHistogram } from './hot.js'
 
 // Every metric name and label set of the OCS, declared once. Labels are low-cardinality by rule:
 // never a session id, an identity or an account id (test/integration/metrics.test.ts checks that
@@ -10,9 +11,9 @@ export class Metrics {
   readonly registry = new Registry()
 
   /** protocol: diameter|radius|api; command: CCR, Access-Request…; type: INITIAL, Start…; result: 2001, 4012, accept… */
-  readonly requests = new Counter({ name: 'ocs_requests_total', help: 'Requests answered, by protocol, command, request type and result', labelNames: ['protocol', 'command', 'type', 'result'] as const, registers: [this.registry] })
-  readonly requestDuration = new Histogram({ name: 'ocs_request_duration_seconds', help: 'Time from a request decoded to its answer sent', labelNames: ['protocol', 'command'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] })
-  readonly luaDuration = new Histogram({ name: 'ocs_lua_duration_seconds', help: 'Round trip of one charging Lua script', labelNames: ['script'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] })
+  readonly requests = new HotCounter({ name: 'ocs_requests_total', help: 'Requests answered, by protocol, command, request type and result', labelNames: ['protocol', 'command', 'type', 'result'] as const, registers: [this.registry] })
+  readonly requestDuration = new HotHistogram({ name: 'ocs_request_duration_seconds', help: 'Time from a request decoded to its answer sent', labelNames: ['protocol', 'command'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] })
+  readonly luaDuration = new HotHistogram({ name: 'ocs_lua_duration_seconds', help: 'Round trip of one charging Lua script', labelNames: ['script'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] })
   readonly chargingUnavailable = new Counter({ name: 'ocs_charging_unavailable_total', help: 'Charging steps that failed because Redis was unavailable or slow', registers: [this.registry] })
   readonly chargingInvalid = new Counter({ name: 'ocs_charging_invalid_total', help: 'Charging requests refused before any balance moved: a field that cannot be charged and recorded on a CDR (NUL, too long, absurd usage)', labelNames: ['field'] as const, registers: [this.registry] })
   readonly activeSessions = new Gauge({ name: 'ocs_active_sessions', help: 'Open charging sessions across all nodes, by protocol', labelNames: ['protocol'] as const, registers: [this.registry] })
@@ -36,15 +37,5 @@ export class Metrics {
 
   constructor(withDefaults = true) {
     if (withDefaults) collectDefaultMetrics({ register: this.registry, prefix: 'ocs_' })
-  }
-
-  /** Times an async step into a histogram (success or failure). */
-  async time<T>(h: Histogram<'script'>, script: string, f: () => Promise<T>): Promise<T> {
-    const end = h.startTimer({ script })
-    try {
-      return await f()
-    } finally {
-      end()
-    }
   }
 }
