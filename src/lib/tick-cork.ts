@@ -14,7 +14,9 @@ export interface TickCork {
  * Returns a function to call before each write to `stream`: the first call in an event-loop tick
  * corks the stream and schedules the uncork for the next tick, so everything written in one tick
  * (the answers of one Redis reply batch, the commands of one chunk of pipelined requests) leaves
- * in one writev instead of one syscall per message.
+ * in one writev instead of one syscall per message. Its `hold()` stretches that to the rest of the
+ * poll phase, for writes that come one per libuv callback (RADIUS datagrams), `maxHeld` at most
+ * in one writev so that the first of them does not wait for a long phase to end.
  */
 export function tickCork(stream: Writable, maxHeld = 16): TickCork {
   let corked = false
