@@ -9,14 +9,18 @@ import { FifoCache } from '../lib/fifo-cache.js';
 export type DuplicateCheck =
   | { readonly kind: 'new' }
   | { readonly kind: 'pending' }
-  | { readonly kind: 'answered'; readonly reply: Buffer };
+  | { readonly kind: 'answered'; readonly reply: Buffer }
+  /** Answered with an Accounting-Response without attributes: rebuilt from the request (see acknowledge()). */
+  | { readonly kind: 'acknowledged'; readonly messageAuthenticator: boolean };
 
 const NEW: DuplicateCheck = Object.freeze({ kind: 'new' });
 const PENDING: DuplicateCheck = Object.freeze({ kind: 'pending' });
+const ACKNOWLEDGED: DuplicateCheck = Object.freeze({ kind: 'acknowledged', messageAuthenticator: false });
+const ACKNOWLEDGED_MA: DuplicateCheck = Object.freeze({ kind: 'acknowledged', messageAuthenticator: true });
 
 export class DuplicateCache {
-  /** null: the first copy is being processed. */
-  private readonly cache: FifoCache<string, Buffer | null>;
+  /** null: the first copy is being processed; a boolean: acknowledged, with or without Message-Authenticator. */
+  private readonly cache: FifoCache<string, Buffer | boolean | null>;
 
   constructor(maxEntries: number, ttlMs: number) {
     this.cache = new FifoCache(maxEntries, ttlMs);
@@ -34,8 +38,9 @@ export class DuplicateCache {
   lookup(key: string, now: number): DuplicateCheck {
     const seen = this.cache.get(key, now);
     if (seen === null) return PENDING;
-    if (seen !== undefined) return { kind: 'answered', reply: seen };
-    return NEW;
+    if (seen === undefined) return NEW;
+    if (typeof seen === 'boolean') return seen ? ACKNOWLEDGED_MA : ACKNOWLEDGED;
+    return { kind: 'answered', reply: seen };
   }
 
   /** Records a new request as pending until answer() or forget(). */
@@ -53,6 +58,16 @@ export class DuplicateCache {
   /** The reply sent for a request, kept for its retransmissions. */
   answer(key: string, reply: Buffer, now: number): void {
     if (!this.cache.replace(key, reply)) this.cache.set(key, reply, now);
+  }
+
+  /**
+   * The request was answered with an Accounting-Response without attributes. Its octets follow from
+   * the request's Identifier and Authenticator (the key's), the secret and whether it carries a
+   * Message-Authenticator, so they are rebuilt for a retransmission instead of kept: at full load a
+   * kept reply was a fifth of what the OCS's scavenges moved to the old generation.
+   */
+  acknowledge(key: string, messageAuthenticator: boolean, now: number): void {
+    if (!this.cache.replace(key, messageAuthenticator)) this.cache.set(key, messageAuthenticator, now);
   }
 
   /** No reply was sent (dropped, or charging unavailable): a retransmission is processed afresh. */

@@ -288,9 +288,10 @@ export class RadiusServer implements Component {
       const cache = this.dup[port];
       const dkey = DuplicateCache.key(source, rinfo.port, msg);
       const seen = cache.lookup(dkey, now);
-      if (seen.kind === 'answered') {
+      if (seen.kind === 'answered' || seen.kind === 'acknowledged') {
         this.opts.metrics.tolerated.inc({ protocol: 'radius', kind: 'retransmission' });
-        sock.send(seen.reply, rinfo.port, rinfo.address);
+        const reply = seen.kind === 'answered' ? seen.reply : accountingResponse(msg[1], msg.subarray(4, 20), client.secret, seen.messageAuthenticator);
+        sock.send(reply, rinfo.port, rinfo.address);
         return;
       }
       if (seen.kind === 'pending') return this.drop('duplicate');
@@ -336,7 +337,8 @@ export class RadiusServer implements Component {
             cache.forget(dkey);
             return;
           }
-          cache.answer(dkey, reply, Date.now());
+          if (packet.code === RadiusCode.AccountingRequest) cache.acknowledge(dkey, hasMa, Date.now());
+          else cache.answer(dkey, reply, Date.now());
           if (this.sockets[port] === sock) sock.send(reply, rinfo.port, rinfo.address);
         })
         .catch((err: unknown) => {
@@ -390,11 +392,19 @@ export class RadiusServer implements Component {
         return undefined;
       }
       metrics.requests.inc({ protocol: 'radius', command, type: d.type, result: d.result });
-      return encode({ code: RadiusCode.AccountingResponse, identifier: packet.identifier }, { ...sign, messageAuthenticator: hasMa });
+      return accountingResponse(packet.identifier, packet.authenticator, client.secret, hasMa);
     } finally {
       end();
     }
   }
+}
+
+/**
+ * The Accounting-Response to a request: no attributes, a Message-Authenticator when the request had
+ * one. A pure function of its arguments, so the duplicate cache rebuilds it for a retransmission.
+ */
+function accountingResponse(identifier: number, requestAuthenticator: Buffer, secret: NasClient['secret'], messageAuthenticator: boolean): Buffer {
+  return encode({ code: RadiusCode.AccountingResponse, identifier }, { secret, requestAuthenticator, messageAuthenticator });
 }
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {

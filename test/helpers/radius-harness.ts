@@ -214,8 +214,8 @@ export class NasSim {
     return encode({ code: 'Access-Request', identifier: opts.identifier ?? this.id(), attributes }, { secret: this.secret, messageAuthenticator: opts.messageAuthenticator ?? false });
   }
 
-  buildAcct(attributes: RadiusAttributeInput[], opts: { identifier?: number } = {}): Buffer {
-    return encode({ code: 'Accounting-Request', identifier: opts.identifier ?? this.id(), attributes }, { secret: this.secret });
+  buildAcct(attributes: RadiusAttributeInput[], opts: { identifier?: number; messageAuthenticator?: boolean } = {}): Buffer {
+    return encode({ code: 'Accounting-Request', identifier: opts.identifier ?? this.id(), attributes }, { secret: this.secret, messageAuthenticator: opts.messageAuthenticator ?? false });
   }
 
   async auth(attributes: RadiusAttributeInput[], opts: { messageAuthenticator?: boolean; timeoutMs?: number } = {}): Promise<Reply | undefined> {

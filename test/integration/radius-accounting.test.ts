@@ -156,10 +156,13 @@ t.test('retransmissions are charged once: identical copies answered from the cac
   await acct(t, nas, [...base, ['Acct-Status-Type', 'Start'], ['Acct-Delay-Time', 3]], 'Start re-sent with Acct-Delay-Time 3');
   t.same(await money(h.core.store, accountId), { balance: initial - 25_000n, reserved: 25_000n }, 'one reservation');
 
-  const interim = nas.buildAcct([...base, ['Acct-Status-Type', 'Interim-Update'], ...usageAttrs({ in: 2_000_000, out: 2_000_000, time: 60 })]);
+  // With a Message-Authenticator: the reply carries one, and a retransmission gets the same octets.
+  const interim = nas.buildAcct([...base, ['Acct-Status-Type', 'Interim-Update'], ...usageAttrs({ in: 2_000_000, out: 2_000_000, time: 60 })], { messageAuthenticator: true });
   const i1 = await nas.sendRaw(interim, nas.serverAcctPort);
   const i2 = await nas.sendRaw(interim, nas.serverAcctPort);
   t.ok(i1 && i2 && i1.equals(i2), 'the same Interim twice: the same reply octets');
+  t.equal(i1?.readUInt16BE(2), 38, 'an Accounting-Response with a Message-Authenticator');
+  t.equal(verifyReply(i1!, interim.subarray(4, 20), SECRET, { requireMessageAuthenticator: true }).ok, true, 'both authenticators right');
   await acct(t, nas, [...base, ['Acct-Status-Type', 'Interim-Update'], ['Acct-Delay-Time', 5], ...usageAttrs({ in: 2_000_000, out: 2_000_000, time: 60 })], 'Interim re-sent with Acct-Delay-Time 5');
   t.same(await money(h.core.store, accountId), afterInterim(initial, 4_000_000), 'the interim is charged once');
   t.equal(await metricValue(h, 'ocs_tolerated_irregularities_total', { protocol: 'radius', kind: 'retransmission' }), 2, 'two replies from the duplicate cache');

@@ -139,13 +139,21 @@ t.test('duplicate cache (RFC 5080): pending, answered, forgotten, expired, cappe
   t.same(d.check(k, 2000), { kind: 'new' }, 'expired');
   d.forget(k);
   t.same(d.check(k, 2001), { kind: 'new' }, 'forgotten when no reply was sent');
+  d.acknowledge(k, true, 2002);
+  t.same(d.check(k, 2003), { kind: 'acknowledged', messageAuthenticator: true }, 'an Accounting-Response: only whether it had a Message-Authenticator');
+  d.forget(k);
+  t.same(d.check(k, 2004), { kind: 'acknowledged', messageAuthenticator: true }, 'an answered request is not forgotten');
+  const k2 = DuplicateCache.key('10.0.0.2', 1813, pkt);
+  d.check(k2, 2005);
+  d.acknowledge(k2, false, 2006);
+  t.same(d.check(k2, 2007), { kind: 'acknowledged', messageAuthenticator: false });
   const fresh = new DuplicateCache(3, 1000);
   t.same(fresh.lookup(k, 0), { kind: 'new' });
   t.same(fresh.lookup(k, 1), { kind: 'new' }, 'a lookup alone records nothing (a request dropped for overload leaves no entry)');
   t.equal(fresh.size, 0);
   fresh.begin(k, 2);
   t.same(fresh.lookup(k, 3), { kind: 'pending' }, 'begin() records it');
-  for (let i = 0; i < 10; i++) d.check(`x${i}`, 2002);
+  for (let i = 0; i < 10; i++) d.check(`x${i}`, 2008);
   t.ok(d.size <= 3, 'capped');
 
   const aged = new DuplicateCache(100, 1000);
