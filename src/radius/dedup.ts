@@ -57,7 +57,7 @@ export class DuplicateCache {
 
   /** The reply sent for a request, kept for its retransmissions. */
   answer(key: string, reply: Buffer, now: number): void {
-    if (!this.cache.replace(key, reply)) this.cache.set(key, reply, now);
+    this.settle(key, reply, now);
   }
 
   /**
@@ -67,7 +67,12 @@ export class DuplicateCache {
    * kept reply was a fifth of what the OCS's scavenges moved to the old generation.
    */
   acknowledge(key: string, messageAuthenticator: boolean, now: number): void {
-    if (!this.cache.replace(key, messageAuthenticator)) this.cache.set(key, messageAuthenticator, now);
+    this.settle(key, messageAuthenticator, now);
+  }
+
+  /** The pending mark becomes the outcome in place; written anew if it was evicted meanwhile. */
+  private settle(key: string, outcome: Buffer | boolean, now: number): void {
+    if (!this.cache.replace(key, outcome)) this.cache.set(key, outcome, now);
   }
 
   /** No reply was sent (dropped, or charging unavailable): a retransmission is processed afresh. */
