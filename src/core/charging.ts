@@ -218,7 +218,8 @@ export class ChargingService {
       // (under load each round trip is a wait for a core), and the answer still waits for both, so
       // no update can arrive before the entry exists.
       const indexed = op === 'initiate' ? this.store.indexSession(req.sessionId, resolved.accountId, this.sessionIndexTtl()) : undefined
-      let [answer] = await Promise.all([this.runSession(op, req, resolved), indexed])
+      const charged = this.runSession(op, req, resolved)
+      let answer = indexed === undefined ? await charged : (await Promise.all([charged, indexed]))[0]
       if (op === 'initiate') this.sessionAccounts.set(req.sessionId, resolved.accountId)
       if (answer === 'stalePlan') {
         // The account's plan changed since we cached it: resolve afresh and rate again, once.

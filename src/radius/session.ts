@@ -31,7 +31,12 @@ export function nasIdentity(packet: RadiusPacket, sourceAddress: string): string
  * users' sessions apart.
  */
 export function sessionKey(nas: string, nasPort: number | undefined, acctSessionId: string, userName: string | undefined): string {
-  return [nas, nasPort === undefined ? '-' : String(nasPort), acctSessionId, userName ?? '-'].map((p) => p.replace(/\\/g, '\\\\').replace(/\|/g, '\\|')).join('|');
+  return `${escapeKeyPart(nas)}|${nasPort === undefined ? '-' : nasPort}|${escapeKeyPart(acctSessionId)}|${userName === undefined ? '-' : escapeKeyPart(userName)}`;
+}
+
+/** A part of a session key with its `\\` and `|` escaped (nearly always neither: the part as it is). */
+function escapeKeyPart(p: string): string {
+  return p.includes('\\') || p.includes('|') ? p.replace(/\\/g, '\\\\').replace(/\|/g, '\\|') : p;
 }
 
 /** The core session id of a RADIUS session: readable Acct-Session-Id prefix + a digest of the whole key. */

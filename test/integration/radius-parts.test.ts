@@ -40,6 +40,9 @@ t.test('session keys keep pppd sessions with one Acct-Session-Id apart', async (
   const d = sessionKey('id:other', 0, '%lX6b0832f0%hX', 'alice');
   t.equal(new Set([a, b, c, d]).size, 4, 'NAS, port and user all count');
   t.not(sessionKey('n', 1, 'a|b', 'c'), sessionKey('n', 1, 'a', 'b|c'), "a '|' in a field cannot make two keys equal");
+  // The key is stored with the session and hashed into its core id: nodes of every version must spell it alike.
+  t.equal(sessionKey('id:bnas', 0, '%lX6b0832f0%hX', 'alice'), 'id:bnas|0|%lX6b0832f0%hX|alice');
+  t.equal(sessionKey('id:b|n\\as', undefined, 'x\\|y', undefined), 'id:b\\|n\\\\as|-|x\\\\\\|y|-', "'\\' and '|' escaped, absent parts '-'");
   t.not(coreSessionId(a, '%lX6b0832f0%hX'), coreSessionId(b, '%lX6b0832f0%hX'));
   t.match(coreSessionId(a, '%lX6b0832f0%hX'), /^radius:%lX6b0832f0%hX:[A-Za-z0-9_-]{22}$/);
 });
@@ -218,6 +221,31 @@ t.test('keyed lock: one at a time per key, keys in parallel', async (t) => {
     lock.run('b', async () => order.push('b1')),
   ]);
   t.same(order, ['b1', 'a1', 'a2']);
+  t.equal(lock.size, 0, 'no entries left');
+});
+
+t.test('keyed lock: work that fails, at once or later, lets the next piece of work of its key run', async (t) => {
+  const lock = new KeyedLock();
+  const order: string[] = [];
+  const later = lock.run('a', async () => {
+    await new Promise((r) => setTimeout(r, 10));
+    throw new Error('later');
+  });
+  const atOnce = lock.run('a', (() => {
+    order.push('a2');
+    throw new Error('at once');
+  }) as () => Promise<never>);
+  const next = lock.run('a', async () => (order.push('a3'), 'a3'));
+  t.equal(lock.depth('a'), 3);
+  await t.rejects(later, /later/);
+  await t.rejects(atOnce, /at once/);
+  t.equal(await next, 'a3');
+  t.same(order, ['a2', 'a3'], 'each in turn, after the one before it failed');
+  const first = lock.run('b', (() => {
+    throw new Error('no queue');
+  }) as () => Promise<never>);
+  await t.rejects(first, /no queue/, 'a synchronous throw with nothing queued is a rejection too');
+  await new Promise((r) => setTimeout(r, 0));
   t.equal(lock.size, 0, 'no entries left');
 });
 
