@@ -5,7 +5,7 @@
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-import { digest } from '../lib/digest.js';
+import { md5 } from '../lib/md5.js';
 import { Lru } from '../lib/lru.js';
 
 import { RadiusDecodeError, RadiusDecodeErrorCode, RadiusEncodeError, RadiusEncodeErrorCode } from './errors.js';
@@ -99,7 +99,7 @@ function md5WithVector(packet: Buffer, len: number, vector: Buffer, secret: Radi
   vector.copy(MD5_INPUT, 4, 0, AUTHENTICATOR_LENGTH);
   packet.copy(MD5_INPUT, HEADER_LENGTH, HEADER_LENGTH, len);
   s.copy(MD5_INPUT, len);
-  return digest('md5', MD5_INPUT.subarray(0, len + s.length));
+  return md5(MD5_INPUT, len + s.length);
 }
 /** MD5 over the first `len` octets of `packet` as they are (Authenticator field included) and the secret. */
 export function md5OverPacket(packet: Buffer, len: number, secret: RadiusSecret): Buffer {

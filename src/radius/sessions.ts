@@ -208,6 +208,14 @@ export class SessionTable {
   /** Records or refreshes a session (most recently used last; the least recently used is forgotten first). */
   put(s: RadiusSession, now: number): void {
     s.updatedAt = now;
+    // The session put again, as after every report: its indexes stand as its last put left them
+    // (only close() adds to `closed`, and it takes the session out of byKey first). Spares three
+    // lookups a report, one of them in `closed`, which holds every session closed in the last ten
+    // minutes (~170,000 at full load).
+    if (this.byKey.peek(s.key) === s) {
+      this.byKey.refresh(s.key, s, this.maxSessions / 2);
+      return;
+    }
     this.byCore.set(s.coreId, s.key);
     let nas = this.byNas.get(s.nasIdentity);
     if (nas === undefined) this.byNas.set(s.nasIdentity, (nas = new Set()));

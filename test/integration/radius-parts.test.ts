@@ -209,6 +209,21 @@ t.test('session table: capped, closed sessions remembered, sessions by NAS', asy
   table.put(mk('e', 'n2'), 24);
   t.same([table.get('b')?.key, table.get('d'), table.get('e')?.key], ['b', undefined, 'e'], 'b, put again, outlives d');
   t.same(table.ofNas('n2').map((s) => s.key), ['e'], 'evicted sessions leave their NAS list');
+
+  // The same session object put again and again (each report), and once after a close that came
+  // from elsewhere (an Accounting-On while one of its reports was in progress).
+  const again = new SessionTable(4, 1000);
+  const f = mk('f', 'n3');
+  for (let i = 0; i < 3; i++) again.put(f, 100 + i);
+  t.equal(f.updatedAt, 102, 'each put stamps the session');
+  t.equal(again.byCoreId('core-f'), f);
+  again.close('f', 110);
+  t.equal(again.byCoreId('core-f'), undefined);
+  again.put(f, 120);
+  t.equal(again.get('f'), f, 'open again');
+  t.notOk(again.recentlyClosed('f', 121), 'no longer taken as closed');
+  t.equal(again.byCoreId('core-f'), f, 'back in the core-id index');
+  t.same(again.ofNas('n3'), [f], 'and in its NAS list');
 });
 
 t.test('keyed lock: one at a time per key, keys in parallel', async (t) => {
