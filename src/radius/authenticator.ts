@@ -86,24 +86,41 @@ function equal16(a: Buffer, b: Buffer): boolean {
 }
 
 /**
+ * Whether a 16-octet digest is the packet's Authenticator field, compared in place and in constant
+ * time (every octet looked at, whatever differs): spares a view of the field and a call into C++
+ * on every request.
+ */
+function isPacketAuthenticator(digest: Buffer, packet: Buffer): boolean {
+  let diff = 0;
+  for (let i = 0; i < AUTHENTICATOR_LENGTH; i++) diff |= digest[i] ^ packet[4 + i];
+  return diff === 0;
+}
+
+/**
  * MD5(Code+Identifier+Length + vector + Attributes + Secret) over the first `len` octets: the
  * input is laid out in one scratch buffer and hashed in one call (every request and every reply
- * goes through here). Synchronous, so one buffer per thread is enough.
+ * goes through here). `vector` null: the packet's own Authenticator field, as it is. Synchronous,
+ * so one buffer per thread is enough.
  */
-function md5WithVector(packet: Buffer, len: number, vector: Buffer, secret: RadiusSecret): Buffer {
+function md5WithVector(packet: Buffer, len: number, vector: Buffer | null, secret: RadiusSecret): Buffer {
   const s = secretBytes(secret);
+  const v = vector ?? packet.subarray(4, HEADER_LENGTH);
   if (len + s.length > MD5_INPUT.length) {
-    return createHash('md5').update(packet.subarray(0, 4)).update(vector).update(packet.subarray(HEADER_LENGTH, len)).update(s).digest();
+    return createHash('md5').update(packet.subarray(0, 4)).update(v).update(packet.subarray(HEADER_LENGTH, len)).update(s).digest();
   }
-  packet.copy(MD5_INPUT, 0, 0, 4);
-  vector.copy(MD5_INPUT, 4, 0, AUTHENTICATOR_LENGTH);
-  packet.copy(MD5_INPUT, HEADER_LENGTH, HEADER_LENGTH, len);
+  if (vector === null) {
+    packet.copy(MD5_INPUT, 0, 0, len);
+  } else {
+    packet.copy(MD5_INPUT, 0, 0, 4);
+    vector.copy(MD5_INPUT, 4, 0, AUTHENTICATOR_LENGTH);
+    packet.copy(MD5_INPUT, HEADER_LENGTH, HEADER_LENGTH, len);
+  }
   s.copy(MD5_INPUT, len);
   return md5(MD5_INPUT, len + s.length);
 }
 /** MD5 over the first `len` octets of `packet` as they are (Authenticator field included) and the secret. */
 export function md5OverPacket(packet: Buffer, len: number, secret: RadiusSecret): Buffer {
-  return md5WithVector(packet, len, packet.subarray(4, HEADER_LENGTH), secret);
+  return md5WithVector(packet, len, null, secret);
 }
 /** A packet and a secret of up to 1 KiB (a longer secret takes the slower path). */
 const MD5_INPUT = Buffer.alloc(MAX_LENGTH + 1024);
@@ -123,7 +140,7 @@ export function computeRequestAuthenticator(packet: Buffer, secret: RadiusSecret
 export function verifyRequestAuthenticator(packet: Buffer, secret: RadiusSecret): boolean {
   const len = packetLength(packet);
   if (len === undefined) return false;
-  return equal16(md5WithVector(packet, len, ZERO_VECTOR, secret), packet.subarray(4, HEADER_LENGTH));
+  return isPacketAuthenticator(md5WithVector(packet, len, ZERO_VECTOR, secret), packet);
 }
 
 /**
@@ -143,7 +160,7 @@ export function computeResponseAuthenticator(packet: Buffer, requestAuthenticato
 export function verifyResponseAuthenticator(packet: Buffer, requestAuthenticator: Buffer, secret: RadiusSecret): boolean {
   const len = packetLength(packet);
   if (len === undefined || requestAuthenticator.length !== AUTHENTICATOR_LENGTH) return false;
-  return equal16(md5WithVector(packet, len, requestAuthenticator, secret), packet.subarray(4, HEADER_LENGTH));
+  return isPacketAuthenticator(md5WithVector(packet, len, requestAuthenticator, secret), packet);
 }
 
 /** Where the Message-Authenticator value sits: an offset, 'absent', or 'bad' (duplicate, wrong size, broken packet). */
