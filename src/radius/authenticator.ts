@@ -104,8 +104,8 @@ function isPacketAuthenticator(digest: Buffer, packet: Buffer): boolean {
  */
 function md5WithVector(packet: Buffer, len: number, vector: Buffer | null, secret: RadiusSecret): Buffer {
   const s = secretBytes(secret);
-  const v = vector ?? packet.subarray(4, HEADER_LENGTH);
   if (len + s.length > MD5_INPUT.length) {
+    const v = vector ?? packet.subarray(4, HEADER_LENGTH);
     return createHash('md5').update(packet.subarray(0, 4)).update(v).update(packet.subarray(HEADER_LENGTH, len)).update(s).digest();
   }
   if (vector === null) {

@@ -34,7 +34,7 @@ export function sessionKey(nas: string, nasPort: number | undefined, acctSession
   return `${escapeKeyPart(nas)}|${nasPort === undefined ? '-' : nasPort}|${escapeKeyPart(acctSessionId)}|${userName === undefined ? '-' : escapeKeyPart(userName)}`;
 }
 
-/** A part of a session key with its `\\` and `|` escaped (nearly always neither: the part as it is). */
+/** A part of a session key with its backslashes and bars escaped (nearly always neither: the part as it is). */
 function escapeKeyPart(p: string): string {
   return p.includes('\\') || p.includes('|') ? p.replace(/\\/g, '\\\\').replace(/\|/g, '\\|') : p;
 }

@@ -98,6 +98,20 @@ t.test('Accounting-, CoA- and Disconnect-Request authenticators: build and verif
     t.same(verifyRequest(buf, 'x'), { ok: false, reason: 'authenticator' });
     t.equal(verifyRequestAuthenticator(Buffer.concat([buf, Buffer.from('00ff', 'hex')]), SECRET), true, 'trailing padding ignored');
   }
+  // A secret too long for the scratch buffer (packet and secret past 5 KiB) takes node:crypto's path.
+  const longSecret = 's'.repeat(2000);
+  const big = encode({ code: RadiusCode.AccountingRequest, identifier: 3, attributes: Array.from({ length: 14 }, () => ['Reply-Message', 'x'.repeat(250)] as ['Reply-Message', string]) }, { secret: longSecret });
+  t.ok(big.length + longSecret.length > 4096 + 1024);
+  const bigZeroed = Buffer.from(big).fill(0, 4, 20);
+  t.same(big.subarray(4, 20), createHash('md5').update(bigZeroed).update(longSecret).digest(), 'long secret: the same authenticator');
+  t.equal(verifyRequestAuthenticator(big, longSecret), true);
+  t.equal(verifyRequestAuthenticator(big, longSecret.slice(1)), false);
+  const ra = Buffer.alloc(16, 7);
+  const bigReply = encode({ code: RadiusCode.AccountingResponse, identifier: 3, attributes: Array.from({ length: 14 }, () => ['Reply-Message', 'y'.repeat(250)] as ['Reply-Message', string]) }, { secret: longSecret, requestAuthenticator: ra });
+  const signed = Buffer.from(bigReply);
+  ra.copy(signed, 4);
+  t.same(bigReply.subarray(4, 20), createHash('md5').update(signed).update(longSecret).digest(), 'long secret: the same Response Authenticator');
+  t.equal(verifyResponseAuthenticator(bigReply, ra, longSecret), true);
   t.equal(verifyRequestAuthenticator(Buffer.alloc(10), SECRET), false, 'short buffer is false, not an exception');
   t.throws(() => computeRequestAuthenticator(Buffer.alloc(10), SECRET), RadiusDecodeError);
 });
