@@ -86,6 +86,8 @@ interface Resolved {
   currency: string
   taxRegion: string
   segment: string
+  /** ratingProfile() of the above, made once per account */
+  rp: string
   plan?: CompiledPlan
   sub: Record<string, string>
 }
@@ -98,6 +100,8 @@ interface AccountProfile {
   currency: string
   taxRegion: string
   segment: string
+  /** what the charging script checks them against (ratingProfile) */
+  rp: string
 }
 
 /**
@@ -252,7 +256,7 @@ export class ChargingService {
       requestId: req.requestId,
       sq: req.sequence,
       accountId,
-      rp: ratingProfile(resolved),
+      rp: resolved.rp,
       // the billing cycle the fair-usage counter belongs to (only when a rating group has fair usage)
       cy: resolved.plan && luaItems.some((i) => i.fup) ? cycleAt(resolved.plan, resolved.timezone, now).id : undefined,
       now,
@@ -458,13 +462,16 @@ export class ChargingService {
     if (profile === undefined) {
       const [plan, timezone, country, currency, taxRegion, segment] = await this.store.redis.hmget(keys.account(accountId), 'plan', 'timezone', 'country', 'currency', 'taxRegion', 'segment')
       if (plan === null) return undefined
-      profile = { plan, timezone: timezone ?? 'UTC', country: country ?? '', currency: currency ?? '', taxRegion: taxRegion ?? '', segment: segment ?? '' }
+      const p = { plan, timezone: timezone ?? 'UTC', country: country ?? '', currency: currency ?? '', taxRegion: taxRegion ?? '', segment: segment ?? '' }
+      profile = { ...p, rp: ratingProfile({ planId: plan, ...p }) }
       this.accountPlans.set(accountId, profile)
     }
     const sub: Record<string, string> = {}
     for (const id of ids) sub[id.kind] ??= id.value
-    const { plan, ...rest } = profile
-    return { accountId, planId: plan, ...rest, plan: await this.plans.get(plan, at), sub }
+    // (fields named, not spread: this runs for every charging step)
+    const { timezone, country, currency, taxRegion, segment, rp } = profile
+    const plan = this.plans.cached(profile.plan, at) ?? (await this.plans.get(profile.plan, at))
+    return { accountId, planId: profile.plan, timezone, country, currency, taxRegion, segment, rp, plan, sub }
   }
 
   private ratingContext(r: Resolved, at: number): RatingContext {

@@ -21,6 +21,18 @@ export class PlanCache {
   /** The version of plan `id` in force at `at` (scheduled versions take over at their activeFrom). */
   async get(id: string, at = Date.now()): Promise<CompiledPlan | undefined> {
     if (Date.now() - this.checkedAt > this.ttlMs) await this.refresh()
+    return this.find(id, at)
+  }
+
+  /**
+   * get() without a wait, when the versions were checked within ttlMs and plan `id` has one in
+   * force at `at`; otherwise undefined (then get()). Spares every charging step an await.
+   */
+  cached(id: string, at = Date.now()): CompiledPlan | undefined {
+    return Date.now() - this.checkedAt > this.ttlMs ? undefined : this.find(id, at)
+  }
+
+  private find(id: string, at: number): CompiledPlan | undefined {
     const versions = this.plans.get(id)
     return versions && activePlan(versions, at)
   }
