@@ -92,7 +92,7 @@ export const keys = {
   plansVersion: () => `${PREFIX}:plans:version`,
   /** hash: deckId → rate deck CSV (versioned with the plans) */
   decks: () => `${PREFIX}:decks`,
-  /** string: scrypt hash of the admin API key */
+  /** string: SHA-256 digest of the admin API key (hex; src/api/auth.ts) */
   apiKeyHash: () => `${PREFIX}:admin:apikey`,
   /** pub/sub channel: account events (top-up, plan change, bar) for the front ends */
   eventsChannel: () => `${PREFIX}:events`,
