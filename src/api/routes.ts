@@ -230,6 +230,8 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
         checkPrecision(patch.creditLimit, before.currency, 'creditLimit')
         if ((b.type ?? before.type) === 'prepaid' && patch.creditLimit !== 0n) throw new OcsError('OCS_ERR_VALIDATION', 'creditLimit: only postpaid accounts have a credit limit', 'creditLimit')
       }
+      // A postpaid account made prepaid loses its credit limit (the scripts honour any limit stored).
+      if (b.type === 'prepaid' && b.creditLimit === undefined && before.creditLimit !== 0n) patch.creditLimit = 0n
       if (b.plan !== undefined) {
         const plan = await plans.get(b.plan)
         if (!plan) throw new OcsError('OCS_ERR_VALIDATION', `plan: no plan "${b.plan}"`, 'plan')
@@ -371,7 +373,8 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
 
   app.delete<{ Params: { id: string } }>('/v1/sessions/:id', { schema: { tags: ['sessions'], params: { type: 'object', properties: { id: { type: 'string', minLength: 1 } } } } }, async (req, reply) => {
     const accountId = await store.sessionAccount(req.params.id)
-    if (!accountId) throw notFound('session', req.params.id)
+    // (the index outlives a closed session for a while: keepSessionIndex)
+    if (!accountId || !(await store.sessionOpen(accountId, req.params.id))) throw notFound('session', req.params.id)
     // The front end holding the session sends ASR / Disconnect-Request; the CCR-T / Stop that follows closes it.
     await events.publish({ type: 'abort', accountId, sessions: [req.params.id], reason: 'operator' })
     reply.code(202)

@@ -66,6 +66,9 @@ export const IDENTITY_FIELDS: Array<[keyof Subscriber, IdentityKind]> = [
   ['username', 'username'],
 ]
 
+/** How long a reaped session's index entry stays: a day, as long as an open session's may. */
+const REAPED_INDEX_SECONDS = 86_400
+
 /** The main money bucket every account has; postpaid accounts may take it down to -creditLimit. */
 export const MAIN_BUCKET = 'main'
 const MAIN_PRIORITY = 1_000_000
@@ -312,6 +315,11 @@ export class BalanceStore {
     await this.redis.set(keys.sessionIndex(sessionId), accountId, 'EX', ttlSeconds)
   }
 
+  /** Whether the session is open (its hash holds its meta). */
+  async sessionOpen(accountId: string, sessionId: string): Promise<boolean> {
+    return (await this.redis.hexists(keys.session(accountId, sessionId), 'm')) === 1
+  }
+
   /** The route to the session's client its front end stored with it (SessionRequest.route), if any. */
   async sessionRoute(accountId: string, sessionId: string): Promise<string | undefined> {
     return (await this.redis.hget(keys.session(accountId, sessionId), 'rt')) ?? undefined
@@ -322,8 +330,14 @@ export class BalanceStore {
     return (await this.redis.set(keys.serverRequestClaim(accountId, eventId, sessionId), owner, 'PX', ttlMs, 'NX')) === 'OK'
   }
 
-  async unindexSession(sessionId: string): Promise<void> {
-    await this.redis.del(keys.sessionIndex(sessionId))
+  /**
+   * A closed session's index entry is kept `ttlSeconds` more, not removed: a retransmitted closing
+   * request, or a late one after the reaper closed the session, that carries no subscriber identity
+   * (optional in a CCR-U/T) still finds the account, and with it the stored answer or the session's
+   * last usage, instead of an unknown subscriber.
+   */
+  async keepSessionIndex(sessionId: string, ttlSeconds: number): Promise<void> {
+    await this.redis.expire(keys.sessionIndex(sessionId), ttlSeconds)
   }
 
   /** Open sessions of an account as `{…meta, upd, rgs: {key: ratingGroupState}}`. */
@@ -360,7 +374,8 @@ export class BalanceStore {
       keys.accountSessions(accountId), keys.accountReauth(accountId), keys.expiryOf(accountId), keys.outboxOf(accountId),
       keys.shardStatsOf(accountId), member, String(now), node,
     )
-    if (r === 1) await this.unindexSession(sessionId)
+    // A client that comes back after the reaper (a CCR-T, a late Stop) is charged its last usage.
+    if (r === 1) await this.keepSessionIndex(sessionId, REAPED_INDEX_SECONDS)
     return r === 1
   }
 

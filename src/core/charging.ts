@@ -235,10 +235,10 @@ export class ChargingService {
       }
       if (answer.kind === 'ok' && answer.closed) {
         this.sessionAccounts.delete(req.sessionId)
-        // The answer does not wait for the index entry's removal: the session is closed in Redis
-        // already, and a request that still finds the entry finds the closed session's answer. If
-        // the removal fails, the entry expires by itself (sessionIndexTtl).
-        this.store.unindexSession(req.sessionId).catch((err: unknown) => this.log?.warn({ err: (err as Error).message, sessionId: req.sessionId }, 'session index entry not removed; it expires by itself'))
+        // The index entry stays as long as the closing answer is kept (a retransmission without the
+        // subscriber's identity finds it through the entry). The answer does not wait for this: if
+        // it fails, the entry expires by itself (sessionIndexTtl).
+        this.store.keepSessionIndex(req.sessionId, this.opts.idempotencySeconds).catch((err: unknown) => this.log?.warn({ err: (err as Error).message, sessionId: req.sessionId }, 'session index entry not shortened; it expires by itself'))
       }
       return answer
     } catch (err) {
@@ -249,7 +249,8 @@ export class ChargingService {
   private async runSession(op: SessionOp, req: SessionRequest, resolved: Resolved): Promise<ChargeAnswer | 'stalePlan'> {
     const { accountId } = resolved
     const now = req.eventTime ?? Date.now()
-    const { outcomes, luaItems } = this.rateItems(req.items, resolved, now)
+    const { items, repeats } = mergeRepeats(req.items)
+    const { outcomes, luaItems } = this.rateItems(items, resolved, now)
     const payload = {
       op,
       sessionId: req.sessionId,
@@ -296,7 +297,7 @@ export class ChargingService {
       this.log?.warn({ sessionId: req.sessionId, requestId: req.requestId }, 'late copy of a request the session has moved past: nothing charged')
       return { kind: 'staleRequest' }
     }
-    const ok = this.okAnswer(accountId, req.items, outcomes, answer, luaItems, { closed: answer.closed ?? false, cdrs: answer.cdrs ?? 0 })
+    const ok = this.okAnswer(accountId, req.items, outcomes, answer, luaItems, { closed: answer.closed ?? false, cdrs: answer.cdrs ?? 0 }, repeats)
     if (nl >= 0 && ok.kind === 'ok') {
       const rec = JSON.parse(reply.slice(nl + 1)) as { f: Array<string | false>; c: [string, string, string] }
       ok.attached = {
@@ -351,10 +352,17 @@ export class ChargingService {
     answer: LuaAnswer,
     luaItems: LuaItem[],
     close: { closed: boolean; cdrs: number },
+    repeats: readonly string[] = [],
   ): ChargeAnswer {
     // `outcomes` holds the items rating refused (one per key: the same key, the same refusal).
     const all = [...outcomes.values()]
     for (const r of asArray(answer.results)) all.push(this.outcome(r, luaItems))
+    // A key a session request named again (its usage charged with its first item: mergeRepeats)
+    // gets no grant of its own; a refusal it shares.
+    for (const key of repeats) {
+      const first = all.find((o) => o.key === key)
+      if (first !== undefined) all.push(first.kind === 'granted' ? { kind: 'committed', key } : first)
+    }
     return {
       kind: 'ok',
       accountId,
@@ -398,7 +406,7 @@ export class ChargingService {
     if (it.used?.length) {
       // Usage is rated with the tariff of the grant it was used under; a part the client reports as
       // after a Tariff-Time-Change (`a`) with the tariff valid now.
-      li.used = it.used.map((u) => ({ u: Math.max(0, Math.floor(u.units)), i: Math.max(0, Math.floor(u.inputOctets ?? 0)), o: Math.max(0, Math.floor(u.outputOctets ?? 0)), ...(u.afterTariffChange ? { a: 1 as const } : {}) }))
+      li.used = it.used.map((u) => ({ u: Math.max(0, Math.floor(u.byUnit?.[svc.unit] ?? u.units)), i: Math.max(0, Math.floor(u.inputOctets ?? 0)), o: Math.max(0, Math.floor(u.outputOctets ?? 0)), ...(u.afterTariffChange ? { a: 1 as const } : {}) }))
     }
     const r0 = it.requested
     // -1: no new grant wanted; 0: the default quota (an empty or zero RSU leaves the size to us)
@@ -525,6 +533,34 @@ function asArray<T>(v: T[] | Record<string, never>): T[] {
 }
 
 export { shardOf }
+
+/**
+ * A session request naming one service twice (two MSCCs of one Rating-Group): one item per key,
+ * holding the usage of all of them and the first one's request, so that the key gets one grant (the
+ * script keeps one reservation per key: a second grant would release the first's money and leave
+ * the client holding two). `repeats` lists the key once per extra item.
+ */
+function mergeRepeats(items: ChargeItem[]): { items: ChargeItem[]; repeats: string[] } {
+  if (items.length < 2) return { items, repeats: NO_REPEATS }
+  const firstOf = new Map<string, ChargeItem>()
+  const merged: ChargeItem[] = []
+  const repeats: string[] = []
+  for (const it of items) {
+    const key = itemKey(it)
+    const first = firstOf.get(key)
+    if (first === undefined) {
+      const copy = { ...it }
+      firstOf.set(key, copy)
+      merged.push(copy)
+      continue
+    }
+    repeats.push(key)
+    if (it.used?.length) first.used = [...(first.used ?? []), ...it.used]
+    if (first.requested === undefined || first.requested === null) first.requested = it.requested
+  }
+  return repeats.length === 0 ? { items, repeats: NO_REPEATS } : { items: merged, repeats }
+}
+const NO_REPEATS: string[] = []
 
 /** The script's `at` (session-charge.lua): an update of exactly one item to rate, else left out. */
 function attachedPayload(op: SessionOp, a: AttachedRecord | undefined, items: number): object | undefined {

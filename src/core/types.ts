@@ -14,6 +14,14 @@ export interface Identity {
 /** Usage reported for one rating group. With a tariff change it comes split in two. */
 export interface UsedUnits {
   units: number
+  /**
+   * The same usage in each unit the client counted it in (Diameter USU: CC-Time, the octets,
+   * CC-Service-Specific-Units; RADIUS: Acct-Session-Time and the octets). The core charges the one
+   * in the unit of the service the plan rates it as, else `units`: a front end cannot tell that unit
+   * before rating (a rating group the plan rates by time under a data Service-Context-Id, a RADIUS
+   * session whose Start it never saw).
+   */
+  byUnit?: Partial<Record<UnitType, number>>
   inputOctets?: number
   outputOctets?: number
   /** usage after a Tariff-Time-Change (rated with the tariff valid after the change) */

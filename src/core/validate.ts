@@ -104,6 +104,12 @@ function used(at: string, list: UsedUnits[] | undefined): InvalidRequest | undef
   for (const [j, u] of list.entries()) {
     const p = units(`${at}.used[${j}].units`, u.units) ?? units(`${at}.used[${j}].inputOctets`, u.inputOctets) ?? units(`${at}.used[${j}].outputOctets`, u.outputOctets)
     if (p) return p
+    if (u.byUnit !== undefined) {
+      for (const [unit, n] of Object.entries(u.byUnit)) {
+        const q = units(`${at}.used[${j}].byUnit.${unit}`, n)
+        if (q) return q
+      }
+    }
   }
   return undefined
 }

@@ -281,6 +281,9 @@ export class GyHandler {
         if (n !== undefined && unitsProblem(n) !== undefined) throw this.invalid(msg, usuAvp, `Used-Service-Unit: ${unitsProblem(n)}`)
       }
       const units: UsedUnits = { units: pickUnits(u, hint) ?? 0 }
+      // The plan may rate the rating group in another unit than the Service-Context-Id suggests.
+      const byUnit = reportedUnits(u)
+      if (byUnit !== undefined) units.byUnit = byUnit
       if (u.input !== undefined) units.inputOctets = u.input
       if (u.output !== undefined) units.outputOctets = u.output
       // RFC 4006 §8.27: usage split at a Tariff-Time-Change; the part after it is rated with the new tariff.
@@ -590,13 +593,30 @@ function unitHint(context: string | undefined): UnitHint {
   }
 }
 
+/** The octets of a RSU/USU: CC-Total-Octets, else input + output (Open5GS USU); undefined when it counts none. */
+function octetsOf(u: { total?: number; input?: number; output?: number }): number | undefined {
+  return u.total ?? (u.input !== undefined || u.output !== undefined ? (u.input ?? 0) + (u.output ?? 0) : undefined)
+}
+
 /** Units from a RSU/USU in the service's unit; CC-Total-Octets, else input + output (Open5GS USU). */
 function pickUnits(u: { time?: number; total?: number; input?: number; output?: number; ssu?: number }, hint: UnitHint): number | undefined {
-  const octets = u.total ?? (u.input !== undefined || u.output !== undefined ? (u.input ?? 0) + (u.output ?? 0) : undefined)
+  const octets = octetsOf(u)
   if (hint === 'octets' && octets !== undefined) return octets
   if (hint === 'seconds' && u.time !== undefined) return u.time
   if (hint === 'events' && u.ssu !== undefined) return u.ssu
   return octets ?? u.time ?? u.ssu
+}
+
+/** A USU's usage in each unit it counts (CC-Time, octets, CC-Service-Specific-Units); undefined when it counts only one. */
+function reportedUnits(u: { time?: number; total?: number; input?: number; output?: number; ssu?: number }): UsedUnits['byUnit'] {
+  const octets = octetsOf(u)
+  const counted = (u.time !== undefined ? 1 : 0) + (octets !== undefined ? 1 : 0) + (u.ssu !== undefined ? 1 : 0)
+  if (counted < 2) return undefined
+  const out: NonNullable<UsedUnits['byUnit']> = {}
+  if (u.time !== undefined) out.seconds = u.time
+  if (octets !== undefined) out.octets = octets
+  if (u.ssu !== undefined) out.events = u.ssu
+  return out
 }
 
 /** Units of an event item: what was requested, else what was reported used, else one event. */

@@ -286,17 +286,21 @@ export class AcctHandler {
     const previous: Counters = { in: s.lastIn, out: s.lastOut, time: s.lastSessionTime };
 
     const usage = reportedUsage(packet);
-    const inAdv = advanceCounter(s.lastIn, usage.input);
-    const outAdv = advanceCounter(s.lastOut, usage.output);
+    // A report made before the last one charged (a late copy: its Acct-Session-Time is not past the
+    // last one) or a Start cannot have wrapped a 32-bit counter: lower counters there are ignored.
+    const stale = status === 'Start' || (usage.sessionTime !== undefined && usage.sessionTime <= s.lastSessionTime && s.lastSessionTime > 0);
+    const inAdv = advanceCounter(s.lastIn, usage.input, stale);
+    const outAdv = advanceCounter(s.lastOut, usage.output, stale);
     if (inAdv.total > Number.MAX_SAFE_INTEGER || outAdv.total > Number.MAX_SAFE_INTEGER) {
       return { kind: 'drop', type: status, reason: 'malformed', detail: 'octet counters beyond 2^53' };
     }
-    if (inAdv.backwards || outAdv.backwards) this.opts.log.warn({ session: coreId }, 'octet counter went backwards with Gigawords; ignored');
+    if (inAdv.backwards || outAdv.backwards) this.opts.log.warn({ session: coreId }, 'octet counter went backwards (Gigawords, or a late report); ignored');
     if (inAdv.wrapped || outAdv.wrapped) this.opts.log.debug({ session: coreId }, '32-bit octet counter wrapped');
     const dIn = inAdv.total - s.lastIn;
     const dOut = outAdv.total - s.lastOut;
-    const time = usage.sessionTime ?? s.lastSessionTime;
-    const dTime = Math.max(0, time - s.lastSessionTime);
+    // (a late report's lower session time is not the session's: it never moves the total back)
+    const time = Math.max(usage.sessionTime ?? s.lastSessionTime, s.lastSessionTime);
+    const dTime = time - s.lastSessionTime;
     const units = s.unit === 'seconds' ? dTime : s.unit === 'octets' ? dIn + dOut : 0;
     const last: Counters = { in: inAdv.total, out: outAdv.total, time };
     const refresh = now - s.refreshedAt > this.opts.recordTtlMs / 4;
@@ -315,7 +319,9 @@ export class AcctHandler {
         {
           radiusService: RADIUS_SERVICE,
           requested: status === 'Stop' ? null : 'default',
-          used: units > 0 || dIn + dOut > 0 ? [{ units, inputOctets: dIn, outputOctets: dOut }] : [],
+          // Both units: the core charges the one the plan rates the session in (a session whose Start
+          // this node never saw has no unit yet).
+          used: units > 0 || dIn + dOut > 0 || dTime > 0 ? [{ units, byUnit: { seconds: dTime, octets: dIn + dOut }, inputOctets: dIn, outputOctets: dOut }] : [],
         },
       ],
       ...(status === 'Stop' ? { closeReason: getEnum(packet, 'Acct-Terminate-Cause') ?? String(getNumber(packet, 'Acct-Terminate-Cause') ?? 'Stop') } : {}),

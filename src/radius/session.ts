@@ -46,9 +46,9 @@ export function coreSessionId(key: string, acctSessionId: string): string {
   return `radius:${readable}:${digest}`;
 }
 
-/** A counter as reported: the low 32 bits and, when the NAS sent it, the Gigawords count. */
+/** A counter as reported: the low 32 bits and the Gigawords count, each undefined when the NAS left it out. */
 export interface ReportedCounter {
-  readonly low: number;
+  readonly low: number | undefined;
   readonly gigawords: number | undefined;
 }
 
@@ -60,8 +60,8 @@ export interface ReportedUsage {
 
 export function reportedUsage(packet: RadiusPacket): ReportedUsage {
   return {
-    input: { low: getNumber(packet, 'Acct-Input-Octets') ?? 0, gigawords: getNumber(packet, 'Acct-Input-Gigawords') },
-    output: { low: getNumber(packet, 'Acct-Output-Octets') ?? 0, gigawords: getNumber(packet, 'Acct-Output-Gigawords') },
+    input: { low: getNumber(packet, 'Acct-Input-Octets'), gigawords: getNumber(packet, 'Acct-Input-Gigawords') },
+    output: { low: getNumber(packet, 'Acct-Output-Octets'), gigawords: getNumber(packet, 'Acct-Output-Gigawords') },
     sessionTime: getNumber(packet, 'Acct-Session-Time'),
   };
 }
@@ -71,7 +71,7 @@ export interface AdvancedCounter {
   readonly total: number;
   /** The counter was taken as having wrapped past 2^32 since the last report (no Gigawords). */
   readonly wrapped: boolean;
-  /** A NAS sending Gigawords reported less than before: ignored, nothing is refunded. */
+  /** Less than before, and not a wrap (Gigawords sent, or a stale report): ignored, nothing is refunded. */
   readonly backwards: boolean;
 }
 
@@ -79,18 +79,23 @@ export interface AdvancedCounter {
  * The cumulative total a report stands for, given the previous total. RFC 2866 counters are
  * cumulative for the session; RFC 2869 5.1/5.2 Gigawords count the 2^32 wraps. A NAS without
  * Gigawords (pppd) has 32-bit counters that wrap at 4 GiB: a low value below the previous low
- * value is a wrap, never negative usage (SPEC "What real NAS send").
+ * value is a wrap, never negative usage (SPEC "What real NAS send") — unless the report is `stale`
+ * (the caller knows it was made before the last one it charged, e.g. by its Acct-Session-Time, or
+ * it is a Start): a late copy of an earlier report is not 4 GiB of new usage. A counter the NAS
+ * left out reports nothing: the total stays.
  */
-export function advanceCounter(previous: number, reported: ReportedCounter): AdvancedCounter {
+export function advanceCounter(previous: number, reported: ReportedCounter, stale = false): AdvancedCounter {
   if (reported.gigawords !== undefined) {
-    const total = reported.gigawords * GIGAWORD + reported.low;
+    const total = reported.gigawords * GIGAWORD + (reported.low ?? 0);
     if (total < previous) return { total: previous, wrapped: false, backwards: true };
     return { total, wrapped: false, backwards: false };
   }
+  if (reported.low === undefined) return { total: previous, wrapped: false, backwards: false };
   const base = previous - (previous % GIGAWORD);
   let total = base + reported.low;
   let wrapped = false;
   if (total < previous) {
+    if (stale) return { total: previous, wrapped: false, backwards: true };
     total += GIGAWORD;
     wrapped = true;
   }
@@ -104,7 +109,8 @@ export function advanceCounter(previous: number, reported: ReportedCounter): Adv
  * Acct-Delay-Time is still the same request and is charged once.
  */
 export function accountingRequestId(coreId: string, status: string, usage: ReportedUsage, cls: Buffer | undefined): string {
-  const text = `${coreId}\0${status}\0${usage.input.low}/${usage.input.gigawords ?? '-'}/${usage.output.low}/${usage.output.gigawords ?? '-'}/${usage.sessionTime ?? '-'}\0`;
+  // (a counter left out reads as 0 here, as it did before ReportedCounter.low could be undefined: the same ids)
+  const text = `${coreId}\0${status}\0${usage.input.low ?? 0}/${usage.input.gigawords ?? '-'}/${usage.output.low ?? 0}/${usage.output.gigawords ?? '-'}/${usage.sessionTime ?? '-'}\0`;
   // The same octets as hashing the text then the Class, laid out in one scratch buffer for a
   // one-shot digest (this runs for every accounting request).
   const n = Buffer.byteLength(text) + (cls?.length ?? 0);

@@ -171,6 +171,9 @@ t.test('sessions: listed by account after a charge; abort request for a known se
   await eventArrives(got)
   off()
   t.match(got, [{ type: 'abort', accountId: a.id, sessions: ['api-sess-1'], reason: 'operator' }])
+  // Once closed, the session is not found (its index entry outlives it for retransmissions).
+  await ocs.charging.terminate({ sessionId: 'api-sess-1', requestId: 'r1', identities: [], protocol: 'diameter', items: [{ serviceContext: '32260@3gpp.org', used: [{ units: 30 }] }] })
+  t.equal((await call('DELETE', '/v1/sessions/api-sess-1')).status, 404, 'a closed session: 404')
 })
 
 t.test('a top-up tells the front ends which sessions wait on a final unit', async (t) => {

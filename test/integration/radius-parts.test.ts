@@ -19,7 +19,7 @@ import { SessionTable, type RadiusSession } from '../../src/radius/sessions.js';
 const G = 2 ** 32;
 
 t.test('advanceCounter: cumulative counters, Gigawords, 32-bit wraps', async (t) => {
-  const cases: Array<[string, number, { low: number; gigawords: number | undefined }, { total: number; wrapped: boolean; backwards: boolean }]> = [
+  const cases: Array<[string, number, { low: number | undefined; gigawords: number | undefined }, { total: number; wrapped: boolean; backwards: boolean }, boolean?]> = [
     ['first report', 0, { low: 1000, gigawords: undefined }, { total: 1000, wrapped: false, backwards: false }],
     ['growing, no Gigawords', 1000, { low: 5000, gigawords: undefined }, { total: 5000, wrapped: false, backwards: false }],
     ['pppd wrap past 4 GiB', 4_000_000_000, { low: 100, gigawords: undefined }, { total: G + 100, wrapped: true, backwards: false }],
@@ -29,8 +29,15 @@ t.test('advanceCounter: cumulative counters, Gigawords, 32-bit wraps', async (t)
     ['Gigawords 1', 3_000_000_000, { low: 5, gigawords: 1 }, { total: G + 5, wrapped: false, backwards: false }],
     ['Gigawords 0 then low grows', 10, { low: 20, gigawords: 0 }, { total: 20, wrapped: false, backwards: false }],
     ['backwards with Gigawords: ignored', G + 500, { low: 100, gigawords: 1 }, { total: G + 500, wrapped: false, backwards: true }],
+    // A counter the NAS left out (a Start, a time-only interim) reports nothing; it is not a wrap to 0.
+    ['counter left out', 3_000_000, { low: undefined, gigawords: undefined }, { total: 3_000_000, wrapped: false, backwards: false }],
+    ['counter left out, after a wrap', G + 7, { low: undefined, gigawords: undefined }, { total: G + 7, wrapped: false, backwards: false }],
+    // A stale report (a late copy, or a Start): lower is ignored, not taken as a 4 GiB wrap.
+    ['stale, lower: ignored', 3_000_000, { low: 1_000_000, gigawords: undefined }, { total: 3_000_000, wrapped: false, backwards: true }, true],
+    ['stale, higher: still counted', 3_000_000, { low: 4_000_000, gigawords: undefined }, { total: 4_000_000, wrapped: false, backwards: false }, true],
+    ['stale with Gigawords, lower: ignored', G + 500, { low: 100, gigawords: 1 }, { total: G + 500, wrapped: false, backwards: true }, true],
   ];
-  for (const [name, prev, rep, want] of cases) t.same(advanceCounter(prev, rep), want, name);
+  for (const [name, prev, rep, want, stale] of cases) t.same(advanceCounter(prev, rep, stale), want, name);
 });
 
 t.test('session keys keep pppd sessions with one Acct-Session-Id apart', async (t) => {
@@ -69,7 +76,7 @@ t.test('session and request ids are the ones earlier versions derived (they are 
   // digest: a session open across an upgrade keeps its id, and a retransmission its request id.
   t.equal(coreSessionId('nas-1|7|%lX6b0832f0%hX|user@ex', '%lX6b0832f0%hX'), 'radius:%lX6b0832f0%hX:Jc46BPDE0_06DMLNFg9IYs');
   const cls = Buffer.from('6f6373313a4142', 'hex');
-  const usage = (inLow: number, inGw: number | undefined, outLow: number, time: number | undefined) => ({
+  const usage = (inLow: number | undefined, inGw: number | undefined, outLow: number | undefined, time: number | undefined) => ({
     input: { low: inLow, gigawords: inGw }, output: { low: outLow, gigawords: undefined }, sessionTime: time,
   });
   t.equal(accountingRequestId('radius:abc:xyz', 'Interim-Update', usage(4294967295, 1, 12, 360), cls), 'radius:JfpJA4QIN-2foL3O5Q-6ew0xJ5NT2Ojt');
@@ -78,6 +85,8 @@ t.test('session and request ids are the ones earlier versions derived (they are 
   const long = 'x'.repeat(5000);
   t.equal(accountingRequestId(long, 'Stop', usage(1, undefined, 2, 3), cls), 'radius:1S8llzKU_yGIek6uyjP0zzBB-Ro8QtYV');
   t.not(accountingRequestId(long, 'Stop', usage(1, undefined, 2, 3), cls), accountingRequestId(long, 'Stop', usage(1, undefined, 2, 4), cls));
+  // Counters left out (a Start) give the id they gave when they were read as 0.
+  t.equal(accountingRequestId('radius:abc:xyz', 'Start', usage(undefined, undefined, undefined, undefined), cls), accountingRequestId('radius:abc:xyz', 'Start', usage(0, undefined, 0, undefined), cls));
 });
 
 t.test('Class carries the authorized identity; foreign and oversized ones are handled', async (t) => {
