@@ -151,7 +151,9 @@ t.test('reaper: a lapsed reservation is released once, with a CDR of what was re
   const r2 = new Reaper(core.store, 'node-b', 1000)
   const [a, b] = await Promise.all([r1.sweep(), r2.sweep()])
   t.equal(a + b, 1, 'exactly one reaper released the lapsed session')
-  t.equal(await core.store.sessionAccount('lapsed'), undefined)
+  // The reaped session's index entry stays a day: a client coming back (a CCR-T) is charged its last usage.
+  const ttl = await core.store.redis.ttl(keys.sessionIndex('lapsed'))
+  t.ok(ttl > 600 && ttl <= 86_400, `the reaped session's index entry expires within a day (${ttl} s)`)
   const sessions = await core.store.listSessions(accountId)
   t.same(sessions.map((s) => s.id), ['fresh'], 'the live session is untouched')
   const cdr = (await allCdrs(client)).filter((c) => c.sessionId === 'lapsed')

@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import { makeAccount, makeCore, allCdrs, money, type Core } from '../helpers/core.js'
+import { makeAccount, makeCore, allCdrs, money, TEST_OPTS, type Core } from '../helpers/core.js'
 import type { RedisClient } from '../../src/balance/connect.js'
 import type { ChargeAnswer, ItemOutcome } from '../../src/core/types.js'
 import { keys, radiusKeys } from '../../src/balance/keys.js'
@@ -45,7 +45,9 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.match(cdrs[0], { account: accountId, total: '125000', used: '75', service: 'voice', closeReason: 'terminated', overage: false, unit: 'seconds' })
     t.same(cdrs[0].moneyBuckets, { main: '125000' })
     t.same(await env().core.store.listSessions(accountId), [])
-    t.equal(await env().core.store.sessionAccount(sid), undefined)
+    // The index entry stays for the idempotency window (a retransmission without identities finds the account).
+    const ttl = await env().client.ttl(keys.sessionIndex(sid))
+    t.ok(ttl > 0 && ttl <= TEST_OPTS.idempotencySeconds, `the index entry expires within the idempotency window (${ttl} s)`)
   })
 
   t.test('rating-group state: MessagePack without defaults; a JSON state written before it is updated and closed exactly', async (t) => {
@@ -326,7 +328,7 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.same(unknown, { kind: 'unknownSubscriber' })
   })
 
-  t.test('the session index: written with the CCR-I\'s charging step, routes another node\'s update without identities, removed at close', async (t) => {
+  t.test('the session index: written with the CCR-I\'s charging step, routes another node\'s update without identities, kept for the idempotency window after close', async (t) => {
     const { accountId, msisdn } = await makeAccount(env().core.store, { balance: 1_000_000n })
     const ids = [{ kind: 'msisdn' as const, value: msisdn }]
     const sid = 'indexed-1'
@@ -339,8 +341,13 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.match(first(u), { kind: 'granted', units: 60 })
     const term = await other.charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: [], protocol: 'diameter', items: [{ serviceContext: VOICE, used: [{ units: 30 }] }] })
     t.equal(ok(term).closed, true)
-    // The removal is not awaited by the answer but leaves on the same connection before any later command.
-    t.equal(await other.store.sessionAccount(sid), undefined, 'the entry is gone once the session is closed')
+    // The expiry is not awaited by the answer but leaves on the same connection before any later command.
+    const ttl = await env().client.ttl(keys.sessionIndex(sid))
+    t.ok(ttl > 0 && ttl <= TEST_OPTS.idempotencySeconds, `once the session is closed the entry expires within the idempotency window (${ttl} s)`)
+    // A retransmitted CCR-T without identities, on a third node, gets its answer again.
+    const third = await makeCore(env().client)
+    const again = await third.charging.terminate({ sessionId: sid, requestId: `${sid}/2`, identities: [], protocol: 'diameter', items: [{ serviceContext: VOICE, used: [{ units: 30 }] }] })
+    t.same(again, term, 'the retransmission gets the first answer')
     t.same(await money(env().core.store, accountId), { balance: 850_000n, reserved: 0n }, '90 s at 0.10/min')
   })
 

@@ -356,6 +356,42 @@ local function takeUnits(bk, kind, svc, now, want)
   return taken, parts
 end
 
+-- Take up to `want` units from the unit buckets a grant reserved them from (`held`: its {{id, n}, …},
+-- each n lowered by what is taken), whether or not a bucket is still valid: units granted while an
+-- allowance was valid are paid from it when the client reports them after it ended, not in money
+-- past the credit limit. Returns taken and {{id, n}, …}.
+local function takeHeld(bk, held, want)
+  local parts, taken = {}, 0
+  if held == nil or held == NULL then return 0, parts end
+  for i = 1, #held do
+    if taken >= want then break end
+    local p = held[i]
+    local b = bk.byId[p[1]]
+    if b ~= nil and p[2] > 0 and b.amount > 0 then
+      local n = min(p[2], b.amount, want - taken)
+      b.amount = b.amount - n
+      b.dirty = true
+      p[2] = p[2] - n
+      taken = taken + n
+      parts[#parts + 1] = { b.id, n }
+    end
+  end
+  return taken, parts
+end
+
+-- The earliest end (ms) of the buckets named in parts ({{id, n}, …}); nil when none ends.
+local function earliestEnd(bk, parts)
+  local e = nil
+  for i = 1, #parts do
+    local b = bk.byId[parts[i][1]]
+    if b ~= nil and b['to'] ~= nil and b['to'] ~= NULL then
+      local to = num(b['to'])
+      if e == nil or to < e then e = to end
+    end
+  end
+  return e
+end
+
 -- Money the account can still commit for this service: positive scoped money buckets plus the
 -- main bucket down to minus the credit limit.
 local function moneyAvailable(bk, svc, now, creditLimit)

@@ -185,6 +185,9 @@ for idx = 1, #items do
     if rg.res.t ~= nil and rg.res.t ~= NULL then grantTariff = rg.res.t
     elseif rg.seg ~= nil then grantTariff = rg.seg.t end
   end
+  -- The unit buckets the last grant came from pay for its usage first (takeHeld).
+  local held = nil
+  if rg.res ~= nil and rg.res ~= NULL then held = rg.res.ub end
   reservedDelta = reservedDelta - releaseReservation(bk, rg)
 
   -- Fair usage: octets past the cycle limit are priced with the fair-usage tariff (action price),
@@ -224,7 +227,14 @@ for idx = 1, #items do
       usedNow = usedNow + units
       rg.used = (rg.used or 0) + units
       local taken, parts = 0, nil
-      if bk.units then taken, parts = takeUnits(bk, rg.unit, scopeKey, now, units) end
+      if bk.units then
+        taken, parts = takeHeld(bk, held, units)
+        if taken < units then
+          local more, moreParts = takeUnits(bk, rg.unit, scopeKey, now, units - taken)
+          taken = taken + more
+          for j = 1, #moreParts do parts[#parts + 1] = moreParts[j] end
+        end
+      end
       if parts ~= nil and #parts > 0 then
         if rg.byU == nil then rg.byU = {} end
         addParts(rg.byU, parts)
@@ -342,8 +352,15 @@ for idx = 1, #items do
       end
       rg.fui = final or nil
       rg.refused = nil
+      -- A grant from an allowance is valid no longer than the allowance: the client reports when it
+      -- ends, and what it uses after that is rated anew.
+      local gv = (it.val ~= nil and it.val ~= NULL) and it.val or validity
+      if ub ~= nil and #ub > 0 then
+        local ends = earliestEnd(bk, ub)
+        if ends ~= nil then gv = min(gv, max(1, ceil((ends - now) / 1000))) end
+      end
       results[#results + 1] = {
-        key = it.key, kind = 'granted', units = grant, validity = (it.val ~= nil and it.val ~= NULL) and it.val or validity, finalUnit = final or nil,
+        key = it.key, kind = 'granted', units = grant, validity = gv, finalUnit = final or nil,
       }
       if fupCrossed then results[#results].fup = { a = fup.act, f = fup.fid, r = fup.url } end
     end
