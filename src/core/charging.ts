@@ -144,6 +144,14 @@ export class ChargingService {
     return this.eventLike('refund', req)
   }
 
+  /**
+   * What event(req) would answer now, per item (`granted` or the refusal), by the same rules (the
+   * scopes of allowances and money buckets, the credit limit), changing and storing nothing.
+   */
+  checkEvent(req: EventRequest): Promise<ChargeAnswer> {
+    return this.eventLike('check', req)
+  }
+
   /** `account`: the subscriber's account as the caller just read it (spares finding it again). */
   async checkBalance(
     identities: Identity[],
@@ -308,7 +316,7 @@ export class ChargingService {
     return ok
   }
 
-  private async eventLike(op: 'debit' | 'refund', req: EventRequest): Promise<ChargeAnswer> {
+  private async eventLike(op: 'debit' | 'refund' | 'check', req: EventRequest): Promise<ChargeAnswer> {
     const invalid = validateEvent(req)
     if (invalid) return this.refused(invalid)
     try {
@@ -332,13 +340,14 @@ export class ChargingService {
       const endTimer = this.metrics?.luaDuration.startTimer({ script: 'event-charge' })
       const text = await this.store.redis.eventCharge(
         keys.account(accountId), keys.buckets(accountId), keys.ledger(accountId), keys.outboxOf(accountId),
-        keys.idempotency(accountId, `ev:${req.requestId}`), JSON.stringify(payload),
+        // (a check reads no stored answer: its key is never written)
+        keys.idempotency(accountId, `${op === 'check' ? 'evc' : 'ev'}:${req.requestId}`), JSON.stringify(payload),
       )
       endTimer?.()
       const answer = JSON.parse(text) as LuaAnswer
       if (answer.status === 'unknownSubscriber') return { kind: 'unknownSubscriber' }
       if (answer.status === 'outOfRange') return outOfRange()
-      return this.okAnswer(accountId, req.items, outcomes, answer, luaItems, { closed: true, cdrs: luaItems.length })
+      return this.okAnswer(accountId, req.items, outcomes, answer, luaItems, op === 'check' ? { closed: false, cdrs: 0 } : { closed: true, cdrs: luaItems.length })
     } catch (err) {
       return this.unavailable(err)
     }

@@ -392,15 +392,11 @@ export class GyHandler {
           if (answer.kind === 'ok') extra.push(...costInformation(answer.outcomes))
           break
         case RA.CHECK_BALANCE: {
-          const bal = await c.checkBalance(p.identities)
-          if (bal.kind !== 'balance') return this.failure(p, bal)
-          // Enough when the requested units (priced) fit the money or unit balance; without units, any credit.
-          let enough = bal.balance > 0n || bal.units.seconds > 0 || bal.units.octets > 0 || bal.units.events > 0
-          if (evItems.some((i) => typeof i.requested === 'number' || (i.used?.length ?? 0) > 0)) {
-            const priced = await c.priceEnquiry(ev)
-            if (priced.kind !== 'ok') return this.failure(p, priced)
-            enough = priced.outcomes.every((o, i) => o.kind === 'priced' && (bal.units[o.unit] >= evItems[i].units || bal.balance >= o.amount))
-          }
+          // Enough when a DIRECT_DEBITING of the same items (one unit of a service that names none)
+          // would be granted now: the same allowances and money buckets in scope, the same credit limit.
+          const checked = await c.checkEvent(ev)
+          if (checked.kind !== 'ok') return this.failure(p, checked)
+          const enough = checked.outcomes.length > 0 && checked.outcomes.every((o) => o.kind === 'granted')
           const avps = this.head(p.sessionId, RC.SUCCESS, p.requestType, p.requestNumber)
           avps.push({ name: 'Check-Balance-Result', value: enough ? 'ENOUGH_CREDIT' : 'NO_CREDIT' })
           return this.done(p, avps, RC.SUCCESS)

@@ -4,9 +4,11 @@
 --
 -- KEYS[1] account hash   KEYS[2] buckets hash   KEYS[3] ledger hash
 -- KEYS[4] shard outbox stream                   KEYS[5] idempotency key
--- ARGV[1] request JSON: {op: debit|refund, requestId, accountId, now, node, proto, sub, idemTtl,
+-- ARGV[1] request JSON: {op: debit|refund|check, requestId, accountId, now, node, proto, sub, idemTtl,
 --          items:[{key, rg, sid, ctx, svc, unit, dest, destName, pv, tariff, units, amount}]}
 --          refund: `amount` (micro-units) when given, else the rated price of `units`.
+--          check: what a debit would answer now, by the same rules (scopes, allowances, credit
+--          limit), with nothing written or stored (Diameter CHECK_BALANCE).
 -- Returns the answer JSON (also stored under KEYS[5]):
 --   {status: ok|unknownSubscriber|outOfRange, charged, results:[{key, kind: granted|refunded|creditLimitReached|denied, units, amount}]}
 --   outOfRange (not stored): an amount past LIMIT (lib.lua); nothing written.
@@ -15,10 +17,11 @@ local stored = redis.call('GET', KEYS[5])
 if stored then return stored end
 local req = cjson.decode(ARGV[1])
 local now = num(req.now)
+local check = req.op == 'check'
 
 local function finish(answer)
   local text = cjson.encode(answer)
-  redis.call('SET', KEYS[5], text, 'EX', num(req.idemTtl))
+  if not check then redis.call('SET', KEYS[5], text, 'EX', num(req.idemTtl)) end
   return text
 end
 
@@ -102,6 +105,7 @@ for _, it in ipairs(req.items) do
 end
 
 if overflow or outOfRange(chargedNow) or outOfRange(refundedNow) or bucketsOutOfRange(bk) then return cjson.encode({ status = 'outOfRange' }) end
+if check then return cjson.encode({ status = 'ok', results = results }) end
 for _, cdr in ipairs(cdrs) do redis.call('XADD', KEYS[4], '*', 'cdr', cjson.encode(cdr)) end
 saveBuckets(KEYS[2], bk)
 if chargedNow ~= 0 then redis.call('HINCRBY', KEYS[3], 'charged', fmt(chargedNow)) end
