@@ -1,8 +1,9 @@
-import { BalanceStore, OUT_OF_RANGE, type Account } from '../balance/store.js'
+import { BalanceStore, bucketUsable, MAIN_BUCKET, OUT_OF_RANGE, type Account, type Bucket } from '../balance/store.js'
 import { keys, shardOf } from '../balance/keys.js'
 import type { PlanCache } from './plan-cache.js'
 import { findService, type CompiledPlan, type LuaTariff, type UnitType } from '../rating/plan.js'
 import { chooseTariff, cycleAt, price, type RatingContext } from '../rating/rate.js'
+import { affordable } from '../rating/engine.js'
 import type { Logger } from '../lib/logger.js'
 import { Lru } from '../lib/lru.js'
 import { MAX_REPORTED_UNITS, validateEvent, validateSession, type InvalidRequest } from './validate.js'
@@ -11,7 +12,6 @@ import {
   type AttachedRecord,
   itemKey,
   outcomesInOrder,
-  type BalanceAnswer,
   type ChargeAnswer,
   type ChargeItem,
   type EventRequest,
@@ -152,24 +152,34 @@ export class ChargingService {
     return this.eventLike('check', req)
   }
 
-  /** `account`: the subscriber's account as the caller just read it (spares finding it again). */
-  async checkBalance(
+  /**
+   * Units of one service the account can pay for now, as the charging script would grant them at
+   * most: its allowances of the service's unit in scope, then what its money in scope (the main
+   * bucket down to the credit limit) buys at the plan's price, fee and increments included. Buckets
+   * scoped to other services count for nothing. An estimate for the caps a NAS enforces by itself
+   * (RADIUS Session-Timeout, a volume limit); the script stays the authority at every report.
+   */
+  async affordableUnits(
     identities: Identity[],
-    account?: Account & { reserved: bigint },
-  ): Promise<BalanceAnswer | { kind: 'unknownSubscriber' } | { kind: 'unavailable'; reason: string }> {
+    item: ChargeItem,
+    account: Account,
+  ): Promise<{ kind: 'ok'; accountId: string; unit: UnitType; units: number } | { kind: 'unknownSubscriber' } | { kind: 'ratingFailed'; reason: string } | { kind: 'unavailable'; reason: string }> {
     try {
-      let acct = account
-      if (acct === undefined) {
-        const r = await this.resolveByIdentity(identities)
-        if (!r) return { kind: 'unknownSubscriber' }
-        acct = await this.store.getAccount(r.accountId)
-        if (!acct) return { kind: 'unknownSubscriber' }
-      }
       const now = Date.now()
-      const buckets = await this.store.buckets(acct.id)
-      const units = { seconds: 0, octets: 0, events: 0 }
-      for (const b of buckets) if (b.kind !== 'money' && b.amount > 0n && (b.from ?? 0) <= now && (b.to === undefined || now < b.to)) units[b.kind] += Number(b.amount)
-      return { kind: 'balance', accountId: acct.id, currency: acct.currency, balance: BalanceStore.moneyBalance(buckets, now), reserved: acct.reserved, units }
+      const r = await this.resolveAccount(account.id, identities, now)
+      if (!r) return { kind: 'unknownSubscriber' }
+      const svc = r.plan && findService(r.plan, item)
+      if (!r.plan || !svc) return { kind: 'ratingFailed', reason: 'no service in the plan matches' }
+      let money = 0n
+      let held = 0
+      for (const b of await this.store.buckets(account.id)) {
+        if (!bucketUsable(b, now) || !serviceInScope(b, svc.name)) continue
+        if (b.kind === 'money') money += b.id === MAIN_BUCKET ? b.amount + account.creditLimit : b.amount > 0n ? b.amount : 0n
+        else if (b.kind === svc.unit && b.amount > 0n) held += Number(b.amount)
+      }
+      const rated = { currency: r.currency || r.plan.currency, timezone: r.timezone, country: r.country, taxRegion: r.taxRegion, segment: r.segment, bundleUnits: held }
+      const units = affordable(money, { service: item, ...(item.destination !== undefined ? { destination: item.destination } : {}) }, r.plan, rated, () => now, this.plans.decks)
+      return { kind: 'ok', accountId: r.accountId, unit: svc.unit, units }
     } catch (err) {
       return this.unavailable(err)
     }
@@ -542,6 +552,14 @@ function asArray<T>(v: T[] | Record<string, never>): T[] {
 }
 
 export { shardOf }
+
+/**
+ * Whether bucket `b` may pay for service `name` (no destination): unscoped, or its scope names the
+ * service or '*' (lib.lua inScope; a `service:prefix` entry needs a called number).
+ */
+function serviceInScope(b: Bucket, name: string): boolean {
+  return b.scope === undefined || b.scope.length === 0 || b.scope.includes(name) || b.scope.includes('*')
+}
 
 /**
  * A session request naming one service twice (two MSCCs of one Rating-Group): one item per key,

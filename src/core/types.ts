@@ -146,15 +146,6 @@ export type ChargeAnswer =
   /** infrastructure failure (Redis away or slow): front ends answer TOO_BUSY / UNABLE_TO_COMPLY or drop */
   | { kind: 'unavailable'; reason: string }
 
-export interface BalanceAnswer {
-  kind: 'balance'
-  accountId: string
-  currency: string
-  balance: bigint
-  reserved: bigint
-  units: Record<'seconds' | 'octets' | 'events', number>
-}
-
 /** Key of a rating group inside a session: stable across requests of that session. */
 export function itemKey(i: ChargeItem): string {
   if (i.radiusService !== undefined) return `radius:${i.radiusService}`

@@ -392,8 +392,13 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     const ids = [{ kind: 'msisdn' as const, value: msisdn }]
     const r = await env().core.charging.refund({ requestId: 'ref-1', identities: ids, protocol: 'diameter', items: [{ serviceContext: SMS, units: 2 }] })
     t.match(first(r), { kind: 'refunded', amount: 100_000n })
-    const bal = await env().core.charging.checkBalance(ids)
-    t.match(bal, { kind: 'balance', accountId, currency: 'EUR', balance: 1_100_000n, reserved: 0n })
+    // A check answers what a debit would, and changes nothing.
+    const chk = await env().core.charging.checkEvent({ requestId: 'chk-1', identities: ids, protocol: 'diameter', items: [{ serviceContext: SMS, units: 2 }] })
+    t.match(first(chk), { kind: 'granted', units: 2 })
+    t.same(await money(env().core.store, accountId), { balance: 1_100_000n, reserved: 0n }, 'the check charged nothing')
+    // What 1.10 EUR affords of voice at 0.10/min (60 s, then 1 s increments): 660 s, the most a grant could be.
+    const account = (await env().core.store.getAccount(accountId))!
+    t.match(await env().core.charging.affordableUnits(ids, { serviceContext: VOICE }, account), { kind: 'ok', accountId, unit: 'seconds', units: 660 })
     const p = await env().core.charging.priceEnquiry({ requestId: 'pe', identities: ids, protocol: 'diameter', items: [{ serviceContext: VOICE, units: 61 }] })
     t.match(first(p), { kind: 'priced', amount: 101_667n, currency: 'EUR' })
     t.equal((await env().core.store.ledger(accountId)).refunds, 100_000n)
