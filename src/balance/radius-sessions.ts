@@ -77,6 +77,11 @@ const FIELDS_AND_META = [...FIELDS, 'm']
 /** The fields a report reads with its charge (AttachedRecord.read: the closed mark first). */
 export const REPORT_FIELDS = ['x', ...FIELDS.slice(0, -1)]
 
+/** The record's closed mark (field x): when and why. */
+function closedMark(at: number, reason: string): string {
+  return `${at}:${reason}`
+}
+
 const PEXPIRE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 const DEL_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
@@ -159,12 +164,13 @@ export class RadiusSessionStore {
    * core's counters `expect` it was computed from, the record read, its new totals `last` written
    * and, with `ttlMs`, its expiry refreshed.
    */
-  attachedReport(accountId: string, coreId: string, expect: CoreCounters, last: Counters, ttlMs?: number): AttachedReport {
+  attachedReport(accountId: string, coreId: string, expect: CoreCounters, last: Counters, ttlMs?: number, closed?: { at: number; reason: string }): AttachedReport {
     return {
       key: radiusKeys.session(accountId, coreId),
       expect: { inO: expect.inO, outO: expect.outO, used: expect.used },
       read: REPORT_FIELDS,
-      write: ['c', counters(last)],
+      // A Stop marks the record closed in the same step as its charge (the mark close() writes).
+      write: closed === undefined ? ['c', counters(last)] : ['c', counters(last), 'x', closedMark(closed.at, closed.reason)],
       ...(ttlMs !== undefined ? { ttlMs } : {}),
     }
   }
@@ -200,7 +206,7 @@ export class RadiusSessionStore {
   /** The session is over: marked closed (a late report is not a new session) until it expires, and off its NAS's list. */
   async close(accountId: string, coreId: string, nas: string | undefined, at: number, reason: string, ttlMs: number): Promise<void> {
     const rk = radiusKeys.session(accountId, coreId)
-    const writes: Array<Promise<unknown>> = [this.redis.hset(rk, 'x', `${at}:${reason}`), this.redis.pexpire(rk, ttlMs)]
+    const writes: Array<Promise<unknown>> = [this.redis.hset(rk, 'x', closedMark(at, reason)), this.redis.pexpire(rk, ttlMs)]
     if (nas !== undefined) writes.push(this.redis.zrem(radiusKeys.nasSessions(nas), `${accountId}|${coreId}`))
     await Promise.all(writes)
   }

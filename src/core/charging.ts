@@ -589,9 +589,9 @@ function mergeRepeats(items: ChargeItem[]): { items: ChargeItem[]; repeats: stri
 }
 const NO_REPEATS: string[] = []
 
-/** The script's `at` (session-charge.lua): an update of exactly one item to rate, else left out. */
+/** The script's `at` (session-charge.lua): an update or terminate of exactly one item to rate, else left out. */
 function attachedPayload(op: SessionOp, a: AttachedRecord | undefined, items: number): object | undefined {
-  if (a === undefined || op !== 'update' || items !== 1) return undefined
+  if (a === undefined || op === 'initiate' || items !== 1) return undefined
   return {
     e: { i: a.expect.inO, o: a.expect.outO, u: a.expect.used },
     r: a.read,

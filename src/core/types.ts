@@ -57,7 +57,7 @@ export interface SessionRequest {
   items: ChargeItem[]
   /** terminate: why the session ended (CDR close reason) */
   closeReason?: string
-  /** update of one item: the front end's own record of the session, handled with the charge */
+  /** update or terminate of one item: the front end's own record of the session, handled with the charge */
   attached?: AttachedRecord
   /**
    * initiate/update: how to reach the session's client for server-initiated requests (opaque to the

@@ -264,6 +264,14 @@ export class AcctHandler {
     // step: read with the charge instead.)
     let snap: SessionSnapshot | undefined;
     let accountId = s?.accountId;
+    // A Start of a session this node closed lately: a copy of the closed session's Start (its answer
+    // lost, retransmitted after the Stop) opens nothing; a Start made after the close (pppd reusing
+    // the key) is a new session.
+    if (s === undefined && status === 'Start' && sessions.recentlyClosed(key, now)) {
+      accountId = await this.accountOf(coreId, identities);
+      const closed = accountId === undefined ? undefined : (await state.snapshot(accountId, coreId, ITEM_KEY, false)).record?.closed;
+      if (closed !== undefined && eventTime(packet, now) <= closed.at) return { kind: 'respond', type: status, result: 'late' };
+    }
     if (status !== 'Start' && !oneStep) {
       accountId ??= await this.accountOf(coreId, identities);
       if (accountId !== undefined) {
@@ -305,9 +313,10 @@ export class AcctHandler {
     const last: Counters = { in: inAdv.total, out: outAdv.total, time };
     const refresh = now - s.refreshedAt > this.opts.recordTtlMs / 4;
 
-    // An interim is checked against the core's counters its usage was computed from (kept from
-    // this node's last report, or just read), and writes the new totals in the same step.
-    const expect = status === 'Interim-Update' ? (oneStep ? s.core : snap?.core) : undefined;
+    // An interim or a Stop is checked against the core's counters its usage was computed from (kept
+    // from this node's last report, or just read), and writes the new totals in the same step; a
+    // Stop also the record's closed mark, so that no node takes a late interim for an open session.
+    const expect = status === 'Interim-Update' ? (oneStep ? s.core : snap?.core) : status === 'Stop' ? snap?.core : undefined;
     const requestId = accountingRequestId(coreId, status, usage, cls);
     const req: SessionRequest = {
       sessionId: coreId,
@@ -326,7 +335,11 @@ export class AcctHandler {
       ],
       ...(status === 'Stop' ? { closeReason: getEnum(packet, 'Acct-Terminate-Cause') ?? String(getNumber(packet, 'Acct-Terminate-Cause') ?? 'Stop') } : {}),
       ...(expect !== undefined && accountId !== undefined
-        ? { attached: state.attachedReport(accountId, coreId, expect, last, refresh ? this.opts.recordTtlMs : undefined) }
+        ? {
+            attached: status === 'Stop'
+              ? state.attachedReport(accountId, coreId, expect, last, this.opts.closedTtlMs, { at: now, reason: 'Stop' })
+              : state.attachedReport(accountId, coreId, expect, last, refresh ? this.opts.recordTtlMs : undefined),
+          }
         : {}),
     };
 

@@ -1,8 +1,9 @@
 // RADIUS accounting on one node: late and retransmitted reports (a Start after interims, an interim
-// after later ones) are not counter wraps, and a session whose Start this node never saw is charged
+// after later ones) are not counter wraps, a Start retransmitted after the Stop opens nothing, and a session whose Start this node never saw is charged
 // in the unit its plan rates it in.
 import t, { type Test } from 'tap';
 
+import { radiusKeys } from '../../src/balance/keys.js';
 import { RadiusCode, type RadiusAttributeInput } from '../../src/radius/codec.js';
 import type { PlanDocument } from '../../src/rating/plan.js';
 import { allCdrs, money } from '../helpers/core.js';
@@ -136,4 +137,22 @@ t.test('a Start with zero counters, and an interim without octet counters, after
   const cdrs = await allCdrs(redis.client);
   t.equal(cdrs.length, 1);
   t.equal(cdrs[0]?.used, '4000000', 'CDR: 4,000,000 octets');
+});
+
+t.test('a Start retransmitted (re-signed) after the Stop does not open the session again', async (t) => {
+  const h = await harness(t);
+  const initial = 100_000_000n;
+  const { accountId } = await makeSubscriber(h, { username: 'erin', balance: initial });
+  const nas = await NasSim.open(t, h, '127.0.0.1');
+  const auth = await nas.pap('erin', 'erinpw');
+  t.equal(auth?.packet.code, RadiusCode.AccessAccept, 'Access-Accept');
+  const cls = auth!.packet.attributes.find((a) => a.name === 'Class')!.raw;
+  const s: RadiusAttributeInput[] = [...sess('erin', 'rs-3', 5), ['Class', cls]];
+  await acct(t, nas, [...s, ['Acct-Status-Type', 'Start']], 'Start');
+  await acct(t, nas, [...s, ['Acct-Status-Type', 'Stop'], ...usage(1_000_000, 0, 5, true)], 'Stop');
+  t.same(await money(h.core.store, accountId), { balance: initial - broadbandCost(1_000_000), reserved: 0n });
+  await acct(t, nas, [...s, ['Acct-Status-Type', 'Start'], ['Acct-Delay-Time', 10]], 'the Start retransmitted (its answer was lost)');
+  t.same(await money(h.core.store, accountId), { balance: initial - broadbandCost(1_000_000), reserved: 0n }, 'nothing reserved again');
+  t.equal((await h.core.store.listSessions(accountId)).length, 0, 'no core session open');
+  t.equal(await redis.client.zcard(radiusKeys.nasSessions('id:bnas-1')), 0, 'the NAS lists no open session');
 });

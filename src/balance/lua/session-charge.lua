@@ -18,7 +18,7 @@
 --          req: -1 = no new grant wanted, 0 = the default quota `dq`, N = N units.
 --          fup: fair usage {lim (octets per cycle), act: restrict|redirect|price, t (tariff past the
 --          limit, for price), fid (Filter-Id), url (redirect)}; req.cy = the billing cycle id now.
---          at (update of one item only): the caller's record of the session, KEYS[11]: {e: {i, o, u}
+--          at (update or terminate of one item only): the caller's record of the session, KEYS[11]: {e: {i, o, u}
 --          the item's inO/outO/used it last saw, r: fields to read (r[1]: set and non-empty when
 --          the record is closed), w: field/value pairs to write, t: expiry to set (ms)}.
 -- Returns the answer JSON (stored in the session hash, or under KEYS[9] once the session is gone, so
@@ -132,7 +132,9 @@ end
 -- and writes it here, in the same step as the charge, so that a report needs one round trip; the
 -- counters it computed its usage from are checked first.
 local atRec = nil
-if req.at ~= nil and req.op == 'update' then
+-- (a terminate too, of a session that was open: a Stop computed from counters another node has
+-- moved since must not charge that usage twice; a late terminate of a reaped session has no counters to check)
+if req.at ~= nil and (req.op == 'update' or (req.op == 'terminate' and not isNew)) then
   atRec = redis.call('HMGET', KEYS[11], unpack(req.at.r))
   if atRec[1] and atRec[1] ~= '' then return cjson.encode({ status = 'stateChanged' }) end
   local it = req.items[1]
@@ -448,10 +450,12 @@ else
   -- moved forward by the reaper itself when it finds `dl` (written above) later than the index
   -- said. An update so spares one ZADD into a shard-wide sorted set.
   if isNew then redis.call('ZADD', KEYS[7], deadline, member) end
-  if atRec ~= nil then
-    if #req.at.w > 0 then redis.call('HSET', KEYS[11], unpack(req.at.w)) end
-    if req.at.t ~= nil then redis.call('PEXPIRE', KEYS[11], fmt(num(req.at.t))) end
-  end
+end
+-- (with a terminate, the front end's closed mark goes with the close: no node can take a late
+-- report of the session for an open one in between)
+if atRec ~= nil then
+  if #req.at.w > 0 then redis.call('HSET', KEYS[11], unpack(req.at.w)) end
+  if req.at.t ~= nil then redis.call('PEXPIRE', KEYS[11], fmt(num(req.at.t))) end
 end
 
 saveBuckets(KEYS[2], bk)
