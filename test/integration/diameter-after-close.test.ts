@@ -1,7 +1,9 @@
 // Diameter requests that arrive after their session closed, with no Subscription-Id (optional on
 // CCR-U/T, RFC 4006 §3.1): a CCR-T retransmitted to another node gets its first answer again, and a
 // CCR-T after the reaper closed the session is charged its final usage (the session index outlives
-// the session: BalanceStore.keepSessionIndex), as is one with the Subscription-Id.
+// the session: BalanceStore.keepSessionIndex), as is one with the Subscription-Id; a late copy of
+// the CCR-I (a node that stalled with it) opens nothing: the closed session leaves its last
+// CC-Request-Number for the idempotency window.
 import t from 'tap'
 import { encode } from '../../src/diameter/codec.js'
 import { Reaper } from '../../src/core/reaper.js'
@@ -38,6 +40,22 @@ t.test('after the session closed', async (t) => {
     const third = await c.ccr(tAvps)
     t.equal(resultCode(third), 2001, `a repeated CC-Request-Number gets the first answer again (got ${resultCode(third)})`)
     t.same(await money(store, accountId), after, 'charged once')
+  })
+
+  await t.test('a late copy of the CCR-I (new End-to-End-Id) after the session closed opens nothing and reserves nothing', async (t) => {
+    const { accountId, msisdn } = await makeAccount(store, { balance: 1_000_000n })
+    const sid = 'pgw;late-ccri;1'
+    const iAvps = ccrAvps({ sessionId: sid, type: 1, number: 0, msisdn, mscc: [{ rg: 1, rsu: { total: MiB } }] })
+    const first = await c.ccr(iAvps)
+    t.equal(resultCode(first), 2001)
+    t.equal(resultCode(await c.ccr(ccrAvps({ sessionId: sid, type: 3, number: 1, msisdn, mscc: [{ rg: 1, usu: { total: MiB / 2 } }] }))), 2001)
+    const closed = await money(store, accountId)
+    t.same(closed, { balance: 995_000n, reserved: 0n })
+    // The same CCR-I again (as from a node that stalled with it while the client failed over).
+    const late = await c2.ccr(iAvps, { flags: { retransmit: true } })
+    t.equal(resultCode(late), 5012, 'answered UNABLE_TO_COMPLY (a stale request; its client has long had its answer)')
+    t.same(await money(store, accountId), closed, 'nothing reserved by the late copy')
+    t.same((await store.listSessions(accountId)).map((s) => s.id), [], 'no session reopened')
   })
 
   for (const withId of [true, false]) {

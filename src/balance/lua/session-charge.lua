@@ -69,6 +69,10 @@ if sf[1] then
 else
   local stored = redis.call('GET', KEYS[9])
   if stored then return stored end
+  -- A session closed within idemTtl leaves its latest request number (sq; the hash holds nothing
+  -- else): a late copy of one of its requests (a CCR-I from a node that stalled with it) must not
+  -- open it again. Its closing request's own copy got its stored answer just above.
+  if req.sq ~= nil and sf[4] and num(req.sq) <= num(sf[4]) then return cjson.encode({ status = 'staleRequest', results = {} }) end
 end
 
 -- The currency (for CDRs) only when the session closes, the fair-usage counters only with a cycle id:
@@ -394,6 +398,13 @@ if req.op == 'terminate' then
   for _, rg in pairs(sess.rgs) do reservedDelta = reservedDelta - releaseReservation(bk, rg) end
   cdrs = writeCdrs(KEYS[8], sess, { currency = af[9] }, now, req.node, req.closeReason or 'terminated')
   redis.call('DEL', KEYS[4])
+  -- (numbered requests only: Diameter; see the stale check at the top)
+  if req.sq ~= nil then
+    local lastSq = num(req.sq)
+    if sf[4] and num(sf[4]) > lastSq then lastSq = num(sf[4]) end
+    redis.call('HSET', KEYS[4], 'sq', fmt(lastSq))
+    redis.call('EXPIRE', KEYS[4], fmt(num(req.idemTtl)))
+  end
   redis.call('SREM', KEYS[5], sess.id)
   redis.call('SREM', KEYS[6], sess.id)
   redis.call('ZREM', KEYS[7], member)
