@@ -253,8 +253,10 @@ export class AcctHandler {
     const now = Date.now();
     const { sessions, state } = this.opts;
     let s = sessions.get(key);
-    if (s === undefined && status !== 'Start' && sessions.recentlyClosed(key, now)) {
-      // A late Interim/Stop of a session this node already closed: nothing more to charge.
+    if (s === undefined && status === 'Interim-Update' && sessions.recentlyClosed(key, now)) {
+      // A late Interim of a session this node already closed: nothing more to charge. (A Stop is
+      // looked up: one its NAS sent before an Accounting-On/Off that closed the session still
+      // brings the session's last usage.)
       return { kind: 'respond', type: status, result: 'late' };
     }
     const identities = s?.identities ?? identitiesOf(packet, cls);
@@ -276,7 +278,11 @@ export class AcctHandler {
       accountId ??= await this.accountOf(coreId, identities);
       if (accountId !== undefined) {
         snap = await state.snapshot(accountId, coreId, ITEM_KEY, false);
-        if (snap.record?.closed !== undefined) {
+        const closed = snap.record?.closed;
+        // Closed: the report is late, unless it is the session's Stop, sent before an Accounting-On/Off
+        // closed the session for its NAS (that close charged nothing new): then the usage it reports
+        // past the totals charged is charged now.
+        if (closed !== undefined && !(status === 'Stop' && closed.reason !== 'Stop' && eventTime(packet, now) <= closed.at)) {
           sessions.close(key, now);
           return { kind: 'respond', type: status, result: 'late' };
         }

@@ -156,3 +156,24 @@ t.test('a Start retransmitted (re-signed) after the Stop does not open the sessi
   t.equal((await h.core.store.listSessions(accountId)).length, 0, 'no core session open');
   t.equal(await redis.client.zcard(radiusKeys.nasSessions('id:bnas-1')), 0, 'the NAS lists no open session');
 });
+
+t.test('a Stop the NAS sent before its Accounting-Off (Acct-Delay-Time) but processed after it: its usage is charged', async (t) => {
+  const h = await harness(t);
+  const initial = 100_000_000n;
+  const { accountId } = await makeSubscriber(h, { username: 'fay', balance: initial });
+  const nas = await NasSim.open(t, h, '127.0.0.1');
+  const s = sess('fay', 'off-1', 6, 'bnas-off');
+  await acct(t, nas, [...s, ['Acct-Status-Type', 'Start'], ['Acct-Delay-Time', 90]], 'Start (buffered by the NAS: sent 90 s ago)');
+  await acct(t, nas, [...s, ['Acct-Status-Type', 'Interim-Update'], ...usage(1_000_000, 0, 60, true)], 'I1');
+  // Graceful shutdown: the NAS sends the session's Stop, then Accounting-Off; the Stop's first copy is lost, and
+  // its retransmission (Acct-Delay-Time 4) arrives after the Accounting-Off.
+  await acct(t, nas, [['Acct-Status-Type', 'Accounting-Off'], ['NAS-Identifier', 'bnas-off'], ['Acct-Session-Id', '0']], 'Accounting-Off');
+  t.same(await money(h.core.store, accountId), { balance: initial - broadbandCost(1_000_000), reserved: 0n }, 'the Accounting-Off closed the session at what I1 reported');
+  await acct(t, nas, [...s, ['Acct-Status-Type', 'Stop'], ['Acct-Delay-Time', 4], ...usage(3_000_000, 0, 90, true)], 'Stop (sent before the Off)');
+  t.same(await money(h.core.store, accountId), { balance: initial - broadbandCost(3_000_000), reserved: 0n }, 'the 3,000,000 octets the Stop reports are charged');
+  const used = (await allCdrs(redis.client)).filter((c) => c.account === accountId).reduce((n, c) => n + Number(c.used), 0);
+  t.equal(used, 3_000_000, 'the CDRs hold 3,000,000 octets in all');
+  // A Stop sent after the Off (no delay) is late: nothing more.
+  await acct(t, nas, [...s, ['Acct-Status-Type', 'Stop'], ...usage(4_000_000, 0, 95, true)], 'a Stop made after the close');
+  t.same(await money(h.core.store, accountId), { balance: initial - broadbandCost(3_000_000), reserved: 0n }, 'nothing more charged');
+});
