@@ -31,6 +31,53 @@ export function affordableOctets(money: bigint): number {
   return Number((money * 2n ** 30n) / broadbandCost(2 ** 30));
 }
 
+/** The 5 MiB default quota a RADIUS session keeps reserved ahead of its usage. */
+const MIB5 = 5 * 1024 * 1024;
+const GIGAWORD = 2 ** 32;
+
+/** A generic NAS on 127.0.0.1 and a pppd one on 127.0.0.4, with the test secret. */
+export const TWO_NAS_CLIENTS = [
+  { address: '127.0.0.1', secret: SECRET, vendor: 'generic' as const, coaPort: 3799 },
+  { address: '127.0.0.4', secret: SECRET, vendor: 'pppd' as const, coaPort: 3799 },
+];
+
+/** Balance after usage U with a 5 MiB reservation kept ahead (the default quota). */
+export function afterInterim(initial: bigint, used: number): { balance: bigint; reserved: bigint } {
+  return { balance: initial - broadbandCost(used + MIB5), reserved: broadbandCost(used + MIB5) - broadbandCost(used) };
+}
+
+export interface ReportedCounters {
+  in?: number;
+  out?: number;
+  time?: number;
+  /** send Gigawords attributes (a NAS with 64-bit counters) */
+  gigawords?: boolean;
+}
+
+/** An accounting report's counters as a NAS sends them (32-bit octets, Gigawords when asked). */
+export function usageAttrs(c: ReportedCounters): RadiusAttributeInput[] {
+  const a: RadiusAttributeInput[] = [];
+  const inO = c.in ?? 0;
+  const outO = c.out ?? 0;
+  a.push(['Acct-Input-Octets', inO % GIGAWORD], ['Acct-Output-Octets', outO % GIGAWORD]);
+  if (c.gigawords) a.push(['Acct-Input-Gigawords', Math.floor(inO / GIGAWORD)], ['Acct-Output-Gigawords', Math.floor(outO / GIGAWORD)]);
+  if (c.time !== undefined) a.push(['Acct-Session-Time', c.time]);
+  return a;
+}
+
+/** The attributes that identify one accounting session. */
+export function sessionAttrs(user: string, asid: string, port: number, nasId = 'bnas-1', cls?: Buffer): RadiusAttributeInput[] {
+  const a: RadiusAttributeInput[] = [
+    ['User-Name', user],
+    ['Acct-Session-Id', asid],
+    ['NAS-Identifier', nasId],
+    ['NAS-Port', port],
+    ['Framed-IP-Address', `10.67.1.${port + 1}`],
+  ];
+  if (cls) a.push(['Class', cls]);
+  return a;
+}
+
 export interface Harness {
   redis: TestRedis;
   core: Core;

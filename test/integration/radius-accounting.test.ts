@@ -7,58 +7,19 @@ import { verifyReply } from '../../src/radius/authenticator.js';
 import { getString, type RadiusAttributeInput } from '../../src/radius/codec.js';
 import { allCdrs, money } from '../helpers/core.js';
 import { startRedis } from '../helpers/redis.js';
-import { broadbandCost, metricValue, NasSim, NO_REPLY_WAIT_MS, SECRET, startHarness, makeSubscriber, type Harness } from '../helpers/radius-harness.js';
+import { afterInterim, broadbandCost, metricValue, NasSim, NO_REPLY_WAIT_MS, SECRET, sessionAttrs, startHarness, makeSubscriber, TWO_NAS_CLIENTS, usageAttrs, type Harness, type ReportedCounters } from '../helpers/radius-harness.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
 
-const MIB5 = 5 * 1024 * 1024;
 const GIGAWORD = 2 ** 32;
-
-const CLIENTS = [
-  { address: '127.0.0.1', secret: SECRET, vendor: 'generic' as const, coaPort: 3799 },
-  { address: '127.0.0.4', secret: SECRET, vendor: 'pppd' as const, coaPort: 3799 },
-];
 
 async function harness(t: Test): Promise<Harness> {
   await redis.client.flushall();
-  return startHarness(t, { redis, clients: CLIENTS });
+  return startHarness(t, { redis, clients: TWO_NAS_CLIENTS });
 }
 
-/** Balance after usage U with a 5 MiB reservation kept ahead (the default quota). */
-function afterInterim(initial: bigint, used: number): { balance: bigint; reserved: bigint } {
-  return { balance: initial - broadbandCost(used + MIB5), reserved: broadbandCost(used + MIB5) - broadbandCost(used) };
-}
-
-interface Counters {
-  in?: number;
-  out?: number;
-  time?: number;
-  /** send Gigawords attributes (a NAS with 64-bit counters) */
-  gigawords?: boolean;
-}
-
-function usageAttrs(c: Counters): RadiusAttributeInput[] {
-  const a: RadiusAttributeInput[] = [];
-  const inO = c.in ?? 0;
-  const outO = c.out ?? 0;
-  a.push(['Acct-Input-Octets', inO % GIGAWORD], ['Acct-Output-Octets', outO % GIGAWORD]);
-  if (c.gigawords) a.push(['Acct-Input-Gigawords', Math.floor(inO / GIGAWORD)], ['Acct-Output-Gigawords', Math.floor(outO / GIGAWORD)]);
-  if (c.time !== undefined) a.push(['Acct-Session-Time', c.time]);
-  return a;
-}
-
-function session(user: string, asid: string, port: number, nasId = 'bnas-1', cls?: Buffer): RadiusAttributeInput[] {
-  const a: RadiusAttributeInput[] = [
-    ['User-Name', user],
-    ['Acct-Session-Id', asid],
-    ['NAS-Identifier', nasId],
-    ['NAS-Port', port],
-    ['Framed-IP-Address', `10.67.1.${port + 1}`],
-  ];
-  if (cls) a.push(['Class', cls]);
-  return a;
-}
+const session = sessionAttrs;
 
 async function acct(t: Test, nas: NasSim, attrs: RadiusAttributeInput[], what: string): Promise<void> {
   const req = nas.buildAcct(attrs);
@@ -84,7 +45,7 @@ t.test('Start → 3 Interims (one crossing 4 GiB with Gigawords) → Stop: exact
   await acct(t, nas, [...base, ['Acct-Status-Type', 'Start'], ['Acct-Delay-Time', 0]], 'Start');
   t.same(await money(h.core.store, accountId), { balance: initial - 25_000n, reserved: 25_000n }, 'Start: 5 MiB reserved ahead (0.025 EUR)');
 
-  const steps: Array<{ c: Counters; label: string }> = [
+  const steps: Array<{ c: ReportedCounters; label: string }> = [
     { c: { in: 1_000_000, out: 3_000_000, time: 60 }, label: 'interim 1' },
     { c: { in: GIGAWORD + 3_000_000_000, out: 500_000_000, time: 120, gigawords: true }, label: 'interim 2 (Input-Gigawords 1)' },
     { c: { in: GIGAWORD + 3_500_000_000, out: 600_000_000, time: 180, gigawords: true }, label: 'interim 3' },
@@ -236,7 +197,7 @@ t.test('another node (or a restart) continues a session from the counters the co
   await acct(t, nas, [...base, ['Acct-Status-Type', 'Start']], 'Start on node 1');
   await acct(t, nas, [...base, ['Acct-Status-Type', 'Interim-Update'], ...usageAttrs({ in: 3_000_000, out: 1_000_000, time: 60 })], 'interim on node 1');
   // A second server on the same Redis: it has never seen this session.
-  const h2 = await startHarness(t, { redis, clients: CLIENTS });
+  const h2 = await startHarness(t, { redis, clients: TWO_NAS_CLIENTS });
   const nas2 = await NasSim.open(t, h2, '127.0.0.1');
   await acct(t, nas2, [...base, ['Acct-Status-Type', 'Interim-Update'], ...usageAttrs({ in: 5_000_000, out: 2_000_000, time: 120 })], 'interim on node 2');
   t.same(await money(h.core.store, accountId), afterInterim(initial, 7_000_000), 'node 2 charged only the delta');

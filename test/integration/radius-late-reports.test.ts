@@ -8,36 +8,22 @@ import { RadiusCode, type RadiusAttributeInput } from '../../src/radius/codec.js
 import type { PlanDocument } from '../../src/rating/plan.js';
 import { allCdrs, money } from '../helpers/core.js';
 import { startRedis } from '../helpers/redis.js';
-import { broadbandCost, NasSim, SECRET, startHarness, makeSubscriber, type Harness } from '../helpers/radius-harness.js';
+import { afterInterim, broadbandCost, NasSim, sessionAttrs, startHarness, makeSubscriber, TWO_NAS_CLIENTS, usageAttrs, type Harness } from '../helpers/radius-harness.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
 
-const MIB5 = 5 * 1024 * 1024;
-const GIGAWORD = 2 ** 32;
-const CLIENTS = [
-  { address: '127.0.0.1', secret: SECRET, vendor: 'generic' as const, coaPort: 3799 },
-  { address: '127.0.0.4', secret: SECRET, vendor: 'pppd' as const, coaPort: 3799 },
-];
-
 async function harness(t: Test): Promise<Harness> {
   await redis.client.flushall();
-  return startHarness(t, { redis, clients: CLIENTS });
+  return startHarness(t, { redis, clients: TWO_NAS_CLIENTS });
 }
 
-function afterInterim(initial: bigint, used: number): { balance: bigint; reserved: bigint } {
-  return { balance: initial - broadbandCost(used + MIB5), reserved: broadbandCost(used + MIB5) - broadbandCost(used) };
-}
-
+/** A report's counters: octets in and out, the session time, Gigawords or not. */
 function usage(inO: number, outO: number, time: number, gigawords: boolean): RadiusAttributeInput[] {
-  const a: RadiusAttributeInput[] = [['Acct-Input-Octets', inO % GIGAWORD], ['Acct-Output-Octets', outO % GIGAWORD], ['Acct-Session-Time', time]];
-  if (gigawords) a.push(['Acct-Input-Gigawords', Math.floor(inO / GIGAWORD)], ['Acct-Output-Gigawords', Math.floor(outO / GIGAWORD)]);
-  return a;
+  return usageAttrs({ in: inO, out: outO, time, gigawords });
 }
 
-function sess(user: string, asid: string, port: number, nasId = 'bnas-1'): RadiusAttributeInput[] {
-  return [['User-Name', user], ['Acct-Session-Id', asid], ['NAS-Identifier', nasId], ['NAS-Port', port]];
-}
+const sess = sessionAttrs;
 
 async function acct(t: Test, nas: NasSim, attrs: RadiusAttributeInput[], what: string): Promise<void> {
   const r = await nas.acct(attrs);
