@@ -1,4 +1,5 @@
 import type { ChargeItem, EventRequest, Identity, SessionRequest, UsedUnits } from './types.js'
+import { UNIT_TYPES } from '../rating/plan.js'
 
 // What the core accepts from a front end, checked before any balance moves. Every text field here
 // ends up in a CDR, and the billing store refuses NUL characters and over-long values: a charge
@@ -104,10 +105,13 @@ function used(at: string, list: UsedUnits[] | undefined): InvalidRequest | undef
   for (const [j, u] of list.entries()) {
     const p = units(`${at}.used[${j}].units`, u.units) ?? units(`${at}.used[${j}].inputOctets`, u.inputOctets) ?? units(`${at}.used[${j}].outputOctets`, u.outputOctets)
     if (p) return p
-    if (u.byUnit !== undefined) {
-      for (const [unit, n] of Object.entries(u.byUnit)) {
-        const q = units(`${at}.used[${j}].byUnit.${unit}`, n)
-        if (q) return q
+    const byUnit = u.byUnit
+    if (byUnit !== undefined) {
+      // (every report of a RADIUS session carries it: no field name is built unless one is wrong)
+      for (const unit of UNIT_TYPES) {
+        const n = byUnit[unit]
+        const q = n === undefined ? undefined : unitsProblem(n)
+        if (q !== undefined) return invalid(`${at}.used[${j}].byUnit.${unit}`, q)
       }
     }
   }

@@ -365,6 +365,7 @@ export function coreSuite(t: Test, env: () => { core: Core; client: RedisClient 
     t.match(first(i), { kind: 'granted', units: 600 }, 'a huge request is only a wish: the balance sizes the grant')
     const after = await money(env().core.store, accountId)
     t.match(await c.update({ sessionId: 'inv', requestId: 'inv/1', identities: ids, protocol: 'api', items: [{ serviceContext: VOICE, used: [{ units: 2 ** 49 }] }] }), { kind: 'invalidRequest', field: 'items[0].used[0].units' })
+    t.match(await c.update({ sessionId: 'inv', requestId: 'inv/1b', identities: ids, protocol: 'api', items: [{ serviceContext: VOICE, used: [{ units: 1, byUnit: { octets: 5, seconds: -1 } }] }] }), { kind: 'invalidRequest', field: 'items[0].used[0].byUnit.seconds' })
     t.same(await money(env().core.store, accountId), after, 'nothing moved')
     await c.terminate({ sessionId: 'inv', requestId: 'inv/2', identities: ids, protocol: 'api', items: [{ serviceContext: VOICE, used: [{ units: 60 }] }] })
     t.same(await money(env().core.store, accountId), { balance: 900_000n, reserved: 0n }, 'the real minute is charged')
