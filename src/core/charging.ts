@@ -163,7 +163,10 @@ export class ChargingService {
     identities: Identity[],
     item: ChargeItem,
     account: Account,
-  ): Promise<{ kind: 'ok'; accountId: string; unit: UnitType; units: number } | { kind: 'unknownSubscriber' } | { kind: 'ratingFailed'; reason: string } | { kind: 'unavailable'; reason: string }> {
+  ): Promise<{ kind: 'ok'; accountId: string; unit: UnitType; units: number } | { kind: 'unknownSubscriber' } | { kind: 'ratingFailed'; reason: string } | InvalidRequest | { kind: 'unavailable'; reason: string }> {
+    // (the checks a charge of this item would make: an identity no CDR could hold is refused here too)
+    const invalid = validateEvent({ requestId: 'affordable', identities, protocol: 'api', items: [{ ...item, units: 1 }] })
+    if (invalid) return this.refused(invalid)
     try {
       const now = Date.now()
       const r = await this.resolveAccount(account.id, identities, now)

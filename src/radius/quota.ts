@@ -21,6 +21,8 @@ export type Quote =
 /** Units of the RADIUS service the account can pay for now (Infinity: the service is free). */
 export async function quote(charging: ChargingService, identities: Identity[], account: Account & { reserved: bigint }): Promise<Quote> {
   const a = await charging.affordableUnits(identities, { radiusService: RADIUS_SERVICE }, account);
+  // An identity that cannot be charged (NUL, too long) is nobody we know.
+  if (a.kind === 'invalidRequest') return { kind: 'unknownSubscriber' };
   if (a.kind !== 'ok') return a;
   return { kind: 'ok', accountId: a.accountId, unit: a.unit, affordable: a.units >= UNLIMITED_UNITS ? Infinity : a.units };
 }

@@ -54,3 +54,13 @@ t.test('RADIUS quote does not count a money bucket that only pays for SMS', asyn
   const i = await core.charging.initiate({ sessionId: 'rq2s', requestId: 'rq2s/0', identities: [{ kind: 'username', value: 'rq2' }], protocol: 'radius', items: [{ radiusService: 'default', requested: 'default' }] })
   t.match(i, { kind: 'ok', outcomes: [{ kind: 'creditLimitReached' }] }, 'the core grants nothing')
 })
+
+t.test('RADIUS quote for an identity no CDR could hold (NUL): nobody we know', async (t) => {
+  const core = await makeCore(client, {}, [PLAN])
+  const acct = await core.store.createAccount(
+    { currency: 'EUR', type: 'prepaid', plan: 'bbfee', timezone: 'Europe/Paris', language: 'en', taxRegion: 'none', country: 'FR', status: 'active', creditLimit: 0n },
+    5_000_000n,
+  )
+  const account = (await core.store.getAccount(acct.id))!
+  t.same(await quote(core.charging, [{ kind: 'username', value: 'rq\u00003' }], account), { kind: 'unknownSubscriber' })
+})
