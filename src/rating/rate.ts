@@ -47,6 +47,7 @@ export type TariffChoice =
 type Built = { ok: true; tariff: LuaTariff } | { ok: false; reason: string }
 
 const MAX = BigInt(Number.MAX_SAFE_INTEGER)
+const EXACT = 2n ** 53n
 const gcd = (a: bigint, b: bigint): bigint => {
   while (b) [a, b] = [b, a % b]
   return a
@@ -84,7 +85,11 @@ function adjust(rate: number, per: number, band: TimeBand | undefined, fixed: nu
     r *= BigInt(100 - p)
     d *= 100n
   }
-  if (r > MAX || d > MAX) {
+  // The smallest fraction where it matters: the charging script multiplies a remainder below `d`
+  // by `r` in doubles, exact only while r × d stays below 2^53 (a 15 % promotion on 4.99 per GiB
+  // made it 4.6e19 unreduced, 2.8e14 reduced, and the charge one micro-unit short of the quote).
+  // Other fractions stay as written (the demo's 100,000 per 60 s), as sessions have stored them.
+  if (r > MAX || d > MAX || r * d >= EXACT) {
     const g = gcd(r, d) || 1n
     r /= g
     d /= g

@@ -6,7 +6,8 @@ import t from 'tap'
 import { startRedis } from '../helpers/redis.js'
 import { luaLib } from '../../src/balance/scripts.js'
 import { affordableUnits, costParts } from '../../src/rating/cost.js'
-import type { LuaTariff } from '../../src/rating/plan.js'
+import { compilePlan, type LuaTariff } from '../../src/rating/plan.js'
+import { chooseTariff } from '../../src/rating/rate.js'
 
 const harness = `${luaLib()}
 local out = {}
@@ -115,4 +116,25 @@ return cjson.encode(out)
   t.equal(got[values.indexOf('-9007199254740991')][0], '-9007199254740991')
   t.equal(got[values.indexOf('1e20')][0], '100000000000000000000')
   t.equal(got[values.indexOf('2.5')][0], got[values.indexOf('2.5')][1])
+})
+
+t.test('a discounted tariff whose rate × per would pass 2^53 reaches Lua as its smallest fraction, and is charged exactly', async (t) => {
+  // 4.99 EUR per GiB with a 15 % promotion: rate × per was 424,150,000 × 107,374,182,400 ≈ 4.6e19, and Lua's
+  // products of a remainder and the rate lost exactness there (1 micro-unit under the quote).
+  const plan = compilePlan({
+    id: 'gib', version: 1, currency: 'EUR', precision: 6,
+    services: [{ name: 'data', unit: 'octets', match: { context: '32251@3gpp.org' }, tariff: { rate: '4.99', per: 1_073_741_824 } }],
+    promotions: [{ name: 'spring', percent: 15 }],
+  })
+  const choice = chooseTariff(plan, plan.services[0], undefined, { at: Date.now(), timezone: 'UTC', decks: new Map() })
+  if (!choice.ok) throw new Error(choice.reason)
+  const tariff = choice.tariff
+  t.ok(tariff.rate * tariff.per < 2 ** 53, `rate ${tariff.rate} per ${tariff.per}: the product fits the exact range`)
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const units = 11_120_798_119
+  const budget = 43_929_429
+  const [[g, , a]] = JSON.parse((await redis.client.eval(harness, 0, JSON.stringify([{ t: tariff, f: true, u: units, u0: 0, b: budget }]))) as string) as string[][]
+  t.equal(g, String(costParts(tariff, units, true).gross), 'Lua charges what the quote says')
+  t.equal(Number(a), affordableUnits(tariff, true, 0, BigInt(budget)), 'and grants what the budget pays')
 })
