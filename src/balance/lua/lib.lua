@@ -338,42 +338,40 @@ local function unitsAvailable(bk, kind, svc, now)
   return s
 end
 
--- Take up to `want` units from unit buckets; returns taken and {{id, n}, …}.
-local function takeUnits(bk, kind, svc, now, want)
+-- Takes n units (or money) from bucket b, noted in parts.
+local function takeFrom(b, n, parts)
+  b.amount = b.amount - n
+  b.dirty = true
+  parts[#parts + 1] = { b.id, n }
+end
+
+-- Take up to `want` units from unit buckets; returns taken and {{id, n}, …}. `held` (optional: the
+-- {{id, n}, …} a grant reserved, each n lowered by what is taken) goes first, whether or not its
+-- buckets are still valid: units granted while an allowance was valid are paid from it when the
+-- client reports them after it ended, not in money past the credit limit.
+local function takeUnits(bk, kind, svc, now, want, held)
   local parts, taken = {}, 0
+  if held ~= nil and held ~= NULL then
+    for i = 1, #held do
+      if taken >= want then break end
+      local p = held[i]
+      local b = bk.byId[p[1]]
+      if b ~= nil and p[2] > 0 and b.amount > 0 then
+        local n = min(p[2], b.amount, want - taken)
+        takeFrom(b, n, parts)
+        p[2] = p[2] - n
+        taken = taken + n
+      end
+    end
+  end
   local list = bk.list
   for i = 1, #list do
     local b = list[i]
     if taken >= want then break end
     if usable(b, kind, svc, now) and b.amount > 0 then
       local n = min(b.amount, want - taken)
-      b.amount = b.amount - n
-      b.dirty = true
+      takeFrom(b, n, parts)
       taken = taken + n
-      parts[#parts + 1] = { b.id, n }
-    end
-  end
-  return taken, parts
-end
-
--- Take up to `want` units from the unit buckets a grant reserved them from (`held`: its {{id, n}, …},
--- each n lowered by what is taken), whether or not a bucket is still valid: units granted while an
--- allowance was valid are paid from it when the client reports them after it ended, not in money
--- past the credit limit. Returns taken and {{id, n}, …}.
-local function takeHeld(bk, held, want)
-  local parts, taken = {}, 0
-  if held == nil or held == NULL then return 0, parts end
-  for i = 1, #held do
-    if taken >= want then break end
-    local p = held[i]
-    local b = bk.byId[p[1]]
-    if b ~= nil and p[2] > 0 and b.amount > 0 then
-      local n = min(p[2], b.amount, want - taken)
-      b.amount = b.amount - n
-      b.dirty = true
-      p[2] = p[2] - n
-      taken = taken + n
-      parts[#parts + 1] = { b.id, n }
     end
   end
   return taken, parts

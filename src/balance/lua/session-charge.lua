@@ -191,7 +191,7 @@ for idx = 1, #items do
     if rg.res.t ~= nil and rg.res.t ~= NULL then grantTariff = rg.res.t
     elseif rg.seg ~= nil then grantTariff = rg.seg.t end
   end
-  -- The unit buckets the last grant came from pay for its usage first (takeHeld).
+  -- The unit buckets the last grant came from pay for its usage first (takeUnits' `held`).
   local held = nil
   if rg.res ~= nil and rg.res ~= NULL then held = rg.res.ub end
   reservedDelta = reservedDelta - releaseReservation(bk, rg)
@@ -233,14 +233,7 @@ for idx = 1, #items do
       usedNow = usedNow + units
       rg.used = (rg.used or 0) + units
       local taken, parts = 0, nil
-      if bk.units then
-        taken, parts = takeHeld(bk, held, units)
-        if taken < units then
-          local more, moreParts = takeUnits(bk, rg.unit, scopeKey, now, units - taken)
-          taken = taken + more
-          for j = 1, #moreParts do parts[#parts + 1] = moreParts[j] end
-        end
-      end
+      if bk.units then taken, parts = takeUnits(bk, rg.unit, scopeKey, now, units, held) end
       if parts ~= nil and #parts > 0 then
         if rg.byU == nil then rg.byU = {} end
         addParts(rg.byU, parts)
