@@ -32,14 +32,21 @@ async function acct(t: Test, nas: NasSim, attrs: RadiusAttributeInput[], what: s
   t.equal(r?.packet.code, RadiusCode.AccountingResponse, `${what}: Accounting-Response`);
 }
 
-t.test('Stop at B while an interim is charged at A (between B reading the state and charging): each octet charged once', async (t) => {
+const initial = 100_000_000n;
+
+/** Two nodes, alice's session started at A and one interim (1,000,000 octets) charged there. */
+async function startedAtA(t: Test): Promise<{ a: Harness; b: Harness; accountId: string; nasA: NasSim; nasB: NasSim }> {
   const [a, b] = await twoNodes(t);
-  const initial = 100_000_000n;
   const { accountId } = await makeSubscriber(a, { username: 'alice', balance: initial });
   const nasA = await NasSim.open(t, a);
   const nasB = await NasSim.open(t, b);
   await acct(t, nasA, [...S, ['Acct-Status-Type', 'Start']], 'Start at A');
   await acct(t, nasA, [...S, ['Acct-Status-Type', 'Interim-Update'], ...usage(1_000_000, 60)], 'I1 at A');
+  return { a, b, accountId, nasA, nasB };
+}
+
+t.test('Stop at B while an interim is charged at A (between B reading the state and charging): each octet charged once', async (t) => {
+  const { a, b, accountId, nasA, nasB } = await startedAtA(t);
 
   // B has read the session's state for the Stop; before its charge runs, A charges I2.
   const charging = b.core.charging;
@@ -61,13 +68,7 @@ t.test('Stop at B while an interim is charged at A (between B reading the state 
 });
 
 t.test('a late interim at A while B closes the session after its Stop: nothing charged, no session reopened', async (t) => {
-  const [a, b] = await twoNodes(t);
-  const initial = 100_000_000n;
-  const { accountId } = await makeSubscriber(a, { username: 'alice', balance: initial });
-  const nasA = await NasSim.open(t, a);
-  const nasB = await NasSim.open(t, b);
-  await acct(t, nasA, [...S, ['Acct-Status-Type', 'Start']], 'Start at A');
-  await acct(t, nasA, [...S, ['Acct-Status-Type', 'Interim-Update'], ...usage(1_000_000, 60)], 'I1 at A');
+  const { a, b, accountId, nasA, nasB } = await startedAtA(t);
 
   // B has charged the Stop (the core session is closed); before B marks the record closed, the
   // NAS's I2 (sent before the Stop, delayed) reaches A.
