@@ -572,23 +572,24 @@ function serviceInScope(b: Bucket, name: string): boolean {
  */
 function mergeRepeats(items: ChargeItem[]): { items: ChargeItem[]; repeats: string[] } {
   if (items.length < 2) return { items, repeats: NO_REPEATS }
+  const keys = items.map(itemKey)
+  if (new Set(keys).size === keys.length) return { items, repeats: NO_REPEATS }
   const firstOf = new Map<string, ChargeItem>()
   const merged: ChargeItem[] = []
   const repeats: string[] = []
-  for (const it of items) {
-    const key = itemKey(it)
-    const first = firstOf.get(key)
+  for (const [i, it] of items.entries()) {
+    const first = firstOf.get(keys[i])
     if (first === undefined) {
       const copy = { ...it }
-      firstOf.set(key, copy)
+      firstOf.set(keys[i], copy)
       merged.push(copy)
       continue
     }
-    repeats.push(key)
+    repeats.push(keys[i])
     if (it.used?.length) first.used = [...(first.used ?? []), ...it.used]
     if (first.requested === undefined || first.requested === null) first.requested = it.requested
   }
-  return repeats.length === 0 ? { items, repeats: NO_REPEATS } : { items: merged, repeats }
+  return { items: merged, repeats }
 }
 const NO_REPEATS: string[] = []
 
